@@ -1,0 +1,3 @@
+from crackscope.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Data: layouts people have, patches, splits, augmentation, synthetic cracks and inspection."""

@@ -1,0 +1,39 @@
+"""Open a run folder of either kind (classifier or restorer) by its ``config.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crackscope.errors import BadInputError
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if not cfg_path.is_file():
+        raise BadInputError(run_dir, "not a crackscope run folder (no config.json); train one with `crackscope train`")
+    try:
+        return json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInputError(cfg_path, f"invalid JSON ({exc})") from None
+
+
+def run_kind(run_dir: str | Path) -> str:
+    """'classifier' or 'restorer'."""
+    return str(read_run_config(run_dir).get("kind", "classifier"))
+
+
+def open_run(run_dir: str | Path) -> Any:
+    """Load a classifier run or a restorer (UP-CrackNet) run, whichever the folder holds."""
+    kind = run_kind(run_dir)
+    if kind == "classifier":
+        from crackscope.training.run import load_run
+
+        return load_run(run_dir)
+    if kind == "restorer":
+        from crackscope.unsupervised.run import load_restorer_run
+
+        return load_restorer_run(run_dir)
+    raise BadInputError(Path(run_dir) / "config.json", f"unknown run kind {kind!r}")
