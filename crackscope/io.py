@@ -183,15 +183,16 @@ def _pil_format(path: Path) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of Python, the platform and the main libraries, for manifests."""
+    """Versions of Python, the platform and the main libraries, for manifests (read without importing them)."""
+    from importlib import metadata
+
     import crackscope
 
     out = {"crackscope": crackscope.__version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for name in ("torch", "numpy", "skimage", "scipy", "cv2", "PIL"):
+    for dist in ("torch", "numpy", "scikit-image", "scipy", "opencv-python-headless", "pillow"):
         try:
-            mod = __import__(name)
-            out[name] = getattr(mod, "__version__", "?")
-        except Exception:  # pragma: no cover - optional
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             continue
     return out
 

@@ -1,9 +1,109 @@
-"""Commands of this area (filled in by its work)."""
+"""``crackscope explain`` (CAM maps, overlays, panels) and ``crackscope layers`` (target-layer candidates)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from crackscope.cli.common import console, fail, out, progress
+
+METHOD_NAMES = ("cam", "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam")
+
+
+def explain_cmd(
+    run: Path = typer.Argument(..., help="A classifier run folder."),
+    images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    method: str = typer.Option("gradcam++", "--method", "-m", help=f"One of: {', '.join(METHOD_NAMES)}."),
+    target: str = typer.Option("crack", "--target", help="crack (the crack logit) or no-crack (its negation)."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="Target layer name (see `crackscope layers RUN`)."),
+    alpha: float = typer.Option(0.5, "--alpha", help="Overlay opacity of the map, 0..1."),
+    normalise: str = typer.Option("image", "--normalise", help="image (per image), batch (one scale), none."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Images per forward pass."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast forward; maps in fp32)."),
+    colormap: str = typer.Option("jet", "--colormap", help="A matplotlib colormap (jet, turbo, inferno...)."),
+    panels: bool = typer.Option(True, "--panels/--no-panels", help="Also write the three-panel figures."),
+) -> None:
+    """Explain why the classifier calls images cracked: maps (.npy), overlays, panels, predictions.csv."""
+    from crackscope.cam import METHODS
+    from crackscope.cam.api import explain_images
+    from crackscope.io import list_images
+
+    if method not in METHODS:
+        fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if target not in ("crack", "no-crack"):
+        fail("--target must be crack or no-crack")
+    if normalise not in ("image", "batch", "none"):
+        fail("--normalise must be image, batch or none")
+    if precision not in ("fp32", "bf16"):
+        fail("--precision must be fp32 or bf16")
+    if not 0.0 <= alpha <= 1.0:
+        fail("--alpha must be between 0 and 1")
+    if batch_size < 1:
+        fail("--batch-size must be at least 1")
+    total = 0
+    for item in images:
+        try:
+            total += len(list_images([item]))
+        except Exception:
+            continue
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"explaining ({method})", total=total)
+            report = explain_images(
+                run, images, out=out_dir, method=method, target=target, layer=layer, normalise=normalise,
+                batch_size=batch_size, alpha=alpha, precision=precision, colormap=colormap, panels=panels,
+                on_batch=lambda n: bar.advance(task, n),
+            )
+    except ValueError as exc:  # bad layer name, head not fit for classic CAM, ...
+        fail(str(exc))
+        return
+    for path, problem in report.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+    for name, flags in report.flagged:
+        console.print(
+            f"[yellow]warning:[/] {name}: map is {' and '.join(flags)} (no evidence for '{target}'; "
+            "drawn as the image with a note, not as a black map)",
+            highlight=False,
+        )
+    out.print(
+        f"explained {len(report.explained)} image(s) with {method} at layer {report.layer}, "
+        f"skipped {len(report.skipped)}, flagged {len(report.flagged)} -> {out_dir}"
+    )
+    if not report.explained:
+        raise typer.Exit(1)
+
+
+def layers_cmd(
+    run: Path = typer.Argument(..., help="A classifier run folder."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size (default: the run's)."),
+    min_size: int = typer.Option(8, "--min-size", help="Smallest map side for the automatic choice."),
+) -> None:
+    """List the layers a CAM can explain, with their output sizes; marks the automatic choice."""
+    from rich.table import Table
+
+    from crackscope.cam.layers import auto_layer, layers
+    from crackscope.training.run import load_run
+
+    loaded = load_run(run)
+    size = image_size or loaded.image_size
+    try:
+        chosen = auto_layer(loaded.model, size, min_size=min_size)
+    except ValueError as exc:
+        console.print(f"[yellow]warning:[/] {exc}", highlight=False)
+        chosen = None
+    table = Table(title=f"{loaded.name}: feature-map layers for {size}x{size} input")
+    for col in ("layer", "type", "output (C x H x W)", ""):
+        table.add_column(col)
+    for info in layers(loaded.model, size):
+        shape = " x ".join(str(v) for v in info.out_shape)
+        table.add_row(info.name, info.type, shape, "[green]auto[/]" if info.name == chosen else "")
+    out.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("explain")(explain_cmd)
+    app.command("layers")(layers_cmd)

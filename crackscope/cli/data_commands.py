@@ -1,9 +1,166 @@
-"""Commands of this area (filled in by its work)."""
+"""Data commands: ``synth`` (synthetic cracks), ``inspect`` (look at a dataset), ``split`` (train/val/test CSV)."""
 
 from __future__ import annotations
 
+import inspect as pyinspect
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from crackscope.cli.common import console, fail, out, progress
+from crackscope.errors import BadInputError
+
+LAYOUT_HELP = "Dataset layout: class-folders, filename-labels or image-mask (default: detected)."
+
+
+def _check_layout(layout: str | None) -> None:
+    from crackscope.data.layouts import LAYOUTS
+
+    if layout is not None and layout not in LAYOUTS:
+        fail(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+
+
+def _progress_parameter(func) -> str | None:
+    """The name of a progress-callback parameter of ``func``, if it has one."""
+    params = pyinspect.signature(func).parameters
+    return next((n for n in ("progress", "callback", "on_progress") if n in params), None)
+
+
+def synth_cmd(
+    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write images/, masks/ and labels.csv to."),
+    n: int = typer.Option(100, "--n", min=1, help="Number of images."),
+    size: int = typer.Option(256, "--size", min=16, help="Image side in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same images)."),
+) -> None:
+    """Write N synthetic concrete-like images with exact crack masks (about half crack-free)."""
+    from crackscope.data.synth import synthesize
+
+    name = _progress_parameter(synthesize)
+    if name is None:
+        console.print(f"writing {n} synthetic images of {size} px to {out_dir} ...")
+        synthesize(out_dir, n=n, size=size, seed=seed)
+    else:
+        with progress() as bar:
+            task = bar.add_task("synth", total=n)
+
+            def advance(*args, **_kw) -> None:
+                done = args[0] if args and isinstance(args[0], int) else None
+                if done is None:
+                    bar.advance(task)
+                else:
+                    bar.update(task, completed=done)
+
+            synthesize(out_dir, n=n, size=size, seed=seed, **{name: advance})
+    console.print(f"[green]wrote[/] {n} images to {out_dir}/images, masks to {out_dir}/masks, {out_dir}/labels.csv")
+
+
+def inspect_cmd(
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for summary.json, samples.png and histograms."),
+    layout: Optional[str] = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    max_per_class: int = typer.Option(500, "--max-per-class", min=2, help="Images per class for pixel statistics."),
+    seed: int = typer.Option(0, "--seed", help="Seed for picking the images used for pixel statistics."),
+) -> None:
+    """Counts per class, balance, sizes and modes, a sample grid, RGB histograms and a shortcut warning."""
+    from rich.table import Table
+
+    from crackscope.data.inspect import inspect_dataset
+
+    _check_layout(layout)
+    try:
+        with console.status("inspecting ..."):
+            summary = inspect_dataset(data, out=out_dir, layout=layout, max_per_class=max_per_class, seed=seed)
+    except BadInputError as exc:
+        fail(str(exc))
+
+    table = Table(title=f"{data} ({summary['layout']})")
+    table.add_column("class")
+    table.add_column("images", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in summary["classes"].items():
+        table.add_row(name, str(count), f"{summary['balance'][name]:.1%}")
+    table.add_row("total", str(summary["images"]), "")
+    out.print(table)
+    if "patches" in summary:
+        p = summary["patches"]
+        out.print(
+            f"patches ({p['patch_size']} px, stride {p['stride']}, >= {p['min_crack_pixels']} crack px, margin "
+            f"{p['margin']}): {p['cracked']} cracked, {p['uncracked']} uncracked, {p['ambiguous_dropped']} "
+            "ambiguous dropped"
+        )
+    sizes = ", ".join(f"{s['width']}x{s['height']} ({s['count']})" for s in summary["sizes"][:5])
+    more = f" and {summary['distinct_sizes'] - 5} more" if summary["distinct_sizes"] > 5 else ""
+    out.print(f"sizes: {sizes}{more}")
+    out.print("modes: " + ", ".join(f"{m} ({n})" for m, n in summary["modes"].items()))
+    shortcut = summary["shortcut"]
+    if shortcut.get("checked"):
+        unit = shortcut.get("unit", "image")
+        out.print(
+            f"{unit}s, cracked vs uncracked: brightness d = {shortcut['brightness_smd']:+.2f}, "
+            f"contrast d = {shortcut['contrast_smd']:+.2f} (rule: {shortcut['rule']})",
+            highlight=False,
+        )
+    for message in shortcut["messages"]:
+        console.print(f"[bold yellow]warning:[/] {message}" if shortcut["warning"] else message, highlight=False)
+    if summary["skipped"]:
+        console.print(f"[yellow]skipped {len(summary['skipped'])} file(s):[/]", highlight=False)
+        for entry in summary["skipped"][:10]:
+            console.print(f"  {entry['path']}: {entry['problem']}", highlight=False)
+    console.print(f"[green]wrote[/] {out_dir}/summary.json, samples.png and histograms")
+
+
+def split_cmd(
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder."),
+    out_csv: Path = typer.Option(..., "--out", help="CSV to write (key,group,label,split)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same split)."),
+    val: float = typer.Option(0.15, "--val", min=0.0, max=1.0, help="Validation fraction."),
+    test: float = typer.Option(0.15, "--test", min=0.0, max=1.0, help="Test fraction."),
+    layout: Optional[str] = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    patch_size: Optional[int] = typer.Option(
+        None, "--patch-size", min=0, help="Patch side for image+mask sets (default: automatic; 0: whole photos)."
+    ),
+    stride: Optional[int] = typer.Option(None, "--stride", min=1, help="Patch stride (default: patch size)."),
+) -> None:
+    """Split a dataset into train/val/test, stratified by class and grouped by source photo."""
+    from rich.table import Table
+
+    from crackscope.data.items import dataset_items
+    from crackscope.data.splits import split_counts, split_items, write_split_csv
+
+    _check_layout(layout)
+    if val + test >= 1.0:
+        fail(f"--val {val} plus --test {test} leaves nothing to train on")
+    try:
+        items = dataset_items(data, layout=layout, patch_size=patch_size, stride=stride)
+    except BadInputError as exc:
+        fail(str(exc))
+    if not items:
+        fail(f"{data}: no labelled items (all patches ambiguous or all files skipped)")
+    splits = split_items(items, fractions=(1.0 - val - test, val, test), seed=seed)
+    write_split_csv(out_csv, splits)
+
+    table = Table(title=f"split of {data} (seed {seed})")
+    for column in ("split", "cracked", "uncracked", "groups"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for name, c in split_counts(splits).items():
+        table.add_row(name, str(c["cracked"]), str(c["uncracked"]), str(c["groups"]))
+    out.print(table)
+    if items.settings:
+        s = items.settings
+        console.print(
+            f"patches {s['patch_size']} px, stride {s['stride']}, >= {s['min_crack_pixels']} crack px, margin "
+            f"{s['margin']}; {items.dropped} ambiguous dropped",
+            highlight=False,
+        )
+    if items.skipped:
+        first_path, first_problem = items.skipped[0]
+        console.print(f"[yellow]skipped {len(items.skipped)} file(s)[/], first: {first_path}: {first_problem}")
+    console.print(f"[green]wrote[/] {out_csv}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("synth")(synth_cmd)
+    app.command("inspect")(inspect_cmd)
+    app.command("split")(split_cmd)

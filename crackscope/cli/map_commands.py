@@ -1,9 +1,97 @@
-"""Commands of this area (filled in by its work)."""
+"""``crackscope map`` (whole photos -> masks, maps, measurements) and ``crackscope score`` (pixel scores)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from crackscope.cli.common import console, fail, out
+
+
+def map_cmd(
+    run: Path = typer.Argument(..., help="A run folder (classifier or restorer)."),
+    images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    method: str = typer.Option("gradcam++", "--method", help="CAM method for classifier runs."),
+    mm_per_px: Optional[float] = typer.Option(None, "--mm-per-px", help="Scale, to report sizes in millimetres."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Refine maps with the image's dark lines."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in photo pixels (default: the patch size the run was trained on)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
+) -> None:
+    """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
+    from crackscope.maps.pipeline import map_images
+
+    if mm_per_px is not None and mm_per_px <= 0:
+        fail("--mm-per-px must be > 0")
+    if tile is not None and tile < 8:
+        fail("--tile must be at least 8 px")
+    summary = map_images(
+        run, images, out_dir, method=method, mm_per_px=mm_per_px, refine=refine, tile=tile, overwrite=overwrite,
+        show_progress=True,
+    )
+    done = summary["counts"]
+    out.print(
+        f"mapped {done['mapped']} image(s), skipped {done['skipped']} finished, {done['errors']} error(s); "
+        f"{done['cracks']} crack(s) -> {out_dir}"
+    )
+    for err in summary["errors"]:
+        console.print(f"[yellow]skipped[/] {err['file']}: {err['problem']}", highlight=False)
+
+
+def score_cmd(
+    pred_dir: Path = typer.Argument(..., help="A `crackscope map` output folder or a folder of masks."),
+    gt_dir: Path = typer.Argument(..., help="Ground-truth masks (matched by file stem)."),
+    tol: float = typer.Option(0, "--tol", help="Pixel tolerance (2 is the usual in crack papers)."),
+    prob_dir: Optional[Path] = typer.Option(None, "--prob", help="Probability maps (default: PRED_DIR/probability)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write scores.json and pr_curve.png here."),
+) -> None:
+    """Pooled precision, recall, F1 and IoU (exact and with tolerance), and ODS/OIS from probability maps."""
+    from rich.table import Table
+
+    from crackscope.evaluation.scoring import plot_pr_curve, score_dirs
+    from crackscope.io import write_json_atomic
+
+    if tol < 0:
+        fail("--tol must be >= 0")
+    res = score_dirs(pred_dir, gt_dir, tol=tol, prob_dir=prob_dir)
+    if res["n_images"] == 0:
+        fail(f"no prediction in {pred_dir} matches a ground-truth mask in {gt_dir} by file name")
+    table = Table(title=f"{res['n_images']} image(s), pixels pooled")
+    for col in ("", "precision", "recall", "F1", "IoU"):
+        table.add_column(col, justify="right" if col else "left")
+
+    def row(label: str, m: dict) -> None:
+        table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
+
+    row("masks, exact", res["exact"])
+    if res["tolerant"]:
+        row(f"masks, {tol:g} px", res["tolerant"])
+    for kind in ("ods", "ois"):
+        for variant, m in (res.get(kind) or {}).items():
+            label = f"{kind.upper()}, {'exact' if variant == 'exact' else f'{tol:g} px'}"
+            if kind == "ods":
+                label += f" (t={m['threshold']:.3f})"
+            row(label, m)
+    out.print(table)
+    for key in ("missing_predictions", "missing_ground_truth"):
+        if res[key]:
+            console.print(f"[yellow]{key.replace('_', ' ')}:[/] {len(res[key])}: {', '.join(res[key][:10])}")
+    for s in res["skipped"]:
+        console.print(f"[yellow]skipped[/] {s['file']}: {s['problem']}", highlight=False)
+    if out_dir is not None:
+        write_json_atomic(Path(out_dir) / "scores.json", res)
+        if res.get("curves"):
+            curves = {
+                ("exact" if k == "exact" else f"{tol:g} px"): {"curve": c, "ods": res["ods"][k]}
+                for k, c in res["curves"].items()
+            }
+            plot_pr_curve(curves, Path(out_dir) / "pr_curve.png")
+        out.print(f"wrote {out_dir}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("map")(map_cmd)
+    app.command("score")(score_cmd)

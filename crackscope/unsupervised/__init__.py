@@ -1,1 +1,6 @@
-"""unsupervised"""
+"""UP-CrackNet: unsupervised crack maps by adversarial restoration of crack-free surfaces.
+
+Ma, Fan, Xie, "UP-CrackNet: Unsupervised Pixel-Wise Road Crack Detection via Adversarial Image
+Restoration", IEEE T-ITS 2024. A pix2pix-style generator learns to restore checkerboard-corrupted
+crack-free images; at test time a crack is what it cannot restore.
+"""

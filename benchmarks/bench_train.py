@@ -1,0 +1,178 @@
+"""Training benchmark: accuracy, recall and training time of classifiers on the real crack sets.
+
+Jobs (run in the order given, each one a full ``crackscope.training.train`` run kept in ``--out``):
+
+- ``ozgenel-<model>[-fp32]``: Özgenel's 10k set, a fixed seeded (seed 0) 80/20 train/validation split
+  grouped by file, no test part.
+- ``deepcrack-<model>[-fp32]``: labelled patches cut from DeepCrack's 300 photos (automatic 96 px patches,
+  stride 96), split by photo: the LAST 60 photos in sorted file-name order are the held-out test set
+  (listed in ``OUT/deepcrack-heldout.txt``); the other 240 photos are split 85/15 into train/val (seed 0).
+
+Results go to ``OUT/bench-train.json`` and are rendered into ``benchmarks/results/training.md`` after every
+job, with the 1-minute load average seen before and after each run (the machine is shared).
+
+    .venv/bin/python benchmarks/bench_train.py --out bench-out ozgenel-crackfast deepcrack-crackfast ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+OZGENEL = DATASETS / "ozgenel-10k"
+DEEPCRACK = DATASETS / "deepcrack-train"
+RESULTS = ROOT / "benchmarks" / "results" / "training.md"
+HELDOUT_PHOTOS = 60
+
+# Per-model benchmark settings that fit a shared 2-core CPU (sizes below the models' recipe sizes).
+SETTINGS: dict[str, dict[str, Any]] = {
+    "crackfast": {"image_size": 96, "epochs": 2},
+    "seed-baseline": {"image_size": 96, "epochs": 3},
+    "seed-v3": {"image_size": 96, "epochs": 3},
+}
+TIME_LIMIT_S = 600.0  # training stops after 10 minutes (the epoch in progress ends early)
+
+
+def deepcrack_split(out: Path) -> Path:
+    """Split DeepCrack patches by photo: last 60 photos (sorted) = test, the rest 85/15 train/val."""
+    from crackscope.data.items import dataset_items
+    from crackscope.data.splits import split_items, write_split_csv
+
+    items = dataset_items(DEEPCRACK)
+    photos = sorted({it.path.name for it in items})
+    heldout = set(photos[-HELDOUT_PHOTOS:])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "deepcrack-heldout.txt").write_text("\n".join(sorted(heldout)) + "\n")
+    rest = [it for it in items if it.path.name not in heldout]
+    splits = split_items(rest, fractions=(0.85, 0.15, 0.0), seed=0)
+    splits["test"] = [it for it in items if it.path.name in heldout]
+    return write_split_csv(out / "deepcrack-split.csv", splits)
+
+
+def run_job(job: str, out: Path) -> dict[str, Any]:
+    from crackscope.training import train
+
+    dataset, _, model = job.partition("-")
+    precision = "bf16"
+    if model.endswith("-fp32"):
+        model, precision = model[: -len("-fp32")], "fp32"
+    settings = dict(SETTINGS.get(model, {"image_size": 96, "epochs": 3}))
+    kwargs: dict[str, Any] = {"precision": precision, "time_limit": TIME_LIMIT_S, "seed": 0, **settings}
+    if dataset == "ozgenel":
+        data = OZGENEL
+        kwargs["fractions"] = (0.8, 0.2, 0.0)
+    elif dataset == "deepcrack":
+        data = DEEPCRACK
+        kwargs["split"] = deepcrack_split(out)
+    else:
+        raise ValueError(f"unknown dataset in job {job!r}")
+    run_dir = out / job
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    train(data, model=model, out=run_dir, progress=False, **kwargs)
+    wall = time.perf_counter() - t0
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        "job": job,
+        "dataset": dataset,
+        "model": model,
+        "precision": config["precision"],
+        "image_size": config["image_size"],
+        "epochs_run": config["epochs_run"],
+        "best_epoch": config["best_epoch"],
+        "parameters": config["parameters"],
+        "split_counts": config["split_counts"],
+        "val": metrics.get("val"),
+        "test": metrics.get("test"),
+        "training_seconds": config["training_seconds"],
+        "data_seconds": config["data_seconds"],
+        "wall_seconds": round(wall, 1),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "finished": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def pct(m: dict | None, key: str) -> str:
+    return "-" if not m else f"{100 * m[key]:.2f}%"
+
+
+def render(results: list[dict[str, Any]], command: str) -> str:
+    lines = [
+        "# Training benchmark",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {platform.machine()} 2-core CPU ({os.cpu_count()} logical), torch threads 2, **shared with six other"
+        " engineers' jobs** (the load average seen before/after each run is in the table; a 1-minute load of 2"
+        " means the two cores were fully busy). Date: 2026-11-21.",
+        "",
+        "Settings: seed 0; each model's own recipe (optimizer, lr, augmentation, smoothing, L2) except the image size"
+        f" and epochs shown; early stopping on validation loss with restore-best; training stops after"
+        f" {TIME_LIMIT_S / 60:.0f} minutes (the epoch in progress ends early and is validated; its step count is in"
+        " the run's history.csv). Ozgenel: fixed seeded 80/20 split"
+        " (8000/2000), no test part. DeepCrack: automatic 96 px patches (stride 96) of the 300 photos, split by"
+        " photo: the last 60 photos in sorted order are the held-out test set (`bench-out/deepcrack-heldout.txt`),"
+        " the other 240 are split 85/15 into train/val.",
+        "",
+        "| data | model | precision | size | params | epochs (best) | val accuracy | val recall | test accuracy"
+        " | test recall | training time | data decode | load before/after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['precision']} | {r['image_size']} | {r['parameters']:,} |"
+            f" {r['epochs_run']} ({r['best_epoch']}) | {pct(r['val'], 'accuracy')} | {pct(r['val'], 'recall')} |"
+            f" {pct(r['test'], 'accuracy')} | {pct(r['test'], 'recall')} | {r['training_seconds'] / 60:.1f} min |"
+            f" {r['data_seconds']:.0f} s | {r['load_before']}/{r['load_after']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+START, END = "<!-- bench_train table: start -->", "<!-- bench_train table: end -->"
+
+
+def write_results(table: str) -> None:
+    """Replace the generated part of the results file, keeping hand-written notes around it."""
+    block = f"{START}\n{table}{END}\n"
+    text = RESULTS.read_text() if RESULTS.is_file() else ""
+    if START in text and END in text:
+        before, rest = text.split(START, 1)
+        after = rest.split(END, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = block + ("\n" + text if text else "")
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("jobs", nargs="+", help="e.g. ozgenel-crackfast deepcrack-crackfast ozgenel-crackfast-fp32")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench-out")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    results_path = args.out / "bench-train.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else []
+    command = "python benchmarks/bench_train.py --out bench-out " + " ".join(args.jobs)
+    for job in args.jobs:
+        print(f"== {job}", flush=True)
+        result = run_job(job, args.out)
+        results = [r for r in results if r["job"] != job] + [result]
+        args.out.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=2))
+        write_results(render(results, command))
+        print(json.dumps(result, indent=2), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,400 @@
+"""Folder layouts people have for labelled crack images, detected and read into one ``Dataset``.
+
+Three layouts are understood:
+
+- ``class-folders``: one folder per class, e.g. ``cracked/`` + ``uncracked/``, ``Positive/`` + ``Negative/``
+  (any case), ``1_cracked/`` + ``0_uncracked/``, or SDNET2018-style folders whose names start with ``C``
+  (cracked) or ``U`` (uncracked) such as ``CD/UD/CP/UP/CW/UW``, also nested one level (``D/CD``, ``P/UP``).
+- ``filename-labels``: image files labelled by name (``noncrack_*`` = uncracked, any other name = cracked, as in
+  the Kaggle Crack Segmentation Dataset), in the folder itself or in its ``images/`` sub-folder; a
+  ``labels.csv`` (``filename,class``) in the folder overrides the name rule for the files it lists.
+- ``image-mask``: ``images/`` + ``masks/`` with matching file stems (any extensions); crack = nonzero mask pixel.
+
+Unreadable files and masks whose size differs from their image are reported in ``Dataset.skipped`` and left
+out; an empty folder or an unknown layout raises ``BadInputError`` naming the folder and what was expected.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from crackscope.errors import BadInputError
+from crackscope.io import is_image_file, read_image
+
+LAYOUTS = ("class-folders", "filename-labels", "image-mask")
+CLASS_NAMES = {1: "cracked", 0: "uncracked"}
+
+_CRACKED_FOLDERS = {"cracked", "crack", "cracks", "positive", "1_cracked"}
+_UNCRACKED_FOLDERS = {
+    "uncracked",
+    "non-cracked",
+    "noncracked",
+    "noncrack",
+    "non-crack",
+    "no_crack",
+    "no-crack",
+    "nocrack",
+    "negative",
+    "0_uncracked",
+}
+# SDNET2018: CD/UD (decks), CP/UP (pavements), CW/UW (walls); upper case only, so ordinary folders don't match.
+_SDNET_FOLDER = re.compile(r"^([CU])[A-Z0-9]{0,2}$")
+_IMAGE_DIRS = ("images", "image", "imgs", "img")
+_MASK_DIRS = ("masks", "mask", "gt", "groundtruth", "ground_truth")
+_MASK_SUFFIXES = ("", "_mask", "_gt", "_label", "-mask")
+_LABEL_VALUES = {
+    "cracked": 1,
+    "crack": 1,
+    "positive": 1,
+    "pos": 1,
+    "1": 1,
+    "true": 1,
+    "yes": 1,
+    "uncracked": 0,
+    "noncrack": 0,
+    "non-crack": 0,
+    "no-crack": 0,
+    "no_crack": 0,
+    "negative": 0,
+    "neg": 0,
+    "0": 0,
+    "false": 0,
+    "no": 0,
+}
+
+EXPECTED = (
+    "expected one of: class folders (cracked/ + uncracked/, Positive/ + Negative/, 1_cracked/ + 0_uncracked/, "
+    "or SDNET2018-style C*/U* folders such as CD/ + UD/, possibly nested like D/CD/); "
+    "image + mask folders (images/ + masks/ with matching file names); "
+    "or image files labelled by name (noncrack_* = uncracked, others cracked) or by a labels.csv (filename,class)"
+)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image file: its label (1 cracked, 0 uncracked, None = decided later from its mask), mask, group.
+
+    ``group`` is the source-photo id (the file stem) that keeps related images in one split;
+    ``shape`` is (H, W) read from the file header.
+    """
+
+    path: Path
+    label: int | None
+    mask_path: Path | None
+    group: str
+    shape: tuple[int, int] | None = None
+
+
+@dataclass
+class Dataset:
+    """The readable samples of a folder, its layout, and the files skipped with the reason."""
+
+    root: Path
+    layout: str
+    samples: list[Sample]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """Number of samples per class name (``unlabelled`` for image+mask samples before patching)."""
+        counts = Counter(CLASS_NAMES.get(s.label, "unlabelled") for s in self.samples)  # type: ignore[arg-type]
+        return dict(counts)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def label_from_name(name: str) -> int:
+    """Kaggle Crack Segmentation rule: ``noncrack_*`` is uncracked (0), any other name is cracked (1)."""
+    return 0 if Path(name).name.lower().startswith("noncrack") else 1
+
+
+def parse_class(value: str) -> int | None:
+    """``cracked``/``uncracked`` (and common synonyms, 1/0) as 1/0; None when not recognised."""
+    return _LABEL_VALUES.get(value.strip().lower())
+
+
+def class_of_folder(name: str) -> int | None:
+    """1 for a cracked-class folder name, 0 for an uncracked one, None otherwise."""
+    low = name.lower()
+    if low in _CRACKED_FOLDERS:
+        return 1
+    if low in _UNCRACKED_FOLDERS:
+        return 0
+    m = _SDNET_FOLDER.match(name)
+    if m:
+        return 1 if m.group(1) == "C" else 0
+    return None
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _image_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p for p in folder.glob(pattern) if p.is_file() and is_image_file(p) and not p.name.startswith(".")
+    )
+
+
+def _find_child(folder: Path, names: tuple[str, ...]) -> Path | None:
+    by_name = {p.name.lower(): p for p in _subdirs(folder)}
+    for name in names:
+        if name in by_name:
+            return by_name[name]
+    return None
+
+
+def _class_folders(root: Path) -> list[tuple[Path, int]]:
+    """Class folders directly in ``root`` or one level down (SDNET2018 ``D/CD``)."""
+    found = [(d, c) for d in _subdirs(root) if (c := class_of_folder(d.name)) is not None]
+    if found:
+        return found
+    for parent in _subdirs(root):
+        found.extend((d, c) for d in _subdirs(parent) if (c := class_of_folder(d.name)) is not None)
+    return found
+
+
+def _check_root(root: Path) -> None:
+    if not root.exists():
+        raise BadInputError(root, "no such folder")
+    if not root.is_dir():
+        raise BadInputError(root, "is a file, not a dataset folder")
+    if not any(p for p in root.iterdir() if not p.name.startswith(".")):
+        raise BadInputError(root, f"folder is empty; {EXPECTED}")
+
+
+def detect_layout(root: str | Path) -> str:
+    """The layout of ``root``: ``image-mask``, ``class-folders`` or ``filename-labels``.
+
+    Raises BadInputError naming the folder, what it contains and what was expected when none fits.
+    """
+    root = Path(root)
+    _check_root(root)
+    if _find_child(root, _IMAGE_DIRS) and _find_child(root, _MASK_DIRS):
+        return "image-mask"
+    if _class_folders(root):
+        return "class-folders"
+    if _image_files(root) or (root / "labels.csv").is_file() or _find_child(root, _IMAGE_DIRS):
+        return "filename-labels"
+    subdirs = [d.name for d in _subdirs(root)]
+    found = f"sub-folders {', '.join(subdirs[:8])}" if subdirs else "no sub-folders"
+    raise BadInputError(root, f"unknown dataset layout (found {found} and no image files); {EXPECTED}")
+
+
+def _header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """(H, W) from the file header, or (None, problem) when the file cannot be an image."""
+    try:
+        if path.stat().st_size == 0:
+            return None, "empty file"
+        with Image.open(path) as img:
+            w, h = img.size
+    except UnidentifiedImageError:
+        return None, "not an image (unknown or corrupt format)"
+    except (OSError, SyntaxError, ValueError) as exc:
+        return None, f"unreadable image ({exc})"
+    if w < 1 or h < 1:
+        return None, "image has no pixels"
+    return (h, w), None
+
+
+def _groups(paths: list[Path], root: Path) -> dict[Path, str]:
+    """Group id per file: its stem, or its path below ``root`` without extension when stems repeat.
+
+    (Özgenel's set, for example, has an unrelated ``00003.jpg`` in both class folders.)
+    """
+    stems = Counter(p.stem for p in paths)
+    out = {}
+    for p in paths:
+        if stems[p.stem] == 1:
+            out[p] = p.stem
+        else:
+            try:
+                out[p] = p.relative_to(root).with_suffix("").as_posix()
+            except ValueError:
+                out[p] = p.with_suffix("").as_posix()
+    return out
+
+
+def _mask_index(mask_dir: Path | None) -> dict[str, Path]:
+    if mask_dir is None:
+        return {}
+    index: dict[str, Path] = {}
+    for p in _image_files(mask_dir):
+        index.setdefault(p.stem, p)
+    return index
+
+
+def _match_mask(stem: str, index: dict[str, Path]) -> Path | None:
+    for suffix in _MASK_SUFFIXES:
+        if stem + suffix in index:
+            return index[stem + suffix]
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _sibling_mask_index(image_dir: Path) -> dict[str, Path]:
+    parent = image_dir.parent
+    if not parent.is_dir():
+        return {}
+    return _mask_index(_find_child(parent, _MASK_DIRS))
+
+
+def find_mask_for(image_path: str | Path) -> Path | None:
+    """The mask of an image that lives in an ``images/`` folder with a ``masks/`` sibling (same stem), or None."""
+    image_path = Path(image_path)
+    if image_path.parent.name.lower() not in _IMAGE_DIRS:
+        return None
+    return _match_mask(image_path.stem, _sibling_mask_index(image_path.parent))
+
+
+def _read_labels_csv(path: Path, skipped: list[tuple[Path, str]]) -> dict[str, int]:
+    """``filename -> label`` from a labels.csv (``filename,class``); bad rows are reported in ``skipped``."""
+    labels: dict[str, int] = {}
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+            if "filename" not in fields or "class" not in fields:
+                skipped.append((path, f"needs the columns filename,class; has {', '.join(fields) or 'none'}"))
+                return {}
+            for lineno, row in enumerate(reader, start=2):
+                name = (row.get(fields["filename"]) or "").strip()
+                value = row.get(fields["class"]) or ""
+                label = parse_class(value)
+                if not name or label is None:
+                    skipped.append((path, f"line {lineno}: unknown class {value!r} for {name!r}"))
+                    continue
+                labels[Path(name).as_posix()] = label
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        skipped.append((path, f"unreadable labels.csv ({exc})"))
+    return labels
+
+
+def _decode_problem(path: Path) -> str | None:
+    try:
+        read_image(path)
+    except BadInputError as exc:
+        return exc.problem
+    return None
+
+
+def _finish(
+    root: Path, layout: str, entries: list[tuple[Path, int | None, Path | None]], skipped, verify: bool
+) -> Dataset:
+    """Header-check (or with ``verify`` fully decode) every image and mask, attach groups, drop what is unusable."""
+    groups = _groups([e[0] for e in entries], root)
+    samples = []
+    for path, label, mask_path in entries:
+        shape, problem = _header(path)
+        if problem is None and verify:
+            problem = _decode_problem(path)
+        if problem:
+            skipped.append((path, problem))
+            continue
+        if mask_path is not None:
+            mshape, mproblem = _header(mask_path)
+            if mproblem is None and verify:
+                mproblem = _decode_problem(mask_path)
+            if mproblem:
+                skipped.append((mask_path, mproblem))
+                continue
+            if mshape != shape:
+                assert mshape is not None and shape is not None
+                sizes = f"mask size {mshape[1]}x{mshape[0]} differs from its image size {shape[1]}x{shape[0]}"
+                skipped.append((mask_path, f"{sizes} ({path.name})"))
+                continue
+        samples.append(Sample(path=path, label=label, mask_path=mask_path, group=groups[path], shape=shape))
+    if not samples:
+        detail = f" ({len(skipped)} files skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise BadInputError(root, f"no readable images in this {layout} dataset{detail}")
+    return Dataset(root=root, layout=layout, samples=samples, skipped=skipped)
+
+
+def _load_image_mask(root: Path, verify: bool) -> Dataset:
+    image_dir = _find_child(root, _IMAGE_DIRS)
+    mask_dir = _find_child(root, _MASK_DIRS)
+    if image_dir is None or mask_dir is None:
+        raise BadInputError(root, f"image-mask layout needs images/ and masks/ sub-folders; {EXPECTED}")
+    skipped: list[tuple[Path, str]] = []
+    index = _mask_index(mask_dir)
+    used: set[Path] = set()
+    entries: list[tuple[Path, int | None, Path | None]] = []
+    for path in _image_files(image_dir):
+        mask = _match_mask(path.stem, index)
+        if mask is None:
+            skipped.append((path, f"no mask with the same name in {mask_dir}"))
+            continue
+        used.add(mask)
+        entries.append((path, None, mask))
+    for stem, mask in index.items():
+        if mask not in used:
+            skipped.append((mask, f"mask without an image in {image_dir}"))
+    if not entries:
+        raise BadInputError(root, f"no image in {image_dir} has a mask in {mask_dir}; {EXPECTED}")
+    return _finish(root, "image-mask", entries, skipped, verify)
+
+
+def _load_class_folders(root: Path, verify: bool) -> Dataset:
+    folders = _class_folders(root)
+    if not folders:
+        raise BadInputError(root, f"no class folders found; {EXPECTED}")
+    entries: list[tuple[Path, int | None, Path | None]] = []
+    for folder, label in folders:
+        entries.extend((p, label, None) for p in _image_files(folder, recursive=True))
+    if not entries:
+        names = ", ".join(f.name for f, _ in folders)
+        raise BadInputError(root, f"the class folders ({names}) hold no image files")
+    return _finish(root, "class-folders", entries, [], verify)
+
+
+def _load_filename_labels(root: Path, verify: bool) -> Dataset:
+    skipped: list[tuple[Path, str]] = []
+    image_dir = root if _image_files(root) else (_find_child(root, _IMAGE_DIRS) or root)
+    files = _image_files(image_dir)
+    if not files:
+        raise BadInputError(root, f"no image files found in {image_dir}; {EXPECTED}")
+    csv_path = next((p for p in (root / "labels.csv", image_dir / "labels.csv") if p.is_file()), None)
+    listed = _read_labels_csv(csv_path, skipped) if csv_path else {}
+    masks = _mask_index(_find_child(root, _MASK_DIRS))
+    entries: list[tuple[Path, int | None, Path | None]] = []
+    for path in files:
+        rel = path.relative_to(image_dir).as_posix()
+        label = listed.get(rel, listed.get(path.name))
+        if label is None:
+            label = label_from_name(path.name)
+        entries.append((path, label, _match_mask(path.stem, masks)))
+    if listed:
+        present = {p.relative_to(image_dir).as_posix() for p in files} | {p.name for p in files}
+        for name in listed:
+            if name not in present:
+                skipped.append((image_dir / name, f"listed in {csv_path.name} but missing"))  # type: ignore[union-attr]
+    return _finish(root, "filename-labels", entries, skipped, verify)
+
+
+_LOADERS = {
+    "image-mask": _load_image_mask,
+    "class-folders": _load_class_folders,
+    "filename-labels": _load_filename_labels,
+}
+
+
+def load_dataset(root: str | Path, *, layout: str | None = None, verify: bool = False) -> Dataset:
+    """Read a labelled dataset folder; ``layout`` overrides detection (one of ``LAYOUTS``).
+
+    Every file's header is checked; ``verify=True`` decodes every image and mask fully, which also catches
+    truncated files (slower). Unreadable files are skipped and listed in ``Dataset.skipped``; an empty
+    folder, an unknown layout or a folder with no readable image raises BadInputError naming the folder.
+    """
+    root = Path(root)
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    _check_root(root)
+    return _LOADERS[layout or detect_layout(root)](root, verify)

@@ -1,0 +1,181 @@
+"""Reproducible train/val/test splits: stratified by class, grouped by source photo, saved as CSV.
+
+All items of one group (the patches of one photo) land in the same split. Groups are assigned greedily,
+in a random order drawn from the seed, each to the split where it best reduces the gap between the
+per-class counts and their targets (``fraction x class total``); a few random orders are tried and the
+most balanced result is kept. Same items + same seed -> same split.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackscope.errors import BadInputError
+from crackscope.io import write_text_atomic
+
+SPLITS = ("train", "val", "test")
+CSV_COLUMNS = ("key", "group", "label", "split")
+_TRIALS = 16  # random orders tried; 4 when there are over 2000 groups (balance is then easy)
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    if len(fractions) != 3:
+        raise ValueError(f"fractions must be (train, val, test), got {tuple(fractions)!r}")
+    values = tuple(float(f) for f in fractions)
+    if any(not np.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
+        raise ValueError(f"fractions must be >= 0, sum to 1 and give train a share, got {values!r}")
+    return values  # type: ignore[return-value]
+
+
+def _assign(
+    group_counts: list[list[float]], targets: list[list[float]], scale: list[float], order, allowed: list[int]
+) -> tuple[list[int], float]:
+    """Greedy assignment of groups (per-class counts) to splits; returns (split per group, final cost).
+
+    Cost = sum over splits and classes of ((count - target) / class total)^2. Plain Python on purpose:
+    with 2 classes and 3 splits it is several times faster than numpy calls per group.
+    """
+    n_labels = len(scale)
+    filled = [[0.0] * n_labels for _ in targets]
+    inv = [1.0 / (v * v) for v in scale]
+    choice = [0] * len(group_counts)
+    for g in order:
+        counts = group_counts[g]
+        best, best_gain = allowed[0], float("inf")
+        for s in allowed:
+            row, goal = filled[s], targets[s]
+            gain = 0.0
+            for lab in range(n_labels):
+                c = counts[lab]
+                gain += c * (2.0 * (row[lab] - goal[lab]) + c) * inv[lab]
+            if gain < best_gain - 1e-12:
+                best, best_gain = s, gain
+        choice[g] = best
+        row = filled[best]
+        for lab in range(n_labels):
+            row[lab] += counts[lab]
+    cost = sum(
+        (filled[s][lab] - targets[s][lab]) ** 2 * inv[lab] for s in range(len(targets)) for lab in range(n_labels)
+    )
+    return choice, cost
+
+
+def split_items(
+    items: Iterable[Any], *, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> dict[str, list]:
+    """Split items (anything with ``.key``, ``.group``, ``.label``) into ``train``/``val``/``test``.
+
+    Stratified by label and grouped by ``group``; items keep their input order inside each split.
+    """
+    items = list(items)
+    fracs = _check_fractions(fractions)
+    if not items:
+        return {name: [] for name in SPLITS}
+    labels = sorted({int(item.label) for item in items})
+    label_index = {lab: i for i, lab in enumerate(labels)}
+    group_names = sorted({str(item.group) for item in items})
+    group_index = {g: i for i, g in enumerate(group_names)}
+    group_counts = np.zeros((len(group_names), len(labels)))
+    for item in items:
+        group_counts[group_index[str(item.group)], label_index[int(item.label)]] += 1
+    totals = group_counts.sum(axis=0)
+    targets = np.outer(fracs, totals)
+    scale = np.maximum(totals, 1.0)
+    allowed = [s for s, f in enumerate(fracs) if f > 0]
+    rng = np.random.default_rng(seed)
+    best_choice, best_cost = None, np.inf
+    counts_list, targets_list, scale_list = group_counts.tolist(), targets.tolist(), scale.tolist()
+    for _ in range(_TRIALS if len(group_names) <= 2000 else 4):
+        order = rng.permutation(len(group_names)).tolist()
+        choice, cost = _assign(counts_list, targets_list, scale_list, order, allowed)
+        if cost < best_cost - 1e-12:
+            best_choice, best_cost = choice, cost
+    assert best_choice is not None
+    out: dict[str, list] = {name: [] for name in SPLITS}
+    for item in items:
+        out[SPLITS[best_choice[group_index[str(item.group)]]]].append(item)
+    return out
+
+
+def write_split_csv(path: str | Path, splits: dict[str, list]) -> Path:
+    """Write ``key,group,label,split`` rows (atomically) for every item of every split."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for name, members in splits.items():
+        for item in members:
+            writer.writerow((item.key, item.group, int(item.label), name))
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def read_split_csv(path: str | Path, *, items: Iterable[Any] | None = None) -> dict[str, list]:
+    """Read a split CSV back as ``{split: [LabelledItem, ...]}`` (always with train/val/test keys).
+
+    With ``items`` (e.g. from ``dataset_items``) rows are matched to them by key, so masks are kept; a row
+    whose key is not among them raises BadInputError naming the CSV. Without ``items``, items are rebuilt
+    from their keys (``path`` or ``path#y,x,h,w``); their mask is found again when the image sits in an
+    ``images/`` folder beside a ``masks/`` folder.
+    """
+    from crackscope.data.items import LabelledItem
+    from crackscope.data.layouts import find_mask_for
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "split file not found")
+    by_key = {item.key: item for item in items} if items is not None else None
+    out: dict[str, list] = {name: [] for name in SPLITS}
+    missing: list[str] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) [:4] != CSV_COLUMNS:
+                raise BadInputError(path, f"not a split file: needs the columns {','.join(CSV_COLUMNS)}")
+            for lineno, row in enumerate(reader, start=2):
+                try:
+                    label = int(row["label"])
+                except (TypeError, ValueError):
+                    raise BadInputError(path, f"line {lineno}: label {row['label']!r} is not 0 or 1") from None
+                key, split = row["key"], row["split"]
+                if not key or not split:
+                    raise BadInputError(path, f"line {lineno}: empty key or split")
+                if by_key is None:
+                    item = LabelledItem.from_key(key, group=row["group"], label=label)
+                    item = _with_mask(item, find_mask_for(item.path))
+                else:
+                    item = by_key.get(key)
+                    if item is None:
+                        missing.append(key)
+                        continue
+                out.setdefault(split, []).append(item)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BadInputError(path, f"unreadable split file ({exc})") from None
+    if missing:
+        raise BadInputError(
+            path, f"{len(missing)} item(s) not found in the dataset (moved or changed?), first: {missing[0]}"
+        )
+    return out
+
+
+def _with_mask(item: Any, mask_path: Path | None) -> Any:
+    from dataclasses import replace
+
+    return item if mask_path is None else replace(item, mask_path=mask_path)
+
+
+def split_counts(splits: dict[str, list]) -> dict[str, dict[str, int]]:
+    """``{split: {"cracked": n, "uncracked": n, "groups": n}}`` for reports."""
+    out = {}
+    for name, members in splits.items():
+        cracked = sum(1 for item in members if int(item.label) == 1)
+        groups: defaultdict[str, int] = defaultdict(int)
+        for item in members:
+            groups[item.group] += 1
+        out[name] = {"cracked": cracked, "uncracked": len(members) - cracked, "groups": len(groups)}
+    return out

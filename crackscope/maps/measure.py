@@ -1,0 +1,193 @@
+"""Per-crack measurements from a binary mask: length, width, orientation, bounding box and area.
+
+Each 8-connected component of the mask is one crack; its ``id`` is its label in
+``crackscope.maps.postprocess.label_cracks(mask, connectivity=2)`` (1..n in raster order), so the pixels of a
+measured crack can be recovered as ``labels == m.id``.
+
+Conventions (all in pixels of the input mask; multiplied by ``mm_per_px`` for the millimetre fields):
+
+- **length**: along the skeleton. Each link between neighbouring skeleton pixels counts 1 (edge neighbours)
+  or sqrt(2) (diagonal neighbours; a diagonal link is skipped when an edge-neighbour path joins the same two
+  pixels, so corners are not counted twice). Plain 1/sqrt(2) step counting overestimates staircase lines (up
+  to 8 % at about 22 degrees), so each *corner* (a skeleton pixel with one edge and one diagonal link) takes
+  off ``CORNER_WEIGHT`` = 0.089 px; this keeps exact lengths at 0 and 45 degrees and leaves at most about 3 %
+  error at other angles (measured on digital segments 1-7 px wide at 0-90 degrees). Skeletonisation eats
+  the crack's ends, so each skeleton end is extended by its distance to the crack boundary (``d - 0.5``).
+  A straight 100 px line measures 100 (+-1), a single pixel measures 1.
+- **width** at a skeleton pixel ``p``, with ``d`` the Euclidean distance transform (pixel centre to the nearest
+  background pixel centre): ``d(p)`` plus the larger ``d`` of the two neighbours across ``p`` (on the
+  horizontal, vertical or diagonal axes whose two neighbours are both off the skeleton; the largest such
+  value). On a centred skeleton of an odd-width line this is the usual ``2 d - 1`` (3 px wide -> 3.0), and it
+  also gets even widths right (a 4 px line's skeleton sits off-centre, where ``2 d - 1`` says 3). Where no
+  axis is free (junctions) it is ``2 d - 1``. ``mean_width`` / ``max_width`` are over the crack's skeleton.
+- **image border**: outside the image a crack is assumed to continue as its mirror image, so a crack that
+  leaves the image gets no end correction there and its length stops at the border.
+- **orientation**: angle of the principal axis of the skeleton pixel coordinates, in degrees in [-90, 90),
+  0 = horizontal, counter-clockwise positive as seen on screen (a crack rising to the right is +45, one
+  falling to the right is -45, a vertical one is -90). A single pixel has orientation 0.
+- **bbox**: ``(y0, x0, y1, x1)`` with exclusive ends, like Python slices (``mask[y0:y1, x0:x1]``).
+- **area**: number of pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from crackscope.maps.postprocess import label_cracks, skeletonize_mask
+
+_SQRT2 = math.sqrt(2.0)
+# (dy, dx) of the 8 neighbours.
+CORNER_WEIGHT = 0.089
+_BORDER_PAD = 16  # pixels of mirrored mask around the image (covers cracks up to ~30 px wide)
+_OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
+
+
+@dataclass(frozen=True)
+class CrackMeasurement:
+    """Size and shape of one crack (one 8-connected component of a mask)."""
+
+    id: int
+    length_px: float
+    mean_width_px: float
+    max_width_px: float
+    orientation_deg: float
+    bbox: tuple[int, int, int, int]
+    area_px: int
+    length_mm: float | None = None
+    mean_width_mm: float | None = None
+    max_width_mm: float | None = None
+    area_mm2: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (bbox as a list) for CSV/JSON."""
+        data = asdict(self)
+        data["bbox"] = list(self.bbox)
+        return data
+
+
+def _links(skel_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """For skeleton pixels at padded (rows, cols): is there a counted link to the neighbour at (dy, dx)?"""
+    linked = skel_pad[rows + dy, cols + dx]
+    if dy and dx:  # diagonal: only when no edge-neighbour path joins the two pixels
+        linked = linked & ~skel_pad[rows + dy, cols] & ~skel_pad[rows, cols + dx]
+    return linked
+
+
+def measure_cracks(
+    mask: np.ndarray, *, mm_per_px: float | None = None, min_length_px: float = 0
+) -> list[CrackMeasurement]:
+    """Measure every 8-connected crack in ``mask`` (HxW, crack = True/nonzero); see the module doc.
+
+    Cracks shorter than ``min_length_px`` are left out. Returns the measurements in label order.
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be a 2-D array (H, W), got shape {mask.shape}")
+    mask = mask if mask.dtype == bool else mask != 0
+    if mm_per_px is not None:
+        mm_per_px = float(mm_per_px)
+        if not (math.isfinite(mm_per_px) and mm_per_px > 0):
+            raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
+    if not math.isfinite(float(min_length_px)) or min_length_px < 0:
+        raise ValueError(f"min_length_px must be >= 0, got {min_length_px}")
+    if not mask.any():
+        return []
+
+    labels, n = label_cracks(mask, connectivity=2)
+    height, width_ = mask.shape
+    # Outside the image a crack is assumed to go on as its mirror image, so a crack leaving the image
+    # is neither thinned nor given an end there; one more ring of background keeps the distances finite.
+    pad = _BORDER_PAD + 1
+    if min(mask.shape) > 1:
+        mirrored = np.pad(np.pad(mask, _BORDER_PAD, mode="reflect"), 1)
+    else:  # a single row or column cannot be mirrored: its border counts as background
+        mirrored = np.pad(mask, pad)
+    dist_pad = ndimage.distance_transform_edt(mirrored)
+    skel_pad = skeletonize_mask(mirrored)
+    inside = np.zeros(mirrored.shape, bool)
+    inside[pad : pad + height, pad : pad + width_] = True
+    skel_in = skel_pad & inside
+    # skeletonize keeps every component, but one touching the border may keep its skeleton in the mirror:
+    # such a component gets its deepest pixel.
+    has_skel = np.zeros(n + 1, bool)
+    has_skel[labels[skel_in[pad : pad + height, pad : pad + width_]]] = True
+    missing = np.flatnonzero(~has_skel[1:]) + 1
+    if missing.size:
+        for y, x in ndimage.maximum_position(dist_pad[pad : pad + height, pad : pad + width_], labels, missing):
+            skel_pad[y + pad, x + pad] = skel_in[y + pad, x + pad] = True
+
+    rows, cols = np.nonzero(skel_in)
+    lab = labels[rows - pad, cols - pad]
+
+    # Length: every link seen from both ends at half weight; a link leaving the image is seen once (half of it
+    # lies inside). Ends (degree 1) extend by d - 0.5; an isolated pixel is both ends.
+    length = np.zeros(n + 1)
+    degree = np.zeros(rows.size, np.int64)
+    diagonal_links = np.zeros(rows.size, np.int64)
+    for dy, dx in _OFFSETS:
+        linked = _links(skel_pad, rows, cols, dy, dx)
+        degree += linked
+        if dy and dx:
+            diagonal_links += linked
+        length += np.bincount(lab[linked], minlength=n + 1) * (0.5 * _SQRT2 if dy and dx else 0.5)
+    d_here = dist_pad[rows, cols]
+    ends = np.where(degree == 0, 2, np.where(degree == 1, 1, 0))
+    length += np.bincount(lab, weights=ends * (d_here - 0.5), minlength=n + 1)
+    corners = (degree == 2) & (diagonal_links == 1)
+    length -= CORNER_WEIGHT * np.bincount(lab[corners], minlength=n + 1)
+
+    # Width: d(p) plus the deeper of the two neighbours across p, on the axes (horizontal, vertical,
+    # diagonals) where neither neighbour is on the skeleton; 2 d - 1 where no axis is free (junctions).
+    across = np.full(rows.size, -1.0)
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        free = ~skel_pad[rows + dy, cols + dx] & ~skel_pad[rows - dy, cols - dx]
+        deeper = np.maximum(dist_pad[rows + dy, cols + dx], dist_pad[rows - dy, cols - dx])
+        across = np.where(free, np.maximum(across, deeper), across)
+    width = d_here + np.where(across >= 0, across, d_here - 1.0)
+    count = np.bincount(lab, minlength=n + 1)
+    mean_width = np.bincount(lab, weights=width, minlength=n + 1) / np.maximum(count, 1)
+    max_width = np.zeros(n + 1)
+    np.maximum.at(max_width, lab, width)
+
+    # Orientation: principal axis of (x, y-up) skeleton coordinates.
+    x = (cols - pad).astype(np.float64)
+    y = -(rows - pad).astype(np.float64)
+    cnt = np.maximum(count, 1)
+    mx = np.bincount(lab, weights=x, minlength=n + 1) / cnt
+    my = np.bincount(lab, weights=y, minlength=n + 1) / cnt
+    cxx = np.bincount(lab, weights=x * x, minlength=n + 1) / cnt - mx * mx
+    cyy = np.bincount(lab, weights=y * y, minlength=n + 1) / cnt - my * my
+    cxy = np.bincount(lab, weights=x * y, minlength=n + 1) / cnt - mx * my
+    angle = 0.5 * np.degrees(np.arctan2(2.0 * cxy, cxx - cyy))  # in (-90, 90]
+    angle = np.where(angle >= 90.0, angle - 180.0, angle)
+
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    boxes = ndimage.find_objects(labels)
+    scale = mm_per_px
+    out: list[CrackMeasurement] = []
+    for k in range(1, n + 1):
+        if length[k] < min_length_px:
+            continue
+        sy, sx = boxes[k - 1]
+        a = float(angle[k]) if (cxx[k] + cyy[k]) > 1e-12 else 0.0
+        out.append(
+            CrackMeasurement(
+                id=k,
+                length_px=float(length[k]),
+                mean_width_px=float(mean_width[k]),
+                max_width_px=float(max_width[k]),
+                orientation_deg=round(a, 6) + 0.0,
+                bbox=(int(sy.start), int(sx.start), int(sy.stop), int(sx.stop)),
+                area_px=int(area[k]),
+                length_mm=None if scale is None else float(length[k]) * scale,
+                mean_width_mm=None if scale is None else float(mean_width[k]) * scale,
+                max_width_mm=None if scale is None else float(max_width[k]) * scale,
+                area_mm2=None if scale is None else float(area[k]) * scale * scale,
+            )
+        )
+    return out

@@ -1,0 +1,261 @@
+"""``map_images``: map whole photos with a run and write masks, soft maps, skeletons, overlays and measurements.
+
+Output folder layout::
+
+    OUT/masks/<stem>.png          0/255 crack mask, same size as the input
+    OUT/probability/<stem>.png    soft map, 8-bit (round(p x 255))
+    OUT/skeletons/<stem>.png      0/255 one-pixel centre lines
+    OUT/overlays/<stem>.png       the photo with cracks outlined and numbered (numbers = cracks.csv crack_id)
+    OUT/records/<stem>.json       everything known about one image (written last: it marks the image done)
+    OUT/cracks.csv                one row per crack per image, rebuilt from all records
+    OUT/summary.json              per image summary, errors of this run, counts and a manifest
+
+Re-running skips an image whose record and four images exist and whose record was made with the same
+settings (``overwrite=True`` redoes it). A file that cannot be read or mapped is listed in ``errors`` and
+skipped; the others are still done. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackscope.errors import BadInputError, CrackscopeError
+
+OUTPUT_DIRS = ("masks", "probability", "skeletons", "overlays")
+RECORDS = "records"
+CSV_COLUMNS = (
+    "filename",
+    "crack_id",
+    "length_px",
+    "mean_width_px",
+    "max_width_px",
+    "orientation_deg",
+    "bbox_y0",
+    "bbox_x0",
+    "bbox_y1",
+    "bbox_x1",
+    "area_px",
+    "length_mm",
+    "mean_width_mm",
+    "max_width_mm",
+    "area_mm2",
+)
+
+
+def make_mapper(run_dir: str | Path, *, method: str = "gradcam++", refine: bool = True, tile: int | None = None) -> Any:
+    """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs."""
+    from crackscope.runs import run_kind
+
+    kind = run_kind(run_dir)
+    if kind == "classifier":
+        from crackscope.maps.mapper import ClassifierMapper
+        from crackscope.training.run import load_run
+
+        return ClassifierMapper(load_run(run_dir), method=method, tile=tile, refine=refine)
+    if kind == "restorer":
+        from crackscope.runs import open_run
+        from crackscope.unsupervised.mapper import RestorerMapper
+
+        return RestorerMapper(open_run(run_dir))
+    raise BadInputError(Path(run_dir) / "config.json", f"unknown run kind {kind!r}")
+
+
+def _paths(out: Path, stem: str) -> dict[str, Path]:
+    paths = {d: out / d / f"{stem}.png" for d in OUTPUT_DIRS}
+    paths["record"] = out / RECORDS / f"{stem}.json"
+    return paths
+
+
+def _finished(out: Path, stem: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The image's record if all its outputs exist and were made with ``settings``; else None."""
+    paths = _paths(out, stem)
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    try:
+        record = json.loads(paths["record"].read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("settings") == settings else None
+
+
+def _to_u8(prob: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def map_one(
+    mapper: Any, path: Path, out: Path, *, stem: str, mm_per_px: float | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Map one photo and write its outputs; returns its record."""
+    from crackscope.io import read_image, write_image_atomic, write_json_atomic
+    from crackscope.maps.measure import measure_cracks
+    from crackscope.maps.overlay import draw_overlay
+    from crackscope.maps.postprocess import label_cracks, skeletonize_mask
+
+    image = read_image(path)
+    if hasattr(mapper, "progress") and hasattr(mapper, "cam_map"):
+        result = mapper.map_image(image, name=path.name)
+    else:
+        result = mapper.map_image(image)
+    h, w = image.shape[:2]
+    if result.mask.shape != (h, w) or result.probability.shape != (h, w):
+        raise RuntimeError(f"mapper returned maps of size {result.mask.shape}, expected {(h, w)}")
+    mask = np.asarray(result.mask, bool)
+    labels, _ = label_cracks(mask)
+    cracks = measure_cracks(mask, mm_per_px=mm_per_px)
+    paths = _paths(out, stem)
+    write_image_atomic(paths["masks"], mask)
+    write_image_atomic(paths["probability"], _to_u8(result.probability))
+    write_image_atomic(paths["skeletons"], skeletonize_mask(mask))
+    write_image_atomic(paths["overlays"], draw_overlay(image, mask, labels, [c.id for c in cracks]))
+    tiles = list(result.tiles or [])
+    info = dict(getattr(result, "info", {}) or {})
+    crack_prob = info.get("crack_probability", max((float(t.get("probability", 0)) for t in tiles), default=None))
+    record = {
+        "file": str(path),
+        "name": stem,
+        "width": w,
+        "height": h,
+        "crack_probability": crack_prob,
+        "cracked": info.get("cracked", bool(mask.any())),
+        "n_cracks": len(cracks),
+        "crack_pixels": int(np.count_nonzero(mask)),
+        "total_length_px": float(sum(c.length_px for c in cracks)),
+        "max_width_px": float(max((c.max_width_px for c in cracks), default=0.0)),
+        "total_length_mm": None if mm_per_px is None else float(sum(c.length_mm or 0 for c in cracks)),
+        "max_width_mm": None if mm_per_px is None else float(max((c.max_width_mm or 0 for c in cracks), default=0.0)),
+        "tiles": tiles,
+        "cracks": [c.as_dict() for c in cracks],
+        "settings": settings,
+    }
+    write_json_atomic(paths["record"], record)  # last: marks the image finished
+    return record
+
+
+def _csv_rows(record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    filename = Path(record["file"]).name
+    for c in record["cracks"]:
+        y0, x0, y1, x1 = c["bbox"]
+        row = {"filename": filename, "crack_id": c["id"], "bbox_y0": y0, "bbox_x0": x0, "bbox_y1": y1, "bbox_x1": x1}
+        for key in CSV_COLUMNS:
+            if key not in row:
+                value = c.get(key)
+                row[key] = "" if value is None else (round(value, 4) if isinstance(value, float) else value)
+        yield row
+
+
+def write_cracks_csv(out: Path, records: list[dict[str, Any]]) -> Path:
+    """cracks.csv: one row per crack per image (columns ``CSV_COLUMNS``)."""
+    from crackscope.io import write_text_atomic
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerows(_csv_rows(record))
+    return write_text_atomic(out / "cracks.csv", buf.getvalue())
+
+
+def _load_records(out: Path) -> list[dict[str, Any]]:
+    records = []
+    for p in sorted((out / RECORDS).glob("*.json")):
+        try:
+            records.append(json.loads(p.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return records
+
+
+def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
+    keys = ("file", "name", "width", "height", "crack_probability", "cracked", "n_cracks", "crack_pixels",
+            "total_length_px", "max_width_px", "total_length_mm", "max_width_mm", "tiles")
+    return {k: record.get(k) for k in keys}
+
+
+def map_images(
+    run_dir: str | Path,
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    method: str = "gradcam++",
+    mm_per_px: float | None = None,
+    refine: bool = True,
+    tile: int | None = None,
+    overwrite: bool = False,
+    show_progress: bool = False,
+    mapper: Any = None,
+) -> dict[str, Any]:
+    """Map every input photo with the run in ``run_dir`` and write the output folder (see the module doc).
+
+    Returns the summary (also written to ``OUT/summary.json``): ``images`` (every finished image in OUT),
+    ``errors`` (files skipped in this run, with the problem), ``counts`` and ``manifest``. ``mapper``
+    overrides the one chosen from the run kind (any object with ``map_image(image) -> MapResult``).
+    """
+    from crackscope.io import list_images, manifest, write_json_atomic
+
+    if mm_per_px is not None and not mm_per_px > 0:
+        raise ValueError(f"mm_per_px must be > 0, got {mm_per_px}")
+    out = Path(out)
+    run_dir = Path(run_dir)
+    paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
+    if mapper is None:
+        mapper = make_mapper(run_dir, method=method, refine=refine, tile=tile)
+    settings = {"run": str(run_dir.resolve()), "mm_per_px": mm_per_px}
+    settings.update(mapper.settings() if hasattr(mapper, "settings") else {"mapper": type(mapper).__name__})
+    settings = json.loads(json.dumps(settings, default=str))
+    for d in (*OUTPUT_DIRS, RECORDS):
+        (out / d).mkdir(parents=True, exist_ok=True)
+
+    errors: list[dict[str, str]] = []
+    counts = {"inputs": len(paths), "mapped": 0, "skipped": 0, "errors": 0}
+    seen: dict[str, Path] = {}
+    bar = None
+    if show_progress:
+        from crackscope.cli.common import progress
+
+        bar = progress()
+        bar.start()
+        task = bar.add_task("mapping", total=len(paths))
+        if hasattr(mapper, "progress"):
+            mapper.progress = bar
+    try:
+        for path in paths:
+            stem = path.stem
+            try:
+                if stem in seen:
+                    raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
+                seen[stem] = path
+                if not overwrite and _finished(out, stem, settings) is not None:
+                    counts["skipped"] += 1
+                else:
+                    map_one(mapper, path, out, stem=stem, mm_per_px=mm_per_px, settings=settings)
+                    counts["mapped"] += 1
+            except (CrackscopeError, ValueError, OSError, RuntimeError) as exc:
+                problem = exc.problem if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
+                errors.append({"file": str(path), "problem": problem})
+                counts["errors"] += 1
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+            if hasattr(mapper, "progress"):
+                mapper.progress = None
+
+    records = _load_records(out)
+    write_cracks_csv(out, records)
+    counts["cracks"] = sum(r.get("n_cracks", 0) for r in records if r.get("name") in seen)
+    summary = {
+        "images": [_summary_entry(r) for r in records],
+        "errors": errors,
+        "counts": counts,
+        "manifest": manifest(command="map", inputs=[str(p) for p in paths], settings=settings),
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary

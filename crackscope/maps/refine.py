@@ -1,0 +1,140 @@
+"""Refinement: the class map says *where*, the image says *which pixels*.
+
+A classifier's CAM is blurry (one value per feature-map cell, a few to tens of pixels wide), so thresholding it
+marks a thick band around a crack. Cracks are thin dark lines, which the image shows at full resolution.
+The refinement therefore
+
+1. computes a multi-scale **dark-line response** of the grayscale photo: the morphological black-hat
+   (closing minus image) with disks of a few radii, after a light Gaussian blur, the maximum over radii,
+   divided by ``contrast`` grey levels and clipped to [0, 1] (so the response is comparable between photos);
+2. builds the **support region**: CAM pixels at or above ``region_level`` (relative to the map's maximum),
+   dilated by ``region_dilation`` px (the CAM is coarse and may stop short of the crack's thin ends);
+3. builds a refined soft map, ``response x support``, with the support the CAM grey-dilated like the region
+   (for ODS/OIS, and for the fixed threshold below);
+4. thresholds **inside the region only**: the response above Otsu's threshold of the region's pixels (never
+   below ``min_response``), or, with ``mask_threshold``, the soft map above that fixed level; then closes
+   small gaps (``closing`` radius) and removes objects smaller than ``min_size`` px.
+
+OpenCV morphology is used because it is fast enough for 12-megapixel photos (uint8 in, uint8 out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import cv2
+import numpy as np
+from skimage.filters import threshold_otsu
+
+from crackscope.maps.postprocess import close_mask, remove_small
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    """Settings of the refinement. Defaults: tuned on 40 DeepCrack training photos (544x384, never the held-out
+    ones) by `benchmarks/bench_maps.py --tune`; sizes are in pixels of photos of that scale."""
+
+    radii: tuple[int, ...] = (2, 4, 8)
+    blur: float = 2.0
+    contrast: float = 40.0
+    region_level: float = 0.15
+    region_dilation: int = 4
+    min_response: float = 0.3
+    mask_threshold: float | None = None
+    closing: int = 0
+    min_size: int = 120
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["radii"] = list(self.radii)
+        return d
+
+    def with_(self, **changes: Any) -> RefineOptions:
+        return replace(self, **changes)
+
+
+def _ellipse(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB (or HxW) -> HxW uint8 grayscale."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return image.astype(np.uint8, copy=False)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+    return cv2.cvtColor(np.ascontiguousarray(image, dtype=np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def dark_line_response(
+    image: np.ndarray, *, radii: tuple[int, ...] = (3, 6, 12), blur: float = 1.5, contrast: float = 40.0
+) -> np.ndarray:
+    """Multi-scale black-hat of the grayscale image, in [0, 1] (``contrast`` grey levels darker -> 1)."""
+    if not radii or any(r < 1 for r in radii):
+        raise ValueError(f"radii must be positive integers, got {radii}")
+    if contrast <= 0:
+        raise ValueError(f"contrast must be > 0, got {contrast}")
+    gray = to_gray(image)
+    if blur > 0:
+        gray = cv2.GaussianBlur(gray, (0, 0), blur)
+    best = np.zeros(gray.shape, np.uint8)
+    for r in sorted(set(int(r) for r in radii)):
+        np.maximum(best, cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, _ellipse(r)), out=best)
+    out = best.astype(np.float32)
+    out *= 1.0 / contrast
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def support_region(cam: np.ndarray, *, level: float, dilation: int) -> np.ndarray:
+    """Bool region where the CAM reaches ``level`` x its maximum, dilated by ``dilation`` px."""
+    peak = float(cam.max(initial=0.0))
+    if peak <= 0:
+        return np.zeros(cam.shape, bool)
+    region = (cam >= level * peak).astype(np.uint8)
+    if dilation > 0:
+        region = cv2.dilate(region, _ellipse(dilation))
+    return region.astype(bool)
+
+
+def refine_map(
+    image: np.ndarray,
+    cam: np.ndarray,
+    *,
+    options: RefineOptions | None = None,
+    response: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine a CAM (HxW in [0, 1], at the image's size) with the image: ``(soft float32 HxW, mask bool HxW)``.
+
+    ``response`` may pass a precomputed :func:`dark_line_response` made with the same options (for tuning).
+    """
+    opts = options or RefineOptions()
+    cam = np.asarray(cam, np.float32)
+    if cam.shape != image.shape[:2]:
+        raise ValueError(f"map size {cam.shape} differs from image size {image.shape[:2]}")
+    if response is None:
+        response = dark_line_response(image, radii=opts.radii, blur=opts.blur, contrast=opts.contrast)
+    elif response.shape != cam.shape:
+        raise ValueError(f"response size {response.shape} differs from map size {cam.shape}")
+    soft_support = cv2.dilate(cam, _ellipse(opts.region_dilation)) if opts.region_dilation > 0 else cam
+    soft = response * np.clip(soft_support, 0.0, 1.0)
+    region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation)
+    if not region.any():
+        return soft, np.zeros(cam.shape, bool)
+    if opts.mask_threshold is not None:
+        mask = region & (soft > opts.mask_threshold)
+    else:
+        inside = response[region]
+        level = opts.min_response
+        if inside.size and inside.min() < inside.max():
+            level = max(level, float(threshold_otsu(inside)))
+        mask = region & (response > level)
+        del inside
+    del response
+    if opts.closing:
+        mask = close_mask(mask, radius=opts.closing) & region
+    if opts.min_size:
+        mask = remove_small(mask, min_size=opts.min_size)
+    return soft, mask

@@ -1,0 +1,73 @@
+"""Fast inference helpers: channels_last memory format and bfloat16 autocast.
+
+On this machine's CPU (AVX-512 BF16) oneDNN runs convolutions in channels_last + bf16 markedly faster
+than in float32 (see ``benchmarks/results/inference.md``, which also measures that the decisions agree).
+Logits come back as float32 either way. On a CPU without native bf16 the autocast is skipped (it would be
+emulated and slow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+
+def bf16_supported(device_type: str = "cpu") -> bool:
+    """True where bfloat16 autocast runs natively (CPU: oneDNN's AVX-512 BF16 / AMX check)."""
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@contextmanager
+def fast_inference(model: nn.Module, *, channels_last: bool = True, bf16: bool = True) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode under ``inference_mode`` (+ channels_last, + bf16 autocast).
+
+    The model is converted to channels_last in place (harmless for results); its train/eval mode is
+    restored on exit. Feed inputs through :func:`to_fast_input` (or use :func:`predict_logits`).
+    """
+    was_training = model.training
+    model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    device_type = _device_type(model)
+    use_bf16 = bf16 and bf16_supported(device_type)
+    try:
+        with torch.inference_mode(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_bf16):
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def to_fast_input(batch: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:
+    """A float N x 3 x H x W batch in the memory format :func:`fast_inference` expects."""
+    if batch.ndim != 4:
+        raise ValueError(f"expected an N x 3 x H x W batch, got shape {tuple(batch.shape)}")
+    batch = batch.float()
+    return batch.contiguous(memory_format=torch.channels_last) if channels_last else batch
+
+
+def predict_logits(
+    model: nn.Module, batch: torch.Tensor, *, bf16: bool = True, channels_last: bool = True
+) -> torch.Tensor:
+    """Crack logits (float32, N x 1) for a 0..255 batch, using channels_last and bf16 where supported."""
+    with fast_inference(model, channels_last=channels_last, bf16=bf16) as fast_model:
+        logits = fast_model(to_fast_input(batch.to(_device(model)), channels_last=channels_last))
+    return logits.float()
+
+
+def _device(model: nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def _device_type(model: nn.Module) -> str:
+    return _device(model).type

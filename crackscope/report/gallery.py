@@ -1,0 +1,78 @@
+"""The report's gallery: which test cases to show, and their heatmaps, masks and overlays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Case:
+    """One gallery row: the image, the classifier's view of it, and its crack map."""
+
+    name: str
+    group: str
+    label: int | None
+    probability: float
+    image: np.ndarray
+    heat: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    overlay: np.ndarray | None = None
+    measures: list[Any] = field(default_factory=list)
+    flags: tuple[str, ...] = ()
+
+
+def pick_cases(
+    labels: np.ndarray, probabilities: np.ndarray, *, threshold: float, per_group: int = 4
+) -> dict[str, list[int]]:
+    """Indices of the most confident cracks, the least confident cases and the errors (most wrong first).
+
+    Each index appears in one group at most, taken in this order: errors, most confident, least confident.
+    """
+    if per_group < 1:
+        raise ValueError(f"per_group must be >= 1, got {per_group}")
+    labels = np.asarray(labels)
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if labels.shape != probs.shape:
+        raise ValueError(f"{labels.size} labels but {probs.size} probabilities")
+    predicted = probs >= threshold
+    known = labels >= 0
+    wrong = np.flatnonzero(known & (predicted != (labels == 1)))
+    errors = [int(i) for i in wrong[np.argsort(-np.abs(probs[wrong] - threshold), kind="stable")][: 2 * per_group]]
+    taken = set(errors)
+    most = [int(i) for i in np.argsort(-probs, kind="stable") if int(i) not in taken][:per_group]
+    taken.update(most)
+    order = np.argsort(np.abs(probs - threshold), kind="stable")
+    least = [int(i) for i in order if int(i) not in taken][:per_group]
+    return {"most_confident": most, "least_confident": least, "errors": errors}
+
+
+def explain_images(run: Any, images: list[np.ndarray], *, method: str) -> tuple[list[np.ndarray], list[tuple]]:
+    """Normalised class-activation maps at each image's own size, and their flags."""
+    import torch
+
+    from crackscope.cam import explain
+    from crackscope.cam.overlay import resize_map
+
+    if not images:
+        return [], []
+    batch = torch.stack([run.preprocess(im) for im in images])
+    expl = explain(run.model, batch, method=method)
+    heats = [resize_map(np.asarray(expl.normalised[i]), im.shape[:2]) for i, im in enumerate(images)]
+    return heats, [tuple(f) for f in expl.flags]
+
+
+def map_cases(run: Any, cases: list[Case], *, method: str) -> None:
+    """Fill in each case's crack mask, measurements and numbered overlay with the classifier mapper."""
+    from crackscope.maps.measure import measure_cracks
+    from crackscope.maps.mapper import ClassifierMapper
+    from crackscope.report.render import numbered_overlay
+
+    mapper = ClassifierMapper(run, method=method)
+    for case in cases:
+        result = mapper.map_image(case.image)
+        case.mask = np.asarray(result.mask, dtype=bool)
+        case.measures = measure_cracks(case.mask)
+        case.overlay = numbered_overlay(case.image, case.mask)

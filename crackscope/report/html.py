@@ -1,0 +1,474 @@
+"""``build_report``: one self-contained HTML file about a run (images embedded as base64 PNG, no internet)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackscope.errors import BadInputError
+from crackscope.report import render
+from crackscope.report.gallery import Case, explain_images, map_cases, pick_cases
+from crackscope.report.template import Raw, esc, fmt, img, page, table
+
+METRIC_KEYS = ("n", "accuracy", "precision", "recall", "f1", "roc_auc")
+MAX_SCORED_ITEMS = 2000
+_MASK_DIRS = ("masks", "mask", "gt", "groundtruth", "ground_truth")
+
+
+def build_report(
+    run_dir: str | Path,
+    *,
+    data: str | Path | None = None,
+    maps_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    method: str = "gradcam++",
+    per_group: int = 4,
+) -> Path:
+    """Write a self-contained HTML report about the run in ``run_dir``; returns its path.
+
+    ``data``: the data folder (default: the one the run was trained on, when it still exists), used for
+    the data summary, the sample grid and the ground-truth masks. ``maps_dir``: a ``crackscope map``
+    output whose measurements are tabulated and, where ``data`` has masks, scored (exact and 2 px).
+    """
+    from crackscope.runs import read_run_config
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if per_group < 1:
+        raise ValueError(f"per_group must be >= 1, got {per_group}")
+    out = Path(out) if out is not None else run_dir / "report.html"
+    data_root = _data_root(config, data)
+    maps = Path(maps_dir) if maps_dir is not None else None
+    if maps is not None and not maps.is_dir():
+        raise BadInputError(maps, "maps folder not found (make one with `crackscope map`)")
+
+    metrics = _read_json(run_dir / "metrics.json")
+    items = _split_items(run_dir, data_root)
+    sections: list[tuple[str, str, str]] = []
+    scores = _scores(maps, data_root) if maps is not None else None
+    sections.append(("summary", "Summary", _summary_section(run_dir, config, metrics, scores)))
+    sections.append(("data", "Data", _data_section(data_root, items)))
+    sections.append(("training", "Training", _training_section(run_dir)))
+    sections.append(("metrics", "Metrics", _metrics_section(metrics)))
+    sections.append(("threshold", "Decision threshold", _threshold_section(config, metrics)))
+    cases: list[Case] = []
+    if config.get("kind", "classifier") == "classifier" and items:
+        gallery_html, cases = _gallery_section(run_dir, items, method=method, per_group=per_group)
+    else:
+        gallery_html = '<p class="note">No labelled test images found (pass --data DATA), so no gallery.</p>'
+    sections.append(("gallery", "Gallery", gallery_html))
+    sections.append(("measurements", "Crack measurements", _measurements_section(maps, cases)))
+    if scores is not None:
+        sections.append(("scores", "Crack-map scores", _scores_section(scores)))
+
+    title = f"crackscope report: {run_dir.name}"
+    subtitle = f"model {config.get('model', '?')} · written {time.strftime('%Y-%m-%d %H:%M')}"
+    from crackscope.io import write_text_atomic
+
+    path = write_text_atomic(out, page(title=title, subtitle=subtitle, sections=sections))
+    path.chmod(0o644)  # a report is for reading: not the private mode of the temporary file
+    return path
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInputError(path, f"invalid JSON ({exc})") from None
+
+
+def _data_root(config: dict[str, Any], data: str | Path | None) -> Path | None:
+    if data is not None:
+        root = Path(data)
+        if not root.is_dir():
+            raise BadInputError(root, "data folder not found")
+        return root
+    recorded = config.get("data")
+    if isinstance(recorded, dict):
+        recorded = recorded.get("root") or recorded.get("path")
+    if recorded and Path(str(recorded)).is_dir():
+        return Path(str(recorded))
+    return None
+
+
+def _split_items(run_dir: Path, data_root: Path | None) -> dict[str, list[Any]]:
+    """The run's split (split name -> labelled items, empty splits dropped), or {} without a split.csv.
+
+    Items are rebuilt from their keys; when the data folder moved, files are found again by name in
+    ``data_root``.
+    """
+    from dataclasses import replace
+
+    from crackscope.data.splits import read_split_csv
+
+    split_csv = run_dir / "split.csv"
+    if not split_csv.is_file():
+        return {}
+    splits = read_split_csv(split_csv)
+    moved: dict[str, Path] | None = None
+    out: dict[str, list[Any]] = {}
+    for name, items in splits.items():
+        fixed = []
+        for item in items:
+            if not item.path.exists() and data_root is not None:
+                if moved is None:
+                    from crackscope.io import list_images
+
+                    moved = {
+                        p.name: p for p in list_images([data_root]) if p.parent.name.lower() not in _MASK_DIRS
+                    }
+                found = moved.get(item.path.name)
+                if found is None:
+                    continue
+                item = replace(item, path=found)
+            fixed.append(item)
+        if fixed:
+            out[name] = fixed
+    return out
+
+
+def _split_metrics(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """metrics.json as split name -> metrics (accepts a flat dict too)."""
+    if "accuracy" in metrics:
+        return {"test": metrics}
+    return {k: v for k, v in metrics.items() if isinstance(v, dict) and "accuracy" in v}
+
+
+def _headline_split(per_split: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    for name in ("test", "val", "validation", "train"):
+        if name in per_split:
+            return name, per_split[name]
+    return next(iter(per_split.items()), None)
+
+
+# -- sections ------------------------------------------------------------------------------------------------
+def _stat(value: str, label: str) -> str:
+    return f'<div class="stat"><b>{value}</b><span>{esc(label)}</span></div>'
+
+
+def _pct(value: Any) -> str:
+    return "&ndash;" if value is None else f"{100 * float(value):.1f}%"
+
+
+def _summary_section(
+    run_dir: Path, config: dict[str, Any], metrics: dict[str, Any], scores: dict[str, Any] | None
+) -> str:
+    stats = []
+    head = _headline_split(_split_metrics(metrics))
+    if head:
+        name, m = head
+        stats.append(_stat(_pct(m.get("accuracy")), f"{name} accuracy"))
+        stats.append(_stat(_pct(m.get("recall")), f"{name} recall"))
+        if m.get("roc_auc") is not None:
+            stats.append(_stat(f"{float(m['roc_auc']):.3f}", f"{name} ROC-AUC"))
+    stats.append(_stat(f"{float(config.get('threshold', 0.5)):.3f}", "decision threshold"))
+    if scores is not None:
+        stats.append(_stat(f"{scores['exact']['f1']:.3f}", "map F1 (exact)"))
+        if scores.get("tolerant"):
+            stats.append(_stat(f"{scores['tolerant']['f1']:.3f}", f"map F1 ({fmt(scores['tol'], 0)} px)"))
+    rows = [
+        ("run folder", str(run_dir)),
+        ("model", config.get("model", "?")),
+        ("image size", config.get("image_size", "?")),
+        ("kind", config.get("kind", "classifier")),
+    ]
+    for key in ("epochs", "seed", "precision", "augment"):
+        value = config.get(key, (config.get("recipe") or {}).get(key) if isinstance(config.get("recipe"), dict) else None)
+        if value is not None:
+            rows.append((key, value))
+    return f'<div class="headline">{"".join(stats)}</div>' + table(["setting", "value"], rows)
+
+
+def _data_section(data_root: Path | None, items: dict[str, list[Any]]) -> str:
+    parts = []
+    if data_root is not None:
+        parts.append(f'<p class="note">Data folder: <code>{esc(data_root)}</code></p>')
+    if items:
+        rows = []
+        for split, its in items.items():
+            c = Counter(int(getattr(it, "label", -1)) for it in its)
+            rows.append((split, len(its), c.get(1, 0), c.get(0, 0)))
+        total = [sum(r[i] for r in rows) for i in (1, 2, 3)]
+        rows.append((Raw("<b>all</b>"), *total))
+        parts.append(table(["split", "images", "cracked", "uncracked"], rows))
+        grid_items = _sample_items(items)
+        if grid_items:
+            figs = []
+            for it in grid_items:
+                try:
+                    image = it.load()
+                except (BadInputError, OSError):
+                    continue
+                cls = "cracked" if it.label == 1 else "uncracked"
+                thumb = render.upscale_nearest(render.thumbnail(image, max_side=160), min_side=112)
+                figs.append(
+                    f"<figure>{img(render.array_data_url(thumb), str(it.key))}"
+                    f'<figcaption><span class="tag {cls}">{cls}</span></figcaption></figure>'
+                )
+            parts.append("<h3>Samples</h3>" + f'<div class="grid">{"".join(figs)}</div>')
+    else:
+        parts.append('<p class="note">The run\'s split could not be read (no split.csv, or the data folder moved: '
+                     "pass --data DATA).</p>")
+    return "\n".join(parts)
+
+
+def _sample_items(items: dict[str, list[Any]], n_per_class: int = 6) -> list[Any]:
+    pool = [it for its in items.values() for it in its]
+    chosen: list[Any] = []
+    for label in (1, 0):
+        of_class = [it for it in pool if getattr(it, "label", None) == label]
+        step = max(1, len(of_class) // n_per_class)
+        chosen.extend(of_class[::step][:n_per_class])
+    return chosen
+
+
+def _training_section(run_dir: Path) -> str:
+    parts = []
+    curves = run_dir / "curves.png"
+    if curves.is_file():
+        parts.append(img(render.file_data_url(curves), "training curves"))
+    else:
+        parts.append('<p class="note">No curves.png in the run.</p>')
+    history = run_dir / "history.csv"
+    if history.is_file():
+        with open(history, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if rows:
+            keys = [k for k in rows[0] if any(r.get(k) not in ("", None) for r in rows)]
+            last = rows[-1]
+            parts.append(f'<p class="note">{len(rows)} epochs; last epoch:</p>')
+            parts.append(table(keys, [[_num(last.get(k)) for k in keys]], digits=4))
+    return "\n".join(parts)
+
+
+def _num(text: Any) -> Any:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(value) if value.is_integer() and abs(value) < 1e9 else value
+
+
+def _metrics_section(metrics: dict[str, Any]) -> str:
+    per_split = _split_metrics(metrics)
+    if not per_split:
+        return '<p class="note">No metrics.json in the run.</p>'
+    rows = [[split, *[m.get(k) for k in METRIC_KEYS], m.get("threshold")] for split, m in per_split.items()]
+    parts = [table(["split", *METRIC_KEYS, "threshold"], rows)]
+    for split, m in per_split.items():
+        cm = m.get("confusion_matrix")
+        if cm is None and all(k in m for k in ("tn", "fp", "fn", "tp")):
+            cm = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+        if cm is None:
+            continue
+        (tn, fp), (fn, tp) = cm
+        parts.append(f"<h3>Confusion matrix ({esc(split)})</h3>")
+        parts.append(
+            '<div class="table-wrap"><table class="confusion"><thead><tr><th>true \\ predicted</th>'
+            "<th>uncracked</th><th>cracked</th></tr></thead><tbody>"
+            f'<tr><td>uncracked</td><td class="hit">{int(tn)}</td><td class="miss">{int(fp)}</td></tr>'
+            f'<tr><td>cracked</td><td class="miss">{int(fn)}</td><td class="hit">{int(tp)}</td></tr>'
+            "</tbody></table></div>"
+        )
+    return "\n".join(parts)
+
+
+def _threshold_section(config: dict[str, Any], metrics: dict[str, Any]) -> str:
+    threshold = float(config.get("threshold", 0.5))
+    target = config.get("target_recall")
+    if target is None and isinstance(config.get("options"), dict):
+        target = config["options"].get("target_recall")
+    rows = [("decision threshold", threshold), ("target recall (validation)", target)]
+    for split, m in _split_metrics(metrics).items():
+        rows.append((f"{split} recall at the threshold", m.get("recall")))
+    how = (
+        f"chosen on the validation split as the highest threshold whose recall reaches {fmt(target)}"
+        if target is not None
+        else "the default 0.5 (no target recall was asked for)"
+    )
+    return (
+        f'<p>An image counts as cracked when its crack probability is at least the threshold, {how}. '
+        "A missed crack costs more than a false alarm in inspection, so the threshold can be lowered for "
+        "recall.</p>" + table(["", "value"], rows)
+    )
+
+
+def _gallery_section(
+    run_dir: Path, items: dict[str, list[Any]], *, method: str, per_group: int
+) -> tuple[str, list[Case]]:
+    from crackscope.training.run import load_run
+
+    run = load_run(run_dir)
+    split = "test" if items.get("test") else next(iter(items))
+    pool = items[split]
+    if len(pool) > MAX_SCORED_ITEMS:
+        rng = np.random.default_rng(0)
+        pool = [pool[i] for i in sorted(rng.choice(len(pool), MAX_SCORED_ITEMS, replace=False))]
+    images, kept = [], []
+    for it in pool:
+        try:
+            images.append(it.load())
+            kept.append(it)
+        except (BadInputError, OSError):
+            continue
+    if not images:
+        return '<p class="note">The test images could not be read.</p>', []
+    probs = run.predict_proba(images)
+    labels = np.array([int(it.label) if it.label is not None else -1 for it in kept])
+    groups = pick_cases(labels, probs, threshold=run.threshold, per_group=per_group)
+    order = [i for key in ("most_confident", "least_confident", "errors") for i in groups[key]]
+    cases = [
+        Case(name=_short_name(str(kept[i].key)), group=_group_of(i, groups), label=int(labels[i]) if labels[i] >= 0 else None,
+             probability=float(probs[i]), image=images[i])
+        for i in order
+    ]
+    heats, flags = explain_images(run, [c.image for c in cases], method=method)
+    for case, heat, flag in zip(cases, heats, flags):
+        case.heat, case.flags = heat, flag
+    map_cases(run, cases, method=method)
+
+    titles = {
+        "most_confident": "Most confident cracks",
+        "least_confident": "Least confident (closest to the threshold)",
+        "errors": "Errors (most wrong first)",
+    }
+    parts = [f'<p class="note">{len(kept)} {esc(split)} images scored; method {esc(method)}; '
+             f"threshold {run.threshold:.3f}.</p>"]
+    for key, title in titles.items():
+        chosen = [c for c in cases if c.group == key]
+        parts.append(f"<h3>{esc(title)}</h3>")
+        if not chosen:
+            parts.append('<p class="note">None.</p>')
+            continue
+        parts.append('<div class="case"><div></div>' + "".join(
+            f'<div class="case-head">{h}</div>' for h in ("original", "heatmap", "crack mask", "numbered cracks")
+        ) + "</div>")
+        parts.extend(_case_row(c, run.threshold) for c in chosen)
+    return "\n".join(parts), cases
+
+
+def _short_name(key: str) -> str:
+    """The file name of an item key (``path`` or ``path#y,x,h,w``), keeping the patch box."""
+    path, sep, box = key.rpartition("#")
+    return f"{Path(path).name}#{box}" if sep and path else Path(key).name
+
+
+def _group_of(index: int, groups: dict[str, list[int]]) -> str:
+    return next(k for k, v in groups.items() if index in v)
+
+
+def _case_row(case: Case, threshold: float) -> str:
+    predicted = "cracked" if case.probability >= threshold else "uncracked"
+    truth = {1: "cracked", 0: "uncracked"}.get(case.label, "unknown") if case.label is not None else "unknown"
+    wrong = case.label is not None and (case.label == 1) != (predicted == "cracked")
+    tags = f'<span class="tag {predicted}">{predicted} {100 * case.probability:.1f}%</span>'
+    if wrong:
+        tags += ' <span class="tag error">error</span>'
+    flags = f'<br><span class="tag error">map {esc(", ".join(case.flags))}</span>' if case.flags else ""
+    big = render.upscale_nearest
+    heat = render.heatmap_overlay(case.image, case.heat) if case.heat is not None else case.image
+    mask = case.mask if case.mask is not None else np.zeros(case.image.shape[:2], bool)
+    overlay = case.overlay if case.overlay is not None else case.image
+    panels = [
+        (case.image, "original"),
+        (heat, "heatmap"),
+        (mask, "crack mask"),
+        (overlay, "numbered cracks"),
+    ]
+    imgs = "".join(
+        img(render.array_data_url(big(render.thumbnail(a, max_side=320), min_side=160)), f"{case.name}: {alt}")
+        for a, alt in panels
+    )
+    return (
+        f'<div class="case"><div class="label"><b>{esc(case.name)}</b>true: {esc(truth)}<br>{tags}{flags}</div>'
+        f"{imgs}</div>"
+    )
+
+
+def _measurements_section(maps: Path | None, cases: list[Case]) -> str:
+    if maps is not None and (maps / "cracks.csv").is_file():
+        with open(maps / "cracks.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        note = f'<p class="note">From <code>{esc(maps / "cracks.csv")}</code>: {len(rows)} cracks.'
+        shown = rows[:200]
+        if len(rows) > len(shown):
+            note += f" The first {len(shown)} are shown."
+        note += "</p>"
+        if not rows:
+            return note
+        keys = list(rows[0])
+        return note + table(keys, [[_num(r.get(k)) for k in keys] for r in shown], digits=2)
+    rows = []
+    for case in cases:
+        for m in case.measures:
+            d = m.as_dict() if hasattr(m, "as_dict") else dict(vars(m))
+            rows.append({"image": case.name, **d})
+    if not rows:
+        return '<p class="note">No cracks were found in the gallery images.</p>'
+    keys = [k for k in rows[0] if not k.endswith("_mm") and k != "area_mm2"]
+    return (
+        '<p class="note">Cracks found in the gallery images (pixels; map a folder with `crackscope map '
+        "--mm-per-px` for millimetres).</p>" + table(keys, [[r.get(k) for k in keys] for r in rows], digits=2)
+    )
+
+
+def _scores(maps: Path, data_root: Path | None) -> dict[str, Any] | None:
+    """Score the maps against the data's exact masks (exact and 2 px), or None without ground truth."""
+    from crackscope.evaluation.scoring import score_dirs
+
+    gt = _gt_dir(data_root)
+    if gt is None or not (maps / "masks").is_dir():
+        return None
+    result = score_dirs(maps, gt, tol=2)
+    return result if result.get("n_images") else None
+
+
+def _gt_dir(data_root: Path | None) -> Path | None:
+    if data_root is None:
+        return None
+    for name in _MASK_DIRS:
+        if (data_root / name).is_dir():
+            return data_root / name
+    return None
+
+
+def _scores_section(scores: dict[str, Any]) -> str:
+    from crackscope.evaluation.scoring import plot_pr_curve
+
+    rows = []
+    tol = scores.get("tol", 2)
+    for label, key in (("exact", "exact"), (f"{fmt(tol, 0)} px tolerance", "tolerant")):
+        m = scores.get(key)
+        if m:
+            rows.append((label, m["precision"], m["recall"], m["f1"], m["iou"]))
+    for kind in ("ods", "ois"):
+        for key, m in (scores.get(kind) or {}).items():
+            label = f"{kind.upper()} {'exact' if key == 'exact' else f'{fmt(tol, 0)} px'}"
+            rows.append((label, m["precision"], m["recall"], m["f1"], m["iou"]))
+    parts = [
+        f'<p class="note">{scores["n_images"]} images matched by name against the exact masks in '
+        f"<code>{esc(scores['gt_dir'])}</code>; pixel counts pooled over the set.</p>",
+        table(["", "precision", "recall", "F1", "IoU"], rows),
+    ]
+    curves = scores.get("curves") or {}
+    if curves:
+        import tempfile
+
+        named = {
+            ("exact" if k == "exact" else f"{fmt(tol, 0)} px"): {"curve": c, "ods": scores["ods"][k]}
+            for k, c in curves.items()
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            png = plot_pr_curve(named, Path(tmp) / "pr.png")
+            parts.append("<h3>Precision-recall curve of the probability maps</h3>")
+            parts.append(img(render.file_data_url(png), "precision-recall curve", width=520))
+    return "\n".join(parts)

@@ -1,0 +1,198 @@
+"""The model work behind the web API: one loaded run, predictions, explanations and crack maps.
+
+Model calls are serialised with a lock: CAM hooks live on the shared model, and torch already uses all
+cores for one image, so running two requests' forward passes at once would only make both slower.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackscope.report import render
+
+DISPLAY_MAX_SIDE = 1600  # returned images are shrunk to this for display; measurements use full resolution
+DISPLAY_MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so the page shows them crisply
+
+
+def _display(image: np.ndarray) -> np.ndarray:
+    return render.upscale_nearest(render.thumbnail(image, max_side=DISPLAY_MAX_SIDE), min_side=DISPLAY_MIN_SIDE)
+
+
+def _as_dict(measure: Any) -> dict[str, Any]:
+    """A crack measurement (dataclass, dict or object with ``to_dict``) as a plain JSON-safe dict."""
+    if hasattr(measure, "as_dict"):
+        row = dict(measure.as_dict())
+    elif is_dataclass(measure):
+        row = asdict(measure)
+    elif isinstance(measure, dict):
+        row = dict(measure)
+    else:
+        row = dict(vars(measure))
+    return {k: _json_value(v) for k, v in row.items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [_json_value(v) for v in list(value)]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def measurements_csv(rows: list[dict[str, Any]], *, image: str) -> str:
+    """The measurements as CSV text in the format of ``crackscope map``'s cracks.csv (one row per crack)."""
+    from crackscope.maps.pipeline import CSV_COLUMNS, _csv_rows
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_csv_rows({"file": image, "cracks": rows}))
+    return buf.getvalue()
+
+
+class Analyzer:
+    """Holds one loaded run and answers predict/map requests, one model call at a time."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        from crackscope.runs import open_run, run_kind
+
+        self.run_dir = Path(run_dir)
+        self.kind = run_kind(self.run_dir)
+        self.run = open_run(self.run_dir)
+        self.lock = threading.Lock()
+        self._mappers: dict[str, Any] = {}
+
+    # -- facts about the run ------------------------------------------------------------------------------
+    @property
+    def methods(self) -> list[str]:
+        if self.kind != "classifier":
+            return ["restorer"]
+        from crackscope.cam import METHODS
+
+        return list(METHODS)
+
+    @property
+    def default_method(self) -> str:
+        methods = self.methods
+        return "gradcam++" if "gradcam++" in methods else methods[0]
+
+    def info(self) -> dict[str, Any]:
+        cfg = getattr(self.run, "config", {}) or {}
+        return {
+            "run": self.run_dir.name,
+            "kind": self.kind,
+            "model": str(cfg.get("model", getattr(self.run, "name", "?"))),
+            "image_size": getattr(self.run, "image_size", None),
+            "threshold": float(getattr(self.run, "threshold", 0.5)),
+            "methods": self.methods,
+            "default_method": self.default_method,
+        }
+
+    def check_method(self, method: str | None) -> str:
+        method = method or self.default_method
+        if method not in self.methods:
+            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(self.methods)}")
+        return method
+
+    # -- predictions ---------------------------------------------------------------------------------------
+    def predict(self, image: np.ndarray, *, method: str | None = None) -> dict[str, Any]:
+        """Image-level crack probability and a class-activation heatmap at the image's size."""
+        if self.kind != "classifier":
+            raise ValueError("this run is a restorer (UP-CrackNet) run: use /api/map, it has no classifier")
+        from crackscope.cam import explain
+        from crackscope.cam.overlay import colorize, resize_map
+
+        method = self.check_method(method)
+        batch = self.run.preprocess(image)[None]
+        with self.lock:
+            expl = explain(self.run.model, batch, method=method)
+        probability = float(expl.probabilities[0])
+        flags = tuple(expl.flags[0])
+        shown = _display(image)
+        heat = resize_map(np.asarray(expl.normalised[0], dtype=np.float32), shown.shape[:2])
+        threshold = float(self.run.threshold)
+        return {
+            "probability": probability,
+            "threshold": threshold,
+            "label": "cracked" if probability >= threshold else "uncracked",
+            "method": method,
+            "layer": str(expl.layer),
+            "flags": list(flags),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "heatmap": render.array_data_url(colorize(heat)),
+            "heatmap_overlay": render.array_data_url(render.heatmap_overlay(shown, heat, flags=flags)),
+        }
+
+    # -- crack maps -----------------------------------------------------------------------------------------
+    def _mapper(self, method: str) -> Any:
+        if method not in self._mappers:
+            if self.kind == "classifier":
+                from crackscope.maps.mapper import ClassifierMapper
+
+                self._mappers[method] = ClassifierMapper(self.run, method=method)
+            else:
+                from crackscope.unsupervised.mapper import RestorerMapper
+
+                self._mappers[method] = RestorerMapper(self.run)
+        return self._mappers[method]
+
+    def map(
+        self, image: np.ndarray, *, method: str | None = None, mm_per_px: float | None = None, name: str = "upload"
+    ) -> dict[str, Any]:
+        """Whole-photo crack map: probability, heatmap overlay, mask, numbered cracks, measurements, CSV."""
+        from crackscope.cam.overlay import resize_map
+        from crackscope.maps.measure import measure_cracks
+
+        method = self.check_method(method)
+        if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
+            raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
+        with self.lock:
+            result = self._mapper(method).map_image(image)
+        mask = np.asarray(result.mask, dtype=bool)
+        measures = measure_cracks(mask, mm_per_px=mm_per_px)
+        rows = [_as_dict(m) for m in measures]
+        probability = self._image_probability(result, image)
+        threshold = float(getattr(self.run, "threshold", 0.5))
+        shown = _display(image)
+        heat_shown = resize_map(np.asarray(result.probability, dtype=np.float32), shown.shape[:2])
+        mask_shown = render.resize_mask(mask, shown.shape[:2])
+        numbered = render.thumbnail(render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE), max_side=DISPLAY_MAX_SIDE)
+        return {
+            "probability": probability,
+            "threshold": threshold,
+            "label": "cracked" if probability >= threshold else "uncracked",
+            "method": method,
+            "mm_per_px": mm_per_px,
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "crack_pixels": int(mask.sum()),
+            "n_cracks": len(rows),
+            "tiles": len(getattr(result, "tiles", []) or []),
+            "original": render.array_data_url(shown),
+            "heatmap_overlay": render.array_data_url(render.heatmap_overlay(shown, heat_shown)),
+            "mask": render.array_data_url(mask_shown),
+            "overlay": render.array_data_url(numbered),
+            "measurements": rows,
+            "csv": measurements_csv(rows, image=name),
+        }
+
+    def _image_probability(self, result: Any, image: np.ndarray) -> float:
+        """The highest tile probability when the mapper kept them, else the classifier on the whole image."""
+        probs = [float(t["probability"]) for t in (getattr(result, "tiles", None) or []) if "probability" in t]
+        if probs:
+            return max(probs)
+        if self.kind == "classifier":
+            with self.lock:
+                return float(self.run.predict_proba([image])[0])
+        return float(np.asarray(result.probability).max(initial=0.0))
+

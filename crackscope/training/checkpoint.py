@@ -1,0 +1,84 @@
+"""Resumable training state: ``last.safetensors`` (weights) + ``state.pt`` (optimiser, schedule, RNG, history)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from crackscope.errors import BadInputError
+from crackscope.io import atomic_path
+from crackscope.runs import read_run_config
+
+STATE_FILE = "state.pt"
+
+
+@dataclass
+class TrainState:
+    """Where training stands after the last finished epoch."""
+
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped: bool = False
+    train_seconds: float = 0.0
+
+
+def has_state(out: Path) -> bool:
+    from crackscope.training.run import LAST_WEIGHTS_FILE
+
+    return (out / STATE_FILE).is_file() and (out / LAST_WEIGHTS_FILE).is_file() and (out / "config.json").is_file()
+
+
+def read_settings(out: Path) -> dict[str, Any]:
+    """The settings an interrupted run was started with (from its config.json)."""
+    config = read_run_config(out)
+    if "options" not in config:
+        raise BadInputError(out / "config.json", "no stored training options to resume from")
+    return copy.deepcopy(config["options"])
+
+
+def save_state(
+    out: Path,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    state: TrainState,
+) -> Path:
+    payload = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "state": asdict(state),
+    }
+    path = out / STATE_FILE
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return path
+
+
+def load_state(
+    out: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+) -> TrainState:
+    """Put the model, optimiser, schedule and RNG back where the last finished epoch left them."""
+    from crackscope.training.run import LAST_WEIGHTS_FILE, load_weights
+
+    load_weights(model, out / LAST_WEIGHTS_FILE)
+    try:
+        payload = torch.load(out / STATE_FILE, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise BadInputError(out / STATE_FILE, f"unreadable training state ({exc})") from None
+    optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload.get("scheduler") is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    torch.set_rng_state(payload["torch_rng"])
+    return TrainState(**payload["state"])

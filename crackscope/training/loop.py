@@ -1,0 +1,144 @@
+"""One training epoch and one evaluation pass; the loss with Keras-style label smoothing."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PRECISIONS = ("bf16", "fp32")
+
+
+def autocast(precision: str) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on the CPU for ``bf16``, nothing for ``fp32``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def smoothed_bce(logits: torch.Tensor, labels: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Binary cross-entropy on logits with Keras label smoothing: targets y * (1 - s) + 0.5 * s."""
+    targets = labels.float()
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return F.binary_cross_entropy_with_logits(logits.float().reshape(-1), targets.reshape(-1))
+
+
+def l2_penalty_of(model: nn.Module) -> Callable[[], torch.Tensor] | None:
+    """The model's Keras-style kernel L2 term, or None when it has none.
+
+    Contract (``crackscope.models.seed``): ``model.l2_penalty`` maps parameter names to coefficients c;
+    the loss gains ``sum(c * ||w||^2)`` over them exactly (never as optimiser weight decay).
+    """
+    penalty = getattr(model, "l2_penalty", None)
+    if callable(penalty):
+        return penalty
+    if not penalty:
+        return None
+    params = dict(model.named_parameters())
+    missing = [name for name in penalty if name not in params]
+    if missing:
+        raise ValueError(f"l2_penalty names unknown parameters: {', '.join(missing)}")
+    terms = [(params[name], float(coef)) for name, coef in penalty.items()]
+
+    def l2() -> torch.Tensor:
+        return sum((coef * p.float().pow(2).sum() for p, coef in terms), torch.zeros(()))
+
+    return l2
+
+
+@dataclass
+class EpochResult:
+    loss: float
+    accuracy: float
+    steps: int
+
+
+def train_epoch(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    *,
+    label_smoothing: float = 0.0,
+    precision: str = "fp32",
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    max_steps: int | None = None,
+    deadline: float | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> EpochResult:
+    """Train for one pass over ``batches``; the scheduler (if any) steps after every batch.
+
+    ``deadline`` (a ``time.perf_counter()`` value) ends the epoch early after the step that passes it.
+    """
+    model.train()
+    l2 = l2_penalty_of(model)
+    total_loss, correct, seen, steps = 0.0, 0, 0, 0
+    for x, y in batches:
+        if max_steps is not None and steps >= max_steps:
+            break
+        if deadline is not None and steps and time.perf_counter() >= deadline:
+            break
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(precision):
+            logits = model(x)
+        loss = smoothed_bce(logits, y, label_smoothing=label_smoothing)
+        objective = loss + l2() if l2 is not None else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        n = y.numel()
+        total_loss += float(objective.detach()) * n
+        correct += int(((logits.detach().float().reshape(-1) >= 0) == (y.reshape(-1) >= 0.5)).sum())
+        seen += n
+        steps += 1
+        if on_step is not None:
+            on_step(n, float(objective.detach()))
+    return EpochResult(loss=total_loss / max(seen, 1), accuracy=correct / max(seen, 1), steps=steps)
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    precision: str = "fp32",
+    on_step: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and labels over ``batches`` in eval mode."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for x, y in batches:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(precision):
+            logits = model(x)
+        all_logits.append(logits.float().reshape(-1).numpy())
+        all_labels.append(y.reshape(-1).numpy())
+        if on_step is not None:
+            on_step(int(y.numel()))
+    if not all_logits:
+        return np.empty(0, np.float32), np.empty(0, np.float32)
+    return np.concatenate(all_logits), np.concatenate(all_labels)
+
+
+def loss_from_logits(
+    logits: np.ndarray, labels: np.ndarray, *, label_smoothing: float = 0.0, extra: float = 0.0
+) -> float:
+    """The validation loss (same smoothed BCE as training, plus ``extra`` regularisation as Keras does)."""
+    if logits.size == 0:
+        return float("nan")
+    loss = smoothed_bce(torch.from_numpy(logits), torch.from_numpy(labels), label_smoothing=label_smoothing)
+    return float(loss) + extra
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))

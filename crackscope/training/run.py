@@ -1,0 +1,139 @@
+"""A trained classifier run folder: saving weights, loading it back, and predicting with it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from crackscope.errors import BadInputError
+from crackscope.runs import read_run_config
+from crackscope.training.loop import autocast
+from crackscope.training.torchdata import resize_square, to_batch_tensor
+
+WEIGHTS_FILE = "model.safetensors"
+LAST_WEIGHTS_FILE = "last.safetensors"
+
+
+def save_weights(model: nn.Module, path: str | Path) -> Path:
+    """Write the model's state dict as safetensors, atomically."""
+    from safetensors.torch import save_file
+
+    from crackscope.io import atomic_path
+
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    return Path(path)
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load safetensors weights into ``model`` (strict: every tensor must match)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "weights file not found")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises several types for damaged files
+        raise BadInputError(path, f"unreadable safetensors file ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BadInputError(path, f"weights do not fit the model ({str(exc).splitlines()[0]})") from None
+    return model
+
+
+def build_model(config: dict[str, Any]) -> nn.Module:
+    """The untrained network a run config describes."""
+    from crackscope.models import create_model
+
+    return create_model(config["model"], **dict(config.get("model_options") or {}))
+
+
+@dataclass
+class ClassifierRun:
+    """A loaded classifier run: the network in eval mode on the CPU and its settings."""
+
+    path: Path
+    config: dict[str, Any]
+    model: nn.Module
+
+    @property
+    def name(self) -> str:
+        """The registered model name."""
+        return str(self.config["model"])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config["image_size"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config.get("threshold", 0.5))
+
+    @property
+    def precision(self) -> str:
+        return str(self.config.get("precision", "fp32"))
+
+    def preprocess(self, image: np.ndarray) -> torch.Tensor:
+        """HxWx3 uint8 RGB -> float tensor 3 x S x S in 0..255 (area-resized to the run's image size)."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
+        if image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 image, got {image.dtype}")
+        return to_batch_tensor(resize_square(image, self.image_size)[None])[0].contiguous()
+
+    def predict_logits(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+        """Crack logits for a list of RGB images, in batches (channels_last, the run's precision)."""
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        out = []
+        self.model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                chunk = images[start : start + batch_size]
+                pixels = np.stack([resize_square(np.asarray(im), self.image_size) for im in chunk])
+                x = to_batch_tensor(pixels).contiguous(memory_format=torch.channels_last)
+                with autocast(self.precision):
+                    logits = self.model(x)
+                out.append(logits.float().reshape(-1).numpy())
+        return np.concatenate(out) if out else np.empty(0, np.float32)
+
+    def predict_proba(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+        """Crack probabilities (sigmoid of the logits) for a list of RGB images."""
+        logits = self.predict_logits(images, batch_size=batch_size).astype(np.float64)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def classify(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
+        """True (cracked) where the probability reaches the run's threshold."""
+        return self.predict_proba(images, batch_size=batch_size) >= self.threshold
+
+
+def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE) -> ClassifierRun:
+    """Open a classifier run folder (its best weights by default)."""
+    path = Path(path)
+    config = read_run_config(path)
+    if config.get("kind", "classifier") != "classifier":
+        raise BadInputError(path, f"not a classifier run (kind {config.get('kind')!r})")
+    for key in ("model", "image_size"):
+        if key not in config:
+            raise BadInputError(path / "config.json", f"missing {key!r}")
+    weights_path = path / weights
+    if not weights_path.is_file():
+        raise BadInputError(weights_path, "no trained weights in this run (was training interrupted before an epoch ended?)")
+    model = build_model(config)
+    load_weights(model, weights_path)
+    model.eval()
+    return ClassifierRun(path=path, config=config, model=model)
+
+
+def as_run(run: ClassifierRun | str | Path) -> ClassifierRun:
+    return run if isinstance(run, ClassifierRun) else load_run(run)

@@ -1,0 +1,146 @@
+"""Crack-free training images for the restorer, from any of three kinds of folder.
+
+- a segmentation set (``images/`` + ``masks/``): square patches with no crack pixel within a margin are
+  cut automatically (``crackscope.data.items.dataset_items``, label 0 = uncracked by its margin rule);
+- class folders (``cracked/`` + ``uncracked/`` and the other names ``crackscope.data.layouts`` knows):
+  the uncracked class;
+- a plain folder of images: every image (the folder is taken to be crack-free); a ``labels.csv``, when
+  present, narrows it to the uncracked files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crackscope.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One crack-free training image (a file or a patch of one): ``load()`` -> HxWx3 uint8 RGB."""
+
+    key: str
+    group: str
+    load: Callable[[], np.ndarray]
+
+
+@dataclass
+class CrackFreeSet:
+    """The crack-free sources of a folder, how they were found, and what was skipped."""
+
+    root: Path
+    layout: str
+    sources: list[Source]
+    skipped: list[tuple[Path, str]]
+    settings: dict
+
+
+def crack_free_sources(
+    data: str | Path, *, patch_size: int, stride: int | None = None, margin: int = 8
+) -> CrackFreeSet:
+    """Every crack-free image of ``data`` (see the module docstring); ``patch_size`` applies to segmentation sets."""
+    from crackscope.data.items import dataset_items
+    from crackscope.data.layouts import detect_layout
+
+    root = Path(data)
+    layout = detect_layout(root)
+    settings: dict = {}
+    if layout == "image-mask":
+        items = dataset_items(
+            root, layout=layout, patch_size=int(patch_size), stride=int(stride or patch_size), margin=int(margin)
+        )
+        settings = dict(items.settings)
+        settings["dropped_ambiguous"] = items.dropped
+        chosen = [it for it in items if it.label == 0]
+        settings["cracked_patches_left_out"] = sum(1 for it in items if it.label == 1)
+    elif layout == "class-folders":
+        items = dataset_items(root, layout=layout)
+        chosen = [it for it in items if it.label == 0]
+    else:
+        chosen, items = _plain_folder(root)
+    sources = [Source(key=it.key, group=it.group, load=it.load) for it in chosen]
+    skipped = list(getattr(items, "skipped", []))
+    if not sources:
+        raise BadInputError(root, f"no crack-free images found (layout {layout}); need uncracked images or patches")
+    return CrackFreeSet(root=root, layout=layout, sources=sources, skipped=skipped, settings=settings)
+
+
+def _plain_folder(root: Path) -> tuple[list, list]:
+    """A folder of images: all of them, or the uncracked ones when a labels.csv says which."""
+    from crackscope.data.items import dataset_items
+    from crackscope.data.layouts import load_dataset
+
+    labelled = (root / "labels.csv").is_file()
+    if labelled:
+        items = dataset_items(load_dataset(root, layout="filename-labels"))
+        return [it for it in items if it.label == 0], items
+    from crackscope.data.items import LabelledItem
+    from crackscope.io import list_images
+
+    files = list_images([root], recursive=False)
+    items = [LabelledItem(key=str(p.resolve()), group=p.stem, label=0, path=p) for p in files]
+    return items, []
+
+
+def split_sources(sources: list[Source], *, val_fraction: float, seed: int) -> tuple[list[Source], list[Source]]:
+    """Hold out whole source photos (groups) for validation; with a single group, hold out patches."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    groups = sorted({s.group for s in sources})
+    if val_fraction == 0 or len(sources) < 2:
+        return list(sources), []
+    if len(groups) >= 2:
+        n_val = max(1, int(round(val_fraction * len(groups))))
+        val_groups = set(rng.permutation(groups)[:n_val].tolist())
+        train = [s for s in sources if s.group not in val_groups]
+        val = [s for s in sources if s.group in val_groups]
+        if train:
+            return train, val
+    order = rng.permutation(len(sources))
+    n_val = max(1, int(round(val_fraction * len(sources))))
+    return [sources[i] for i in order[n_val:]], [sources[i] for i in order[:n_val]]
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator, *, flip: bool = True) -> np.ndarray:
+    """A random ``size`` crop at native resolution (mirror-padded if smaller), randomly flipped left-right."""
+    image = _at_least(image, size)
+    h, w = image.shape[:2]
+    y = int(rng.integers(0, h - size + 1))
+    x = int(rng.integers(0, w - size + 1))
+    crop = image[y : y + size, x : x + size]
+    if flip and rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    image = _at_least(image, size)
+    h, w = image.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(image[y : y + size, x : x + size])
+
+
+def _at_least(image: np.ndarray, size: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h >= size and w >= size:
+        return image
+    return np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="symmetric")
+
+
+def to_tensor(images: list[np.ndarray]):  # -> torch.Tensor
+    """uint8 HxWx3 images -> float Nx3xHxW in [-1, 1] (the paper's Normalize(0.5, 0.5))."""
+    import torch
+
+    arr = np.stack(images).astype(np.float32) / 127.5 - 1.0
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+
+def to_uint8(tensor) -> np.ndarray:  # tensor: Nx3xHxW in [-1, 1]
+    """Generator output back to uint8 NxHxWx3."""
+    arr = tensor.detach().permute(0, 2, 3, 1).cpu().numpy()
+    return np.clip((arr + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)

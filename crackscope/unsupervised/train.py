@@ -1,0 +1,343 @@
+"""Training the UP-CrackNet restorer: adversarial restoration of checkerboard-corrupted crack-free images.
+
+One step (as the paper's pix2pix-based code): corrupt each crack-free crop with one of the six checkerboard
+masks; the discriminator learns (corrupted, real) -> real and (corrupted, restored) -> fake with BCE; the
+generator minimises adversarial BCE + 100 x (L1 + (1 - SSIM) + MSGMS + 10 x style). Adam (0.5, 0.999);
+lr_G = 1e-3 x 0.99^epoch, lr_D = 4e-3 x 0.99^epoch. After every epoch the restoration loss on held-out
+photos (fixed crops, fixed masks) is measured and the best generator is kept (``model.safetensors``).
+
+Differences from the paper's code, on purpose: the generator's output of the discriminator step is reused
+for the generator step (the paper runs the generator twice per step); validation runs every epoch (the
+paper: every 10) with the networks in eval mode; crops are taken at native resolution (the paper resizes to
+286 px and crops 256). On the CPU configuration an epoch is capped at ``steps_per_epoch`` steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crackscope.errors import BadInputError
+from crackscope.io import manifest, versions, write_image_atomic, write_json_atomic, write_text_atomic
+from crackscope.unsupervised.config import RestorerConfig, get_config
+from crackscope.unsupervised.data import (
+    center_crop,
+    crack_free_sources,
+    random_crop,
+    split_sources,
+    to_tensor,
+    to_uint8,
+)
+
+HISTORY_FIELDS = ("epoch", "steps", "lr_g", "lr_d", "d_loss", "g_adv", "g_rec", "val_rec", "best", "seconds")
+
+
+def downs_for(image_size: int) -> int:
+    """Down-convs for a crop side: down to a 1x1 bottleneck for powers of two (256 -> 8, 64 -> 6), at most 8."""
+    if image_size < 8:
+        raise ValueError(f"image_size must be at least 8, got {image_size}")
+    return min(8, (image_size & -image_size).bit_length() - 1)
+
+
+def build_networks(cfg: RestorerConfig):
+    from crackscope.unsupervised.discriminator import PatchDiscriminator
+    from crackscope.unsupervised.generator import UNetGenerator
+
+    return UNetGenerator(ngf=cfg.ngf, n_downs=cfg.n_downs), PatchDiscriminator(ndf=cfg.ndf, n_strided=cfg.d_strided)
+
+
+def style_features(style: str, *, layers: tuple[str, ...], vgg_weights: str | Path | None, seed: int = 0):
+    """The VGG-19 feature extractor for the style term: ImageNet weights, a fixed random init, or None (off)."""
+    from crackscope.unsupervised.vgg19 import VGG19_FILE, VGG19Features, load_vgg19
+
+    if style == "off":
+        return None
+    if style == "imagenet":
+        if vgg_weights is None:
+            raise BadInputError(None, f"style 'imagenet' needs torchvision's {VGG19_FILE}: pass --vgg-weights PATH")
+        return load_vgg19(vgg_weights, layers=layers).eval()
+    return VGG19Features(layers).random_init(seed).eval()
+
+
+def resolve_style(cfg_style: str, *, style: str | None, vgg_weights: str | Path | None) -> str:
+    """The style term actually used: explicit ``style`` wins; weights given -> imagenet; else the
+    config's choice, with 'imagenet' falling back to the documented substitute 'random' (no weights here)."""
+    if style is not None:
+        return style
+    if vgg_weights is not None:
+        return "imagenet"
+    return "random" if cfg_style == "imagenet" else cfg_style
+
+
+class _Validation:
+    """Fixed validation crops with fixed masks (mask i % 6), for a comparable restoration loss per epoch."""
+
+    def __init__(self, sources: list, cfg: RestorerConfig) -> None:
+        import torch
+
+        from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
+
+        chosen = sources[: cfg.val_max] if len(sources) <= cfg.val_max else [
+            sources[i] for i in np.linspace(0, len(sources) - 1, cfg.val_max).round().astype(int)
+        ]
+        self.images = [center_crop(s.load(), cfg.image_size) for s in chosen]
+        masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
+        self.target = to_tensor(self.images) if self.images else None
+        if self.target is not None:
+            choice = torch.arange(len(self.images)) % masks.shape[0]
+            self.corrupted = corrupt(self.target, masks, choice)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def loss(self, generator, loss_fn, cfg: RestorerConfig) -> tuple[float, Any]:
+        import torch
+
+        if self.target is None:
+            return float("nan"), None
+        total, outs = 0.0, []
+        with torch.no_grad():
+            for i in range(0, len(self.images), cfg.batch_size):
+                x = self.corrupted[i : i + cfg.batch_size]
+                y = self.target[i : i + cfg.batch_size]
+                fake = generator(x)
+                total += float(loss_fn(fake, y)["total"]) * len(x)
+                outs.append(fake)
+        return cfg.lambda_rec * total / len(self.images), torch.cat(outs)
+
+
+def _save_sample(path: Path, corrupted, restored, original, n: int = 4) -> None:
+    rows = []
+    for c, r, o in zip(to_uint8(corrupted[:n]), to_uint8(restored[:n]), to_uint8(original[:n])):
+        gap = np.full((c.shape[0], 2, 3), 255, np.uint8)
+        rows.append(np.concatenate([c, gap, r, gap, o], axis=1))
+    if rows:
+        write_image_atomic(path, np.concatenate(rows, axis=0))
+
+
+def _save_generator(path: Path, generator) -> None:
+    from safetensors.torch import save_file
+
+    from crackscope.io import atomic_path
+
+    state = {k: v.detach().contiguous() for k, v in generator.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def train_step(G, D, opt_g, opt_d, x, y, loss_fn, *, lambda_rec: float = 100.0):
+    """One pix2pix/UP-CrackNet step on corrupted ``x`` and real ``y``; returns (d_loss, g_adv, g_rec) tensors.
+
+    D: (corrupted, real) -> 1 and (corrupted, restored) -> 0 with BCE, halved. G: BCE(D(x, G(x)), 1)
+    + lambda_rec x restoration loss.
+    """
+    import torch
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    fake = G(x)
+    d_real = D(x, y)
+    d_fake = D(x, fake.detach())
+    d_loss = 0.5 * (bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake)))
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    d_fake = D(x, fake)
+    adv = bce(d_fake, torch.ones_like(d_fake))
+    rec = loss_fn(fake, y)["total"]
+    g_loss = adv + lambda_rec * rec
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    return d_loss.detach(), adv.detach(), rec.detach()
+
+
+def _append_history(path: Path, row: dict[str, Any]) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k) for k in HISTORY_FIELDS})
+
+
+def train_restorer(
+    data: str | Path,
+    *,
+    out: str | Path,
+    config: str | RestorerConfig = "cpu",
+    epochs: int | None = None,
+    image_size: int | None = None,
+    ngf: int | None = None,
+    batch_size: int | None = None,
+    steps_per_epoch: int | None = None,
+    vgg_weights: str | Path | None = None,
+    style: str | None = None,
+    resume: bool = False,
+    seed: int | None = None,
+    time_budget: float | None = None,
+    show_progress: bool = False,
+) -> Path:
+    """Train a restorer on the crack-free images of ``data``; returns the run folder ``out``.
+
+    ``time_budget`` (seconds) ends training early, after validating the epoch in progress. With
+    ``resume`` the run in ``out`` continues from its last finished epoch (``epochs`` may raise the total).
+    """
+    import torch
+
+    from crackscope.unsupervised.corruption import checkerboard_masks, corrupt, random_choice
+    from crackscope.unsupervised.losses import RestorationLoss
+
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    if resume:
+        if not ckpt_path.is_file():
+            raise BadInputError(out, "nothing to resume (no checkpoint.pt); train without --resume first")
+        saved = json.loads((out / "config.json").read_text())
+        cfg = RestorerConfig.from_dict(saved["restorer"]).replace(epochs=epochs)
+        eff_style, vgg_weights = saved["style"], saved.get("vgg_weights") if vgg_weights is None else vgg_weights
+        data = saved["data"] if data is None else data
+    else:
+        if (out / "config.json").exists():
+            raise BadInputError(out, "already holds a run; pass --resume to continue it or choose another --out")
+        cfg = get_config(config) if isinstance(config, str) else config
+        cfg = cfg.replace(
+            epochs=epochs, image_size=image_size, n_downs=None if image_size is None else downs_for(image_size),
+            ngf=ngf, ndf=ngf, batch_size=batch_size, steps_per_epoch=steps_per_epoch, seed=seed,
+        )
+        eff_style = resolve_style(cfg.style, style=style, vgg_weights=vgg_weights)
+        cfg = cfg.replace(style=eff_style)
+    if vgg_weights is not None and eff_style == "imagenet":
+        vgg_weights = str(Path(vgg_weights))
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    load_size = cfg.image_size + cfg.image_size // 8  # room for a random crop (the paper: 286 -> 256)
+    found = crack_free_sources(
+        data, patch_size=load_size, stride=cfg.patch_stride or max(8, load_size // 2), margin=cfg.crack_margin
+    )
+    train_src, val_src = split_sources(found.sources, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    if not val_src:  # too little data to hold any out: validate on fixed crops of training images
+        val_src = train_src
+    features = style_features(eff_style, layers=cfg.style_layers, vgg_weights=vgg_weights, seed=cfg.seed)
+    loss_fn = RestorationLoss(features, style_weight=cfg.style_weight)
+    G, D = build_networks(cfg)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
+    validation = _Validation(val_src, cfg)
+
+    start_epoch, best, history_note = 0, float("inf"), None
+    if resume:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        start_epoch, best = int(state["epoch"]) + 1, float(state["best"])
+        rng = np.random.default_rng([cfg.seed, start_epoch])
+        torch.manual_seed(cfg.seed + start_epoch)
+        history_note = f"resumed at epoch {start_epoch}"
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    run_config = {
+        "kind": "restorer",
+        "name": f"upcracknet-{cfg.name}",
+        "model": "upcracknet",
+        "image_size": cfg.image_size,
+        "restorer": cfg.to_dict(),
+        "style": eff_style,
+        "vgg_weights": str(vgg_weights) if eff_style == "imagenet" else None,
+        "data": str(Path(data).resolve()),
+        "data_layout": found.layout,
+        "data_settings": found.settings,
+        "train_images": len(train_src),
+        "val_images": len(validation),
+        "versions": versions(),
+    }
+    write_json_atomic(out / "config.json", run_config)
+    steps = cfg.steps_per_epoch or max(1, len(train_src) // cfg.batch_size)
+    t0 = time.monotonic()
+    order: list[int] = []
+    stopped = None
+
+    bar = None
+    if show_progress:
+        from crackscope.cli.common import progress
+
+        bar = progress()
+        bar.start()
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            lr_g = cfg.lr_g * cfg.lr_decay**epoch
+            lr_d = cfg.lr_d * cfg.lr_decay**epoch
+            for group in opt_g.param_groups:
+                group["lr"] = lr_g
+            for group in opt_d.param_groups:
+                group["lr"] = lr_d
+            G.train()
+            D.train()
+            sums = {"d": 0.0, "adv": 0.0, "rec": 0.0}
+            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps) if bar else None
+            t_epoch = time.monotonic()
+            done = 0
+            for _ in range(steps):
+                batch = []
+                for _ in range(cfg.batch_size):
+                    if not order:
+                        order = rng.permutation(len(train_src)).tolist()
+                    batch.append(random_crop(train_src[order.pop()].load(), cfg.image_size, rng))
+                y = to_tensor(batch)
+                x = corrupt(y, masks, random_choice(len(batch), gen))
+                d_loss, adv, rec = train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
+                sums["d"] += float(d_loss)
+                sums["adv"] += float(adv)
+                sums["rec"] += float(rec) * cfg.lambda_rec
+                done += 1
+                if bar:
+                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} rec {sums['rec'] / done:.2f}")
+                if time_budget is not None and time.monotonic() - t0 > time_budget:
+                    stopped = f"time budget of {time_budget:.0f} s reached in epoch {epoch + 1}"
+                    break
+            if bar:
+                bar.remove_task(task)
+            G.eval()
+            val_rec, restored = validation.loss(G, loss_fn, cfg)
+            improved = val_rec < best
+            if improved:
+                best = val_rec
+                _save_generator(out / "model.safetensors", G)
+            if restored is not None:
+                _save_sample(out / "samples" / f"epoch_{epoch + 1:03d}.png", validation.corrupted, restored, validation.target)
+            _append_history(out / "history.csv", {
+                "epoch": epoch + 1, "steps": done, "lr_g": f"{lr_g:.6g}", "lr_d": f"{lr_d:.6g}",
+                "d_loss": f"{sums['d'] / max(done, 1):.5f}", "g_adv": f"{sums['adv'] / max(done, 1):.5f}",
+                "g_rec": f"{sums['rec'] / max(done, 1):.5f}", "val_rec": f"{val_rec:.5f}", "best": int(improved),
+                "seconds": f"{time.monotonic() - t_epoch:.1f}",
+            })
+            torch.save(
+                {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                 "epoch": epoch, "best": best},
+                ckpt_path,
+            )
+            if stopped:
+                break
+    finally:
+        if bar:
+            bar.stop()
+    if not (out / "model.safetensors").exists():  # e.g. validation loss was NaN every epoch
+        _save_generator(out / "model.safetensors", G)
+    write_json_atomic(out / "manifest.json", manifest(
+        command="train-restorer", inputs=[data],
+        settings={"config": cfg.name, "style": eff_style, "epochs": cfg.epochs, "stopped": stopped,
+                  "resumed": history_note, "seconds": round(time.monotonic() - t0, 1), "best_val_rec": best},
+    ))
+    if found.skipped:
+        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in found.skipped))
+    return out

@@ -1,0 +1,230 @@
+"""The JSON API with FastAPI's TestClient: results, OpenAPI schema, limits and bad inputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.app.conftest import encode
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    prefix = "data:image/png;base64,"
+    assert url.startswith(prefix)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(prefix) :]))))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` RGB pixels (no pixel data at all)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def post(client, route: str, name: str, data: bytes, mime: str = "image/png", **form: str):
+    return client.post(route, files={"file": (name, data, mime)}, data=form)
+
+
+# -- normal use -------------------------------------------------------------------------------------------
+def test_health_and_info(client) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+    info = client.get("/api/info").json()
+    assert "gradcam++" in info["methods"]
+    assert info["default_method"] in info["methods"]
+    assert info["max_upload_bytes"] == 20 * 1024 * 1024
+
+
+def test_index_page_has_no_external_assets(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert 'id="file-input"' in page.text and 'id="method"' in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        r = client.get(asset)
+        assert r.status_code == 200, asset
+        assert "http://" not in r.text and "https://" not in r.text
+    assert "http://" not in page.text and "https://" not in page.text
+
+
+def test_openapi_documents_the_routes(client) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/api/predict", "/api/map", "/health"} <= set(schema["paths"])
+    props = schema["components"]["schemas"]["MapResult"]["properties"]
+    assert {"probability", "overlay", "mask", "heatmap_overlay", "measurements", "csv"} <= set(props)
+    assert "probability" in schema["components"]["schemas"]["PredictResult"]["properties"]
+    body = schema["paths"]["/api/map"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert "$ref" in body or "properties" in body
+
+
+def test_predict_returns_probability_and_heatmap(client, crack_png: bytes) -> None:
+    r = post(client, "/api/predict", "crack.png", crack_png, method="gradcam")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert 0.0 <= out["probability"] <= 1.0
+    assert out["label"] == "cracked"  # the eager run's threshold is 0
+    assert out["method"] == "gradcam" and out["filename"] == "crack.png"
+    assert (out["width"], out["height"]) == (96, 96)
+    overlay = decode_data_url(out["heatmap_overlay"])
+    assert overlay.ndim == 3 and overlay.shape[0] == overlay.shape[1] >= 96
+
+
+def test_map_returns_images_measurements_and_csv(client, crack_jpeg: bytes) -> None:
+    r = post(client, "/api/map", "photo.jpg", crack_jpeg, "image/jpeg", mm_per_px="0.5")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["mm_per_px"] == 0.5
+    shapes = {key: decode_data_url(out[key]).shape[:2] for key in ("original", "heatmap_overlay", "mask", "overlay")}
+    assert len(set(shapes.values())) == 1, shapes
+    mask = decode_data_url(out["mask"])
+    assert out["crack_pixels"] > 0 and mask.any()
+    assert out["n_cracks"] == len(out["measurements"]) >= 1
+    first = out["measurements"][0]
+    assert first["length_px"] > 0
+    assert first["length_mm"] == pytest.approx(first["length_px"] * 0.5)
+    lines = out["csv"].strip().splitlines()
+    assert lines[0].startswith("filename,crack_id,length_px")
+    assert len(lines) == 1 + out["n_cracks"]
+    assert lines[1].startswith("photo.jpg,1,")
+
+
+def test_grayscale_and_rgba_uploads_work(client, crack_photo: np.ndarray) -> None:
+    gray = encode(crack_photo[..., 0])
+    rgba = encode(np.dstack([crack_photo, np.full(crack_photo.shape[:2], 255, np.uint8)]))
+    for name, data in (("gray.png", gray), ("rgba.png", rgba)):
+        r = post(client, "/api/predict", name, data)
+        assert r.status_code == 200, (name, r.text)
+
+
+def test_large_photo_is_tiled_and_shown_shrunk(client) -> None:
+    from crackscope.data.synth import generate_pair
+
+    image, _ = generate_pair(np.random.default_rng(5), 160, cracked=True)
+    wide = np.concatenate([image, image[:, ::-1]], axis=1)  # 160 x 320
+    out = post(client, "/api/map", "wide.png", encode(wide)).json()
+    assert (out["width"], out["height"]) == (320, 160)
+    assert out["tiles"] > 1
+    assert decode_data_url(out["overlay"]).shape[1] / decode_data_url(out["overlay"]).shape[0] == 2
+
+
+# -- bad input: clear 4xx, never 500 ---------------------------------------------------------------------
+def test_empty_file(client) -> None:
+    r = post(client, "/api/map", "empty.png", b"")
+    assert r.status_code == 422
+    assert "empty" in r.json()["detail"]
+
+
+def test_text_file_named_jpg(client) -> None:
+    r = post(client, "/api/map", "notes.jpg", b"these are my notes, not a photo\n" * 10, "image/jpeg")
+    assert r.status_code == 415
+    detail = r.json()["detail"]
+    assert "notes.jpg" in detail and "not a supported image" in detail
+
+
+def test_truncated_jpeg(client, crack_jpeg: bytes) -> None:
+    r = post(client, "/api/predict", "cut.jpg", crack_jpeg[: len(crack_jpeg) // 2], "image/jpeg")
+    assert r.status_code == 422
+    assert "truncated" in r.json()["detail"]
+
+
+def test_corrupt_png_body(client, crack_png: bytes) -> None:
+    damaged = crack_png[:60] + bytes(200) + crack_png[260:]
+    r = post(client, "/api/map", "bad.png", damaged)
+    assert r.status_code == 422, r.text
+    assert "bad.png" in r.json()["detail"]
+
+
+def test_decompression_bomb_header(client) -> None:
+    # 100000 x 100000 claimed in a few hundred bytes: rejected from the header, nothing decoded.
+    r = post(client, "/api/map", "bomb.png", png_header_only(100_000, 100_000))
+    assert r.status_code == 413
+    assert "pixels" in r.json()["detail"] or "MP" in r.json()["detail"]
+
+
+def test_image_over_the_pixel_limit(client) -> None:
+    r = post(client, "/api/predict", "big.png", png_header_only(10_000, 6_000))  # 60 MP > 50 MP
+    assert r.status_code == 413
+    assert "60.0 MP" in r.json()["detail"]
+
+
+def test_tiny_image(client) -> None:
+    r = post(client, "/api/predict", "dot.png", encode(np.zeros((2, 2, 3), np.uint8)))
+    assert r.status_code == 422
+    assert "smaller than" in r.json()["detail"]
+
+
+def test_small_limits_of_a_configured_app(eager_run: Path, crack_png: bytes) -> None:
+    from fastapi.testclient import TestClient
+
+    from crackscope.serve.app import create_app
+
+    with TestClient(create_app(eager_run, max_upload_bytes=4000, max_pixels=50 * 50)) as c:
+        too_many_pixels = post(c, "/api/map", "small.png", encode(np.zeros((60, 60, 3), np.uint8)))
+        assert too_many_pixels.status_code == 413
+        too_big = post(c, "/api/map", "crack.png", crack_png + bytes(10_000))
+        assert too_big.status_code == 413
+        assert "limit" in too_big.json()["detail"]
+
+
+def test_bad_options_and_missing_file(client, crack_png: bytes) -> None:
+    r = post(client, "/api/map", "crack.png", crack_png, method="nonsense")
+    assert r.status_code == 422 and "unknown method" in r.json()["detail"]
+    for scale in ("abc", "-1", "0", "inf"):
+        r = post(client, "/api/map", "crack.png", crack_png, mm_per_px=scale)
+        assert r.status_code == 422, scale
+        assert "mm_per_px" in r.json()["detail"]
+    r = client.post("/api/map", data={"method": "gradcam"})
+    assert r.status_code == 422
+    assert "file" in r.json()["detail"]
+
+
+# -- several requests at once ------------------------------------------------------------------------------
+def test_concurrent_requests_all_succeed(client, crack_png: bytes, crack_jpeg: bytes) -> None:
+    jobs = [("/api/map", "a.png", crack_png, "image/png"), ("/api/predict", "b.jpg", crack_jpeg, "image/jpeg")] * 4
+
+    def send(job):
+        route, name, data, mime = job
+        return post(client, route, name, data, mime)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(send, jobs))
+    assert [r.status_code for r in results] == [200] * len(jobs)
+    probs = {round(r.json()["probability"], 6) for r in results if r.json()["filename"] == "b.jpg"}
+    assert len(probs) == 1  # the same photo gives the same answer under concurrency
+
+
+def test_damaged_files_never_give_a_server_error(client, crack_png: bytes, crack_jpeg: bytes) -> None:
+    rng = np.random.default_rng(1)
+    variants = []
+    for data in (crack_png, crack_jpeg):
+        for cut in (8, 20, 40, 100, len(data) - 10):
+            variants.append(data[:cut])
+        for _ in range(4):
+            damaged = bytearray(data)
+            at = rng.integers(4, len(data), 8)
+            damaged[at[0] : at[0] + 1] = b""  # a byte lost
+            for i in at[1:]:
+                damaged[i] ^= 0xFF
+            variants.append(bytes(damaged))
+    variants.append(b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
+    variants.append(b"\xff\xd8\xff" + rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
+    statuses = [post(client, "/api/predict", f"v{i}.bin", v).status_code for i, v in enumerate(variants)]
+    assert all(s in (200, 413, 415, 422) for s in statuses), statuses
+    assert statuses.count(422) >= 5
+
+
+def test_no_cdn_backed_docs_pages(client) -> None:
+    # Swagger UI / ReDoc would fetch scripts from a CDN; the schema is served locally instead.
+    assert client.get("/docs").status_code == 404
+    assert client.get("/openapi.json").status_code == 200

@@ -1,0 +1,47 @@
+"""The end-to-end demo in its quick form: every step runs and the report and headline figures come out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_quick(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    out = tmp_path / "demo-out"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quick"])
+    assert result.exit_code == 0, result.output
+    assert "report:" in result.output and "test accuracy" in result.output and "map F1" in result.output
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["quick"] is True and summary["model"] == "crackfast"
+    assert summary["test_images"] >= 1 and summary["mapped_images"] == summary["test_images"]
+    assert summary["scored_images"] == summary["test_images"]
+    for key in ("test_accuracy", "test_recall", "map_f1_exact", "map_f1_2px"):
+        assert 0.0 <= summary[key] <= 1.0, key
+    assert summary["map_f1_2px"] >= summary["map_f1_exact"]  # a tolerance can only help
+
+    report = (out / "report.html").read_text()
+    assert '<section id="scores">' in report and '<section id="gallery">' in report
+    assert "http://" not in report and "https://" not in report
+    assert (out / "explanations" / "predictions.csv").is_file()
+    assert (out / "maps" / "cracks.csv").is_file()
+    assert json.loads((out / "scores.json").read_text())["n_images"] == summary["test_images"]
+
+
+def test_demo_rejects_bad_sizes(tmp_path: Path) -> None:
+    from crackscope.demo import run_demo
+
+    with pytest.raises(ValueError, match="n must be"):
+        run_demo(tmp_path, n=4, quick=True)
+    with pytest.raises(ValueError, match="size must be"):
+        run_demo(tmp_path, size=8, quick=True)
+    with pytest.raises(ValueError, match="unknown method"):
+        run_demo(tmp_path, quick=True, method="nonsense")
+    assert not (tmp_path / "run").exists()  # refused before any work

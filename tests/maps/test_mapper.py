@@ -1,0 +1,127 @@
+"""ClassifierMapper: sizes, tiling of photos larger and smaller than a tile, probability weighting, bounded buffers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import crackscope.cam
+from crackscope.maps import mapper as mapper_mod
+from crackscope.maps.mapper import ClassifierMapper, MapResult
+
+
+@dataclass
+class FakeRun:
+    image_size: int = 32
+    threshold: float = 0.5
+    model: object = None
+    name: str = "fake"
+    path: str = "fake"
+
+
+def _photo(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(120, 160, (h, w, 3)).astype(np.uint8)
+    img[h // 2 - 1 : h // 2 + 2, :] = 30  # a dark horizontal crack
+    return img
+
+
+def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
+    made = []
+    real = mapper_mod.BlendAccumulator
+
+    def recording(h, w, t):
+        made.append((h, w, t))
+        return real(h, w, t)
+
+    monkeypatch.setattr(mapper_mod, "BlendAccumulator", recording)
+    calls = []
+    real_explain = crackscope.cam.explain
+
+    def counting(model, batch, **kw):
+        calls.append(tuple(batch.shape))
+        return real_explain(model, batch, **kw)
+
+    monkeypatch.setattr(crackscope.cam, "explain", counting)
+    m = ClassifierMapper(tiny_run, batch_size=16, tile=32)
+    res = m.map_image(_photo(150, 200))
+    assert isinstance(res, MapResult)
+    assert res.probability.shape == (150, 200) and res.probability.dtype == np.float32
+    assert 0 <= res.probability.min() and res.probability.max() <= 1
+    assert res.mask.shape == (150, 200) and res.mask.dtype == bool
+    assert len(res.tiles) == 48
+    for t in res.tiles:
+        y0, x0, y1, x1 = t["box"]
+        assert 0 <= y0 < y1 <= 150 and 0 <= x0 < x1 <= 200 and 0 <= t["probability"] <= 1
+    # memory bounded: one full-size accumulator, tiles explained in batches of at most 16 at the model size
+    assert made == [(150, 200, 32)]
+    assert sum(c[0] for c in calls) == 48 and max(c[0] for c in calls) <= 16
+    assert all(c[1:] == (3, 32, 32) for c in calls)
+
+
+def test_plain_and_refined_and_larger_tile_and_small_image(tiny_run):
+    plain = ClassifierMapper(tiny_run, refine=False, tile=64).map_image(_photo(90, 130))
+    assert plain.probability.shape == plain.mask.shape == (90, 130) and plain.cam is None
+    small = ClassifierMapper(tiny_run, tile=32).map_image(_photo(12, 20))
+    assert small.probability.shape == (12, 20) and len(small.tiles) == 1
+    assert small.tiles[0]["box"] == [0, 0, 12, 20]
+
+
+def _fake_explain(prob_of_tile):
+    def explain(model, batch, **kw):
+        n, _, s, _ = batch.shape
+        probs = np.array([prob_of_tile(batch[i]) for i in range(n)])
+        maps = np.ones((n, s, s), np.float32)
+        return SimpleNamespace(maps=maps, normalised=maps, probabilities=probs, flags=((),) * n)
+
+    return explain
+
+
+def test_crack_free_tiles_contribute_nothing(monkeypatch):
+    # tiles whose pixels are dark (left half) are "cracked" with p = 1; the bright right half gets p = 0
+    img = np.full((64, 160, 3), 200, np.uint8)
+    img[:, :64] = 50
+    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: float(t.float().mean() < 100)))
+    res = ClassifierMapper(FakeRun(), refine=False).map_image(img)
+    assert np.allclose(res.probability[:, :40], 1.0)  # only cracked tiles cover these columns
+    assert np.allclose(res.probability[:, 100:], 0.0)  # only crack-free tiles cover these
+    assert res.mask[:, :40].all() and not res.mask[:, 100:].any()
+
+
+def test_photo_called_crack_free_has_an_empty_mask(monkeypatch):
+    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.2))
+    res = ClassifierMapper(FakeRun(), refine=True).map_image(_photo(64, 64))
+    assert not res.mask.any() and res.info["cracked"] is False
+
+
+def test_refinement_keeps_thin_dark_line_inside_the_region(monkeypatch):
+    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.9))
+    img = _photo(96, 96)
+    res = ClassifierMapper(FakeRun(), refine=True).map_image(img)
+    line = np.zeros((96, 96), bool)
+    line[47:50, :] = True
+    assert res.mask[line].mean() > 0.9 and res.mask[~line].mean() < 0.05
+    assert res.cam is not None and res.probability[line].mean() > res.probability[~line].mean()
+
+
+def test_default_tile_is_the_training_patch_size():
+    from crackscope.maps.mapper import default_tile
+
+    run = FakeRun()
+    assert default_tile(run) == 32
+    run.config = {"data": {"patch_settings": {"patch_size": 96}}}
+    assert default_tile(run) == 96
+
+
+def test_bad_arguments(tiny_run):
+    with pytest.raises(ValueError):
+        ClassifierMapper(tiny_run, tile=4)
+    with pytest.raises(ValueError):
+        ClassifierMapper(tiny_run, overlap=1.0)
+    with pytest.raises(ValueError, match="unknown CAM method"):
+        ClassifierMapper(tiny_run, method="nope")
+    with pytest.raises(ValueError):
+        ClassifierMapper(tiny_run).map_image(np.zeros((10, 10), np.uint8))

@@ -1,0 +1,148 @@
+"""Crack measurements on drawn shapes of known size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crackscope.maps.measure import CrackMeasurement, measure_cracks
+
+
+def band(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float], width: float) -> np.ndarray:
+    """Pixels whose centre lies within width/2 of the segment p0-p1 ((y, x) points)."""
+    yy, xx = np.mgrid[: shape[0], : shape[1]].astype(float)
+    (y0, x0), (y1, x1) = p0, p1
+    dy, dx = y1 - y0, x1 - x0
+    t = np.clip(((yy - y0) * dy + (xx - x0) * dx) / (dy * dy + dx * dx), 0, 1)
+    return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx)) <= width / 2
+
+
+def test_empty_mask():
+    assert measure_cracks(np.zeros((10, 10), bool)) == []
+
+
+def test_single_pixel():
+    mask = np.zeros((5, 5), bool)
+    mask[2, 3] = True
+    (m,) = measure_cracks(mask)
+    assert m == CrackMeasurement(
+        id=1, length_px=1.0, mean_width_px=1.0, max_width_px=1.0, orientation_deg=0.0, bbox=(2, 3, 3, 4), area_px=1
+    )
+
+
+def test_horizontal_line_3px_by_100px():
+    mask = np.zeros((20, 130), bool)
+    mask[8:11, 10:110] = True
+    (m,) = measure_cracks(mask)
+    assert m.length_px == pytest.approx(100, abs=2)
+    assert m.mean_width_px == pytest.approx(3, abs=0.5)
+    assert m.max_width_px == pytest.approx(3, abs=0.5)
+    assert m.orientation_deg == pytest.approx(0, abs=1)
+    assert m.bbox == (8, 10, 11, 110)
+    assert m.area_px == 300
+    assert m.length_mm is None and m.area_mm2 is None
+
+
+def test_even_width_is_measured_exactly():
+    mask = np.zeros((20, 130), bool)
+    mask[8:12, 10:110] = True
+    (m,) = measure_cracks(mask)
+    assert m.mean_width_px == pytest.approx(4, abs=0.1)
+
+
+def test_vertical_line_orientation():
+    mask = np.zeros((130, 20), bool)
+    mask[10:110, 8:11] = True
+    (m,) = measure_cracks(mask)
+    assert m.orientation_deg == pytest.approx(-90, abs=1)  # [-90, 90): vertical is -90
+    assert m.length_px == pytest.approx(100, abs=2)
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_diagonals(width):
+    n = 80
+    rising = np.zeros((n + 20, n + 20), bool)  # bottom-left to top-right on screen
+    falling = np.zeros((n + 20, n + 20), bool)
+    for i in range(n):
+        rising[n + 9 - i, 10 + i] = True
+        falling[10 + i, 10 + i] = True
+    if width > 1:
+        from crackscope.maps.postprocess import dilate_mask
+
+        rising = dilate_mask(rising, radius=width // 2)
+        falling = dilate_mask(falling, radius=width // 2)
+    (up,) = measure_cracks(rising)
+    (down,) = measure_cracks(falling)
+    assert up.orientation_deg == pytest.approx(45, abs=1)
+    assert down.orientation_deg == pytest.approx(-45, abs=1)
+    for m in (up, down):
+        assert m.length_px == pytest.approx(math.sqrt(2) * n, rel=0.03)
+
+
+@pytest.mark.parametrize("angle", [10, 22.5, 30, 60, 80])
+def test_oblique_line_length_and_width(angle):
+    a = math.radians(angle)
+    p0 = (110.0, 10.0)
+    p1 = (110 - 90 * math.sin(a), 10 + 90 * math.cos(a))
+    (m,) = measure_cracks(band((120, 120), p0, p1, 3))
+    assert m.length_px == pytest.approx(93, rel=0.04)  # 90 px segment plus its 1.5 px round caps
+    assert m.mean_width_px == pytest.approx(3, abs=0.5)
+    assert m.orientation_deg == pytest.approx(angle, abs=1)
+
+
+def test_branching_y():
+    centre = (100.0, 100.0)
+    tips = [(20.0, 100.0), (160.0, 30.0), (160.0, 170.0)]
+    mask = np.zeros((200, 200), bool)
+    for tip in tips:
+        mask |= band(mask.shape, centre, tip, 3)
+    (m,) = measure_cracks(mask)
+    arms = sum(math.dist(centre, tip) for tip in tips)
+    assert m.length_px == pytest.approx(arms, rel=0.05)
+    assert m.mean_width_px == pytest.approx(3, abs=0.5)
+
+
+def test_components_get_label_ids_and_min_length_filters():
+    mask = np.zeros((30, 60), bool)
+    mask[5, 5:45] = True  # id 1, 40 px
+    mask[20, 10:15] = True  # id 2, 5 px
+    ms = measure_cracks(mask)
+    assert [m.id for m in ms] == [1, 2]
+    assert [round(m.length_px) for m in ms] == [40, 5]
+    kept = measure_cracks(mask, min_length_px=10)
+    assert [m.id for m in kept] == [1]
+
+
+def test_crack_crossing_the_image_is_cut_at_the_border():
+    mask = np.zeros((20, 100), bool)
+    mask[8:11, :] = True
+    (m,) = measure_cracks(mask)
+    assert m.length_px == pytest.approx(100, abs=0.5)
+    assert m.mean_width_px == pytest.approx(3, abs=0.1)
+
+
+def test_mm_scaling_is_exact():
+    mask = np.zeros((20, 130), bool)
+    mask[8:11, 10:110] = True
+    (px,) = measure_cracks(mask)
+    (mm,) = measure_cracks(mask, mm_per_px=0.25)
+    assert mm.length_mm == px.length_px * 0.25
+    assert mm.mean_width_mm == px.mean_width_px * 0.25
+    assert mm.max_width_mm == px.max_width_px * 0.25
+    assert mm.area_mm2 == px.area_px * 0.0625
+    assert mm.length_px == px.length_px
+    d = mm.as_dict()
+    assert d["bbox"] == [8, 10, 11, 110] and d["area_mm2"] == 18.75
+
+
+def test_all_foreground_and_bad_arguments():
+    (m,) = measure_cracks(np.ones((6, 6), bool))
+    assert m.area_px == 36 and m.bbox == (0, 0, 6, 6)
+    with pytest.raises(ValueError):
+        measure_cracks(np.zeros((3, 3, 3), bool))
+    with pytest.raises(ValueError):
+        measure_cracks(np.zeros((3, 3), bool), mm_per_px=0)
+    with pytest.raises(ValueError):
+        measure_cracks(np.zeros((3, 3), bool), min_length_px=-1)

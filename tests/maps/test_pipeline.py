@@ -1,0 +1,129 @@
+"""map_images / `crackscope map`: output contract, re-runs, bad files, measurements, overlays."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crackscope.io import read_image, read_mask, write_image_atomic
+from crackscope.maps.mapper import MapResult
+from crackscope.maps.overlay import OUTLINE_RGB, draw_overlay
+from crackscope.maps.pipeline import CSV_COLUMNS, map_images
+from crackscope.maps.postprocess import label_cracks
+from crackscope.maps.tiling import tile_grid
+
+
+@pytest.fixture()
+def photos(synth_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "photos"
+    imgs = sorted((synth_dir / "images").glob("*.png"))[:3]
+    for p in imgs:
+        write_image_atomic(folder / p.name, read_image(p))
+    big = np.tile(read_image(imgs[0]), (3, 4, 1))[:150, :200]  # 200x150, larger than the 32 px input
+    write_image_atomic(folder / "big.jpg", big)
+    return folder
+
+
+def test_output_contract_and_rerun(tiny_run, photos, tmp_path):
+    out = tmp_path / "out"
+    summary = map_images(tiny_run, [photos], out, mm_per_px=0.5)
+    assert summary["counts"]["mapped"] == 4 and summary["errors"] == []
+    for src in sorted(photos.iterdir()):
+        h, w = read_image(src).shape[:2]
+        for d in ("masks", "probability", "skeletons", "overlays"):
+            f = out / d / f"{src.stem}.png"
+            assert f.is_file(), f
+            arr = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(f))
+            assert arr.shape[:2] == (h, w)
+            if d in ("masks", "skeletons"):
+                assert set(np.unique(arr)) <= {0, 255}
+        assert (out / "records" / f"{src.stem}.json").is_file()
+    with open(out / "cracks.csv") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        assert tuple(reader.fieldnames) == CSV_COLUMNS
+    for row in rows:
+        assert float(row["length_mm"]) == pytest.approx(0.5 * float(row["length_px"]), rel=1e-3)
+    disk = json.loads((out / "summary.json").read_text())
+    assert {i["name"] for i in disk["images"]} == {p.stem for p in photos.iterdir()}
+    big = next(i for i in disk["images"] if i["name"] == "big")
+    tile = disk["manifest"]["settings"]["tile"]
+    assert len(big["tiles"]) == len(tile_grid(150, 200, tile=tile, overlap=0.25)) > 1
+    assert big["width"] == 200 and big["height"] == 150
+    assert disk["manifest"]["command"] == "map" and disk["manifest"]["settings"]["mm_per_px"] == 0.5
+    assert sum(i["n_cracks"] for i in disk["images"]) == len(rows)
+
+    # re-run: everything is skipped and nothing is lost
+    csv_before = (out / "cracks.csv").read_text()
+    again = map_images(tiny_run, [photos], out, mm_per_px=0.5)
+    assert again["counts"]["skipped"] == 4 and again["counts"]["mapped"] == 0
+    assert (out / "cracks.csv").read_text() == csv_before
+    # different settings redo the images
+    redo = map_images(tiny_run, [photos / "big.jpg"], out, refine=False)
+    assert redo["counts"]["mapped"] == 1
+
+
+def test_bad_file_is_reported_and_the_rest_done(tiny_run, photos, tmp_path):
+    (photos / "broken.png").write_bytes(b"\x89PNG not really")
+    out = tmp_path / "out"
+    summary = map_images(tiny_run, [photos], out)
+    assert summary["counts"]["mapped"] == 4 and summary["counts"]["errors"] == 1
+    assert "broken.png" in summary["errors"][0]["file"]
+    assert json.loads((out / "summary.json").read_text())["errors"][0]["problem"]
+    assert not (out / "masks" / "broken.png").exists()
+
+
+class TwoCracks:
+    """A stand-in mapper (same interface as the restorer's) with a known mask."""
+
+    def map_image(self, image):
+        h, w = image.shape[:2]
+        mask = np.zeros((h, w), bool)
+        mask[10:13, 5:45] = True  # 3 px wide, 40 px long
+        mask[30:50, 20] = True  # 1 px wide, 20 px long
+        return MapResult(probability=mask.astype(np.float32), mask=mask, tiles=[{"box": [0, 0, h, w], "probability": 0.9}])
+
+
+def test_measurements_in_csv_match_the_overlay_numbers(tiny_run, tmp_path):
+    write_image_atomic(tmp_path / "in" / "wall.png", np.full((64, 64, 3), 128, np.uint8))
+    out = tmp_path / "out"
+    summary = map_images(tiny_run, [tmp_path / "in"], out, mm_per_px=0.2, mapper=TwoCracks())
+    rows = list(csv.DictReader(open(out / "cracks.csv")))
+    assert [r["crack_id"] for r in rows] == ["1", "2"] and rows[0]["filename"] == "wall.png"
+    assert float(rows[0]["length_px"]) == pytest.approx(40, abs=1) and float(rows[0]["max_width_px"]) == pytest.approx(3)
+    assert float(rows[1]["length_mm"]) == pytest.approx(4.0, abs=0.2)
+    assert summary["images"][0]["n_cracks"] == 2 and summary["images"][0]["crack_probability"] == 0.9
+    mask = read_mask(out / "masks" / "wall.png")
+    overlay = read_image(out / "overlays" / "wall.png")
+    assert mask.sum() == 3 * 40 + 20
+    assert (overlay == OUTLINE_RGB).all(axis=2).any()
+
+
+def test_draw_overlay_outlines_and_numbers():
+    img = np.full((80, 80, 3), 100, np.uint8)
+    mask = np.zeros((80, 80), bool)
+    mask[20:24, 10:70] = True
+    labels, n = label_cracks(mask)
+    out = draw_overlay(img, mask, labels)
+    assert n == 1 and out.shape == img.shape and not np.array_equal(out, img)
+    assert (out[18:27, 8:72] == OUTLINE_RGB).all(axis=2).any()
+    assert np.array_equal(draw_overlay(img, np.zeros_like(mask), labels * 0), img)
+
+
+def test_map_cli(tiny_run, photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--tile", "48",
+                                   "--no-refine", "--mm-per-px", "0.1"])
+    assert res.exit_code == 0, res.output
+    s = json.loads((out / "summary.json").read_text())
+    assert s["manifest"]["settings"]["tile"] == 48 and s["manifest"]["settings"]["refine"] is False
+    bad = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--mm-per-px", "-1"])
+    assert bad.exit_code != 0

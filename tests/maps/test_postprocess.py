@@ -1,0 +1,183 @@
+"""Post-processing chain on tiny arrays with exact expected outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crackscope.maps.postprocess import (
+    close_mask,
+    dilate_mask,
+    erode_mask,
+    label_cracks,
+    open_mask,
+    postprocess,
+    remove_small,
+    skeletonize_mask,
+    threshold_map,
+)
+
+MORPHS = (open_mask, close_mask, dilate_mask, erode_mask)
+
+
+def test_fixed_threshold_is_inclusive():
+    prob = np.array([[0.1, 0.5], [0.49, 0.9]])
+    np.testing.assert_array_equal(threshold_map(prob, method="fixed", value=0.5), [[False, True], [False, True]])
+
+
+def test_otsu_splits_two_levels():
+    prob = np.zeros((4, 4))
+    prob[1:3, 1:3] = 0.8
+    np.testing.assert_array_equal(threshold_map(prob), prob > 0.5)
+
+
+@pytest.mark.parametrize("method,value", [("otsu", None), ("percentile", 50)])
+def test_constant_map_gives_empty_mask(method, value):
+    out = threshold_map(np.full((3, 5), 0.7), method=method, value=value)
+    assert out.dtype == bool and out.shape == (3, 5) and not out.any()
+
+
+def test_percentile_keeps_top_values():
+    prob = np.arange(10, dtype=float).reshape(2, 5)
+    out = threshold_map(prob, method="percentile", value=80)  # 80th percentile = 7.2
+    np.testing.assert_array_equal(out.ravel(), np.arange(10) > 7.2)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"method": "median"},
+        {"method": "fixed"},
+        {"method": "percentile", "value": 101},
+        {"method": "otsu", "value": 0.5},
+        {"method": "fixed", "value": float("nan")},
+    ],
+)
+def test_threshold_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        threshold_map(np.zeros((2, 2)), **kwargs)
+
+
+def test_threshold_rejects_bad_maps():
+    with pytest.raises(ValueError, match="2-D"):
+        threshold_map(np.zeros((2, 2, 3)), method="fixed", value=0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        threshold_map(np.array([[0.0, np.nan]]), method="fixed", value=0.5)
+
+
+@pytest.mark.parametrize("op", MORPHS)
+def test_morphology_on_empty_and_full_masks(op):
+    empty = np.zeros((5, 6), bool)
+    full = np.ones((5, 6), bool)
+    assert not op(empty, radius=2).any()
+    assert op(full, radius=2).all()  # outside the image is neutral: borders do not erode
+
+
+@pytest.mark.parametrize("op", MORPHS)
+def test_morphology_radius_zero_is_identity_and_negative_fails(op):
+    mask = np.eye(4, dtype=bool)
+    out = op(mask, radius=0)
+    np.testing.assert_array_equal(out, mask)
+    assert out is not mask
+    with pytest.raises(ValueError):
+        op(mask, radius=-1)
+    with pytest.raises(ValueError):
+        op(mask, radius=1.5)
+
+
+def test_single_pixel_morphology():
+    mask = np.zeros((5, 5), bool)
+    mask[2, 2] = True
+    cross = np.zeros((5, 5), bool)
+    cross[1:4, 2] = cross[2, 1:4] = True
+    np.testing.assert_array_equal(dilate_mask(mask, radius=1), cross)
+    assert not erode_mask(mask, radius=1).any()
+    assert not open_mask(mask, radius=1).any()
+    np.testing.assert_array_equal(close_mask(mask, radius=1), mask)
+    np.testing.assert_array_equal(erode_mask(cross, radius=1), mask)
+
+
+def test_closing_bridges_a_one_pixel_gap():
+    mask = np.zeros((9, 13), bool)
+    mask[3:6, 3:6] = mask[3:6, 7:10] = True
+    expected = mask.copy()
+    expected[4, 6] = True  # the disk of radius 1 is a cross: only the gap's middle pixel is filled
+    np.testing.assert_array_equal(close_mask(mask, radius=1), expected)
+
+
+@pytest.mark.parametrize("radius", [1, 2, 3])
+def test_morphology_matches_scikit_image(radius):
+    from skimage import morphology
+
+    mask = np.random.default_rng(radius).random((30, 40)) > 0.6
+    footprint = morphology.disk(radius)
+    for ours, theirs in (
+        (open_mask, morphology.opening),
+        (close_mask, morphology.closing),
+        (dilate_mask, morphology.dilation),
+        (erode_mask, morphology.erosion),
+    ):
+        np.testing.assert_array_equal(ours(mask, radius=radius), theirs(mask, footprint))
+
+
+def test_remove_small_counts_pixels_with_8_connectivity():
+    mask = np.zeros((6, 6), bool)
+    mask[0, 0] = True  # 1 px
+    mask[2, 2] = mask[3, 3] = True  # 2 px, diagonal neighbours
+    mask[5, 3:6] = True  # 3 px
+    out = remove_small(mask, min_size=2)
+    expected = mask.copy()
+    expected[0, 0] = False
+    np.testing.assert_array_equal(out, expected)
+    assert remove_small(mask, min_size=3).sum() == 3
+    np.testing.assert_array_equal(remove_small(mask, min_size=0), mask)
+    assert not remove_small(np.zeros((3, 3), bool), min_size=5).any()
+    assert remove_small(np.ones((3, 3), bool), min_size=9).all()
+    with pytest.raises(ValueError):
+        remove_small(mask, min_size=-1)
+
+
+def test_label_cracks_connectivity():
+    mask = np.zeros((4, 4), bool)
+    mask[0, 0] = mask[1, 1] = True
+    mask[3, 3] = True
+    labels, n = label_cracks(mask)
+    assert n == 2
+    np.testing.assert_array_equal(labels[[0, 1, 3], [0, 1, 3]], [1, 1, 2])
+    _, n4 = label_cracks(mask, connectivity=1)
+    assert n4 == 3
+    assert label_cracks(np.zeros((3, 3), bool))[1] == 0
+    labels, n = label_cracks(np.ones((3, 3), bool))
+    assert n == 1 and (labels == 1).all()
+    with pytest.raises(ValueError):
+        label_cracks(mask, connectivity=3)
+
+
+def test_skeleton_of_a_bar_is_one_pixel_wide():
+    mask = np.zeros((7, 20), bool)
+    mask[2:5, 1:19] = True
+    skel = skeletonize_mask(mask)
+    assert skel.dtype == bool
+    assert skel[3, 3:16].all()  # the centre row
+    assert (skel.sum(axis=0) <= 1).all()
+    assert not skeletonize_mask(np.zeros((4, 4), bool)).any()
+    single = np.zeros((3, 3), bool)
+    single[1, 1] = True
+    np.testing.assert_array_equal(skeletonize_mask(single), single)
+
+
+def test_postprocess_chain():
+    prob = np.zeros((8, 8))
+    prob[2:6, 1:7] = 0.9
+    prob[0, 7] = 0.9  # speck
+    out = postprocess(prob, threshold="fixed", value=0.5, min_size=2)
+    expected = np.zeros((8, 8), bool)
+    expected[2:6, 1:7] = True
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(postprocess(prob, threshold=0.5, opening=1), expected & open_mask(expected))
+    assert postprocess(prob)[0, 7]  # Otsu alone keeps the speck
+    assert not postprocess(np.full((4, 4), 0.3)).any()
+    with pytest.raises(ValueError):
+        postprocess(prob, threshold=0.5, value=0.5)
+    with pytest.raises(ValueError):
+        postprocess(prob, threshold="nope")
