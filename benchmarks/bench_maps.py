@@ -6,6 +6,12 @@
 Split: the 300 DeepCrack photos in sorted order; the first 240 train the classifier on patch labels (the
 training engineer's run, or ``--train-if-missing``), the last 60 are held out. No mask is used to train,
 and the refinement is tuned (``--tune``) on training photos only; the held-out photos are only scored.
+Of the 240 training photos, 40 ("tune" photos, every 6th) are the only ones whose masks may choose settings;
+the other 200 train the self-trained pixel model (``--pixel-model``/``--pixel-model-prior`` folders, trained
+here with ``--selftrain-seconds`` when missing) on pseudo-labels, images only. CAMs are cached per photo
+(``--cam-cache``, default ``RUN/cams-METHOD``). Rows: plain CAM + Otsu, refined v1 (``--options``), refined v2
+(``--options-v2``), refined with the a-priori ``PRIOR_OPTIONS``, the self-trained models, and the black-hat
+baselines.
 ``--big`` times mapping one 4032x3024 photo (a DeepCrack photo upscaled with OpenCV) in a subprocess and
 reads its peak memory (``ru_maxrss``).
 """
@@ -78,12 +84,26 @@ def load_pairs(photos: list[Path]) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(p.stem, read_image(p), read_mask(mask_of(p))) for p in photos]
 
 
-def cam_pass(mapper, pairs) -> tuple[list[tuple[np.ndarray, list]], list[float]]:
+def cam_pass(mapper, pairs, cache: Path | None = None) -> tuple[list[tuple[np.ndarray, list]], list[float]]:
+    """Blended CAM + tile predictions per photo; with ``cache`` each photo's result is kept in
+    ``cache/<stem>.npz`` and re-used (seconds are only reported for photos computed in this run)."""
     out, secs = [], []
-    for _, img, _ in pairs:
+    for stem, img, _ in pairs:
+        f = cache / f"{stem}.npz" if cache else None
+        if f is not None and f.is_file():
+            z = np.load(f)
+            tiles = [{"box": b.tolist(), "probability": float(p)} for b, p in zip(z["boxes"], z["probs"])]
+            out.append((z["cam"].astype(np.float32), tiles))
+            continue
         t = time.perf_counter()
-        out.append(mapper.cam_map(img))
+        cam, tiles = mapper.cam_map(img)
         secs.append(time.perf_counter() - t)
+        out.append((cam, tiles))
+        if f is not None:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(f.with_suffix(".tmp.npz"), cam=cam.astype(np.float16),
+                     boxes=np.array([t["box"] for t in tiles]), probs=np.array([t["probability"] for t in tiles]))
+            f.with_suffix(".tmp.npz").replace(f)
     return out, secs
 
 
@@ -97,47 +117,79 @@ def baseline_threshold(pairs, options) -> float:
     return float(ods_ois(resp, [gt for _, _, gt in pairs])["ods"]["threshold"])
 
 
-def evaluate(pairs, cams, mapper, options, base_level: float | None = None) -> dict[str, dict]:
-    """Plain, refined and baseline masks + soft maps, scored exactly and at 2 px."""
+def evaluate(pairs, cams, methods: dict[str, object]) -> dict[str, dict]:
+    """Score each method (``fn(image, cam, tiles) -> (soft, mask)``): masks exactly and at 2 px, soft maps
+    by ODS/OIS, and the median seconds per photo after the CAM pass."""
     from crackscope.evaluation.scoring import ods_ois, score_masks
+
+    gts = [gt for _, _, gt in pairs]
+    result = {}
+    for key, fn in methods.items():
+        masks, softs, secs = [], [], []
+        for (_, img, _), (cam, tiles) in zip(pairs, cams):
+            t = time.perf_counter()
+            soft, mask = fn(img, cam, tiles)
+            secs.append(time.perf_counter() - t)
+            masks.append(mask)
+            softs.append(np.clip(soft, 0.0, 1.0))
+        result[key] = {
+            "exact": score_masks(masks, gts),
+            "tol": score_masks(masks, gts, tol=TOL),
+            "curve_exact": ods_ois(softs, gts),
+            "curve_tol": ods_ois(softs, gts, tol=TOL),
+            "median_sec": statistics.median(secs),
+        }
+        print(f"{key}: exact F1 {result[key]['exact']['f1']:.3f}, 2 px F1 {result[key]['tol']['f1']:.3f}", flush=True)
+    return result
+
+
+def mapper_method(mapper, *, refine: bool, options=None, gate: str = "photo", pixel_model=None):
+    """A method that runs ``mapper.finish`` with the given settings (the product's own code path)."""
+
+    def fn(img, cam, tiles):
+        mapper.refine_options = options or mapper.refine_options
+        mapper.gate, mapper.pixel_model = gate, pixel_model
+        res = mapper.finish(img, cam, tiles, refine=refine)
+        return res.probability, res.mask
+
+    return fn
+
+
+def baseline_method(options, level: float | None = None):
     from crackscope.maps.baseline import blackhat_otsu
     from crackscope.maps.postprocess import remove_small
 
-    mapper.refine_options = options
-    keys = ("plain", "refined", "baseline") + (("baseline_fixed",) if base_level is not None else ())
-    rows: dict[str, dict[str, list]] = {k: {"masks": [], "soft": [], "sec": []} for k in keys}
-    gts = [gt for _, _, gt in pairs]
-    for (_, img, _), (cam, tiles) in zip(pairs, cams):
-        t = time.perf_counter()
-        plain = mapper.finish(img, cam, tiles, refine=False)
-        rows["plain"]["sec"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        refined = mapper.finish(img, cam, tiles, refine=True)
-        rows["refined"]["sec"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        resp, base = blackhat_otsu(img, radii=options.radii, blur=options.blur, contrast=options.contrast)
-        rows["baseline"]["sec"].append(time.perf_counter() - t)
-        for key, (soft, mask) in (
-            ("plain", (plain.probability, plain.mask)),
-            ("refined", (refined.probability, refined.mask)),
-            ("baseline", (resp, base)),
-        ):
-            rows[key]["masks"].append(mask)
-            rows[key]["soft"].append(soft)
-        if base_level is not None:
-            rows["baseline_fixed"]["masks"].append(remove_small(resp >= base_level, min_size=30))
-            rows["baseline_fixed"]["soft"].append(resp)
-            rows["baseline_fixed"]["sec"].append(rows["baseline"]["sec"][-1])
-    result = {}
-    for key, r in rows.items():
-        result[key] = {
-            "exact": score_masks(r["masks"], gts),
-            "tol": score_masks(r["masks"], gts, tol=TOL),
-            "curve_exact": ods_ois(r["soft"], gts),
-            "curve_tol": ods_ois(r["soft"], gts, tol=TOL),
-            "median_sec": statistics.median(r["sec"]),
-        }
-    return result
+    def fn(img, cam, tiles):
+        resp, mask = blackhat_otsu(img, radii=options.radii, blur=options.blur, contrast=options.contrast)
+        if level is not None:
+            mask = remove_small(resp >= level, min_size=30)
+        return resp, mask
+
+    return fn
+
+
+def load_options(path: Path):
+    from crackscope.maps.refine import RefineOptions
+
+    d = json.loads(path.read_text())
+    return RefineOptions(**{**d, "radii": tuple(d["radii"])})
+
+
+def selftrain(mapper, pairs, cams, *, refine, out: Path, seconds: float, seed: int = 0):
+    """Train the pixel model on pseudo-labels of (training) photos; no ground-truth mask is read."""
+    import torch
+
+    from crackscope.maps.selftrain import PseudoLabelOptions, pseudo_labels, train_pixel_model
+
+    popts = PseudoLabelOptions()
+    labels = [pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), (cam, _) in zip(pairs, cams)]
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    return train_pixel_model(
+        [img for _, img, _ in pairs], labels, out=out, steps=10**9, seconds=seconds, crop=96, batch_size=12,
+        width=12, lr=3e-3, seed=seed, log=print,
+        extra_config={"pseudo_labels": popts.as_dict(), "refine": refine.as_dict(), "photos": len(pairs),
+                      "photo_names": [stem for stem, _, _ in pairs]},
+    )
 
 
 def tune(pairs, cams, mapper) -> tuple[object, list[dict]]:
@@ -231,14 +283,35 @@ def _fmt_row(name: str, r: dict) -> str:
             f"{ct['ods']['f1']:.3f} | {ct['ois']['f1']:.3f} | {r['median_sec'] * 1000:.0f} |")
 
 
+#: refinement settings fixed by reasoning, never compared against any mask (the mask-free variant): the
+#: dark-line filter's own defaults, a generous region, Otsu inside it with hysteresis, and line-shaped objects
+PRIOR_OPTIONS = {"radii": [3, 6, 12], "blur": 1.5, "contrast": 40.0, "region_level": 0.2, "region_dilation": 8,
+                 "min_response": 0.2, "mask_threshold": None, "closing": 0, "min_size": 30, "hysteresis": 0.5,
+                 "max_fill": 0.3, "min_length": 0, "region_floor": 0.0, "pixel_threshold": 0.5}
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", type=Path, default=DEFAULT_RUN)
     ap.add_argument("--wait-min", type=float, default=0)
     ap.add_argument("--train-if-missing", action="store_true")
-    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--tune", action="store_true", help="coordinate search of the v1 refinement (training masks)")
     ap.add_argument("--tune-photos", type=int, default=40)
-    ap.add_argument("--options", type=Path, help="refinement options JSON (default: tuned here or the code's)")
+    ap.add_argument("--options", type=Path, default=ROOT / "benchmarks" / "results" / "maps_refine_tuned.json",
+                    help="v1 refinement settings (chosen on training photos' masks by --tune)")
+    ap.add_argument("--options-v2", type=Path, help="v2 refinement settings JSON (hysteresis, shape filter)")
+    ap.add_argument("--options-selftrained", type=Path, help="settings for the self-trained model's masks "
+                    "(region, threshold, cleanup; default: --options-v2)")
+    ap.add_argument("--pixel-model", type=Path, help="self-trained pixel model (pseudo-labels from --options-v2)")
+    ap.add_argument("--pixel-model-prior", type=Path, help="self-trained pixel model (pseudo-labels from the "
+                    "mask-free prior settings)")
+    ap.add_argument("--selftrain-seconds", type=float, default=0,
+                    help="train the pixel models that are missing, this many CPU seconds each")
+    ap.add_argument("--cam-cache", type=Path, help="cache folder for CAMs (default RUN/cams-METHOD)")
     ap.add_argument("--method", default="gradcam++")
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--reuse-big", type=Path, help="take the 4032x3024 result from an earlier maps_raw.json")
@@ -253,6 +326,7 @@ def main() -> None:
     from crackscope.evaluation.scoring import plot_pr_curve
     from crackscope.maps.mapper import ClassifierMapper
     from crackscope.maps.refine import RefineOptions
+    from crackscope.maps.selftrain import load_pixel_model
     from crackscope.training.run import load_run
 
     t_start = time.time()
@@ -271,39 +345,87 @@ def main() -> None:
         train_run(args.run, train_photos)
     run = load_run(args.run)
     mapper = ClassifierMapper(run, method=args.method)
+    cache = args.cam_cache or (args.run / f"cams-{args.method}")
     print(f"run {args.run}: {run.name}, input {run.image_size}, tile {mapper.tile}, threshold {run.threshold:.3f}")
+    # training photos: 40 "tune" photos (masks may choose settings) and the rest (self-training, images only)
+    tune_photos = train_photos[:: max(1, len(train_photos) // args.tune_photos)][: args.tune_photos]
+    self_photos = [p for p in train_photos if p not in set(tune_photos)]
 
-    options = RefineOptions()
+    options = load_options(args.options) if args.options and args.options.is_file() else RefineOptions()
     tune_log: list[dict] = []
-    if args.options:
-        d = json.loads(args.options.read_text())
-        options = RefineOptions(**{**d, "radii": tuple(d["radii"])})
     if args.tune:
-        tune_photos = train_photos[:: max(1, len(train_photos) // args.tune_photos)][: args.tune_photos]
         tpairs = load_pairs(tune_photos)
-        tcams, _ = cam_pass(mapper, tpairs)
+        tcams, _ = cam_pass(mapper, tpairs, cache)
         options, tune_log = tune(tpairs, tcams, mapper)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         (args.out.parent / "maps_refine_tuned.json").write_text(json.dumps(options.as_dict(), indent=2) + "\n")
+    options_v2 = load_options(args.options_v2) if args.options_v2 else None
+    options_st = load_options(args.options_selftrained) if args.options_selftrained else options_v2
+    prior = RefineOptions(**{**PRIOR_OPTIONS, "radii": tuple(PRIOR_OPTIONS["radii"])})
+
+    pixel_models: dict[str, object] = {}
+    for key, path, refine in (("prior", args.pixel_model_prior, prior), ("v2", args.pixel_model, options_v2)):
+        if path is None or refine is None:
+            continue
+        if not (path / "pixel_model.safetensors").is_file():
+            if args.selftrain_seconds <= 0:
+                raise SystemExit(f"no pixel model in {path} (give --selftrain-seconds to train one)")
+            spairs = load_pairs(self_photos)
+            scams, _ = cam_pass(mapper, spairs, cache)
+            print(f"self-training {key} on {len(spairs)} training photos ...", flush=True)
+            selftrain(mapper, spairs, scams, refine=refine, out=path, seconds=args.selftrain_seconds)
+            del spairs, scams
+        pixel_models[key] = load_pixel_model(path)
 
     if args.limit:
         held_out = held_out[: args.limit]
-    base_photos = train_photos[:: max(1, len(train_photos) // args.tune_photos)][: args.tune_photos]
-    base_level = baseline_threshold(load_pairs(base_photos), options)
+    base_level = baseline_threshold(load_pairs(tune_photos), options)
     pairs = load_pairs(held_out)
-    cams, cam_secs = cam_pass(mapper, pairs)
-    res = evaluate(pairs, cams, mapper, options, base_level)
+    cams, cam_secs = cam_pass(mapper, pairs, cache)
+    methods = {
+        "plain": mapper_method(mapper, refine=False),
+        "refined": mapper_method(mapper, refine=True, options=options),
+    }
+    labels = {
+        "plain": "plain CAM map + Otsu (the studies' approach)",
+        "refined": "refined v1 (CAM region x dark-line response, Otsu; settings from training masks)",
+    }
+    if options_v2 is not None:
+        methods["refined_v2"] = mapper_method(mapper, refine=True, options=options_v2, gate="pixels")
+        labels["refined_v2"] = ("refined v2 (+ half-max width rule, line-shape filter, no photo zeroing; "
+                                "settings from training masks)")
+    methods["refined_prior"] = mapper_method(mapper, refine=True, options=prior, gate="pixels")
+    labels["refined_prior"] = "refined, a-priori settings (+ hysteresis, line-shape filter; no mask used)"
+    if "v2" in pixel_models:
+        methods["selftrained"] = mapper_method(mapper, refine=True, options=options_st, gate="pixels",
+                                               pixel_model=pixel_models["v2"])
+        labels["selftrained"] = "self-trained pixel model on refined-v2 pseudo-labels (settings from training masks)"
+    if "prior" in pixel_models:
+        methods["selftrained_prior"] = mapper_method(mapper, refine=True, options=prior, gate="pixels",
+                                                     pixel_model=pixel_models["prior"])
+        labels["selftrained_prior"] = "self-trained pixel model on a-priori pseudo-labels, threshold 0.5 (no mask used)"
+    methods["baseline"] = baseline_method(options)
+    labels["baseline"] = "black-hat + Otsu baseline (no learning)"
+    methods["baseline_fixed"] = baseline_method(options, base_level)
+    labels["baseline_fixed"] = f"black-hat, fixed level {base_level:.3f} chosen on training masks (no learning)"
+    res = evaluate(pairs, cams, methods)
     tiles_per_photo = len(cams[0][1])
     cracked_called = sum(mapper.is_cracked(t) for _, t in cams)
     gt_cracked = sum(bool(gt.any()) for _, _, gt in pairs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    plot_pr_curve({k: {"curve": v["curve_exact"]["curve"], "ods": v["curve_exact"]["ods"]} for k, v in res.items()},
-                  args.out.parent / "maps_pr.png")
+    plot_pr_curve({labels[k].split(" (")[0]: {"curve": v["curve_exact"]["curve"], "ods": v["curve_exact"]["ods"]}
+                   for k, v in res.items() if k != "baseline_fixed"}, args.out.parent / "maps_pr.png")
     big = run_big(args.run, held_out[0], args.method) if args.big else None
     if big is None and args.reuse_big:
         big = json.loads(args.reuse_big.read_text())["big"]
         big["reused_from"] = str(args.reuse_big)
     load = os.getloadavg()
+    best_key = max(res, key=lambda k: res[k]["exact"]["f1"])
+    pm_notes = []
+    for key, pm in pixel_models.items():
+        c = pm.config
+        pm_notes.append(f"`{_rel(Path(pm.source))}` ({key}: {c['steps']} steps in {c['seconds']:.0f} s, crops "
+                        f"{c['crop']} px, batch {c['batch_size']}, width {c['width']}, {c.get('photos')} photos)")
 
     lines = [
         "# Crack maps on DeepCrack (held-out photos)",
@@ -312,8 +434,10 @@ def main() -> None:
         "Date: 2026-11-21. Machine: 2-core CPU, shared with other jobs "
         f"(load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}).  ",
         f"Data: `{DATA}`, split by photo ({split_note}); {len(held_out)} held-out photos "
-        f"({gt_cracked} with cracks in the GT), 544x384.  ",
-        f"Classifier: `{args.run.relative_to(ROOT) if args.run.is_relative_to(ROOT) else args.run}` "
+        f"({gt_cracked} with cracks in the GT), 544x384. Training photos: {len(tune_photos)} 'tune' photos (every "
+        f"{max(1, len(train_photos) // args.tune_photos)}th; the only masks any setting was chosen on) and "
+        f"{len(self_photos)} self-training photos (images only).  ",
+        f"Classifier: `{_rel(args.run)}` "
         f"({run.name}, input {run.image_size} px, trained on patch labels of the 240 training photos; "
         "no mask was ever a training target). "
         f"Maps: {args.method}, tile {mapper.tile} px, overlap {mapper.overlap}, {tiles_per_photo} tiles per photo; "
@@ -321,32 +445,39 @@ def main() -> None:
         "",
         f"Pixels pooled over the held-out set; tolerance {TOL} px as in crack-detection papers "
         "(definitions in `crackscope/evaluation/scoring.py`). ODS/OIS from the soft maps "
-        "(plain: blended CAM; refined: dark-line response x dilated CAM; baseline: black-hat response).",
+        "(plain: blended CAM; refined: dark-line response x dilated CAM; self-trained: pixel probability inside "
+        "the region; baseline: black-hat response).",
         "",
         "| method | P | R | F1 exact | IoU exact | F1 2px | IoU 2px | ODS | OIS | ODS 2px | OIS 2px | ms/photo (after CAM) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
-        _fmt_row("plain CAM map + Otsu (the studies' approach)", res["plain"]),
-        _fmt_row("refined (CAM region x dark-line response)", res["refined"]),
-        _fmt_row("black-hat + Otsu baseline (no learning)", res["baseline"]),
-        _fmt_row(f"black-hat, fixed level {base_level:.3f} tuned on training photos (no learning)",
-                 res["baseline_fixed"]),
+        *[_fmt_row(labels[k], res[k]) for k in res],
         "",
         "ODS/OIS pick thresholds with the held-out masks (an upper bound for any fixed threshold); the mask "
-        "columns use only settings chosen on training photos.  ",
-        f"Refined / plain exact F1: {res['refined']['exact']['f1'] / max(res['plain']['exact']['f1'], 1e-9):.2f}x; "
-        f"refined / baseline: {res['refined']['exact']['f1'] / max(res['baseline']['exact']['f1'], 1e-9):.2f}x; "
-        f"refined / fixed-level baseline: "
-        f"{res['refined']['exact']['f1'] / max(res['baseline_fixed']['exact']['f1'], 1e-9):.2f}x.  ",
-        f"CAM pass (tiling + {args.method} on every tile): median {statistics.median(cam_secs):.2f} s per photo.  ",
+        "columns use only settings chosen on training photos (or none).  ",
+        f"Best exact F1: {labels[best_key]} {res[best_key]['exact']['f1']:.3f}; "
+        f"vs plain {res[best_key]['exact']['f1'] / max(res['plain']['exact']['f1'], 1e-9):.2f}x, "
+        f"vs black-hat + Otsu {res[best_key]['exact']['f1'] / max(res['baseline']['exact']['f1'], 1e-9):.2f}x, "
+        f"vs fixed-level black-hat "
+        f"{res[best_key]['exact']['f1'] / max(res['baseline_fixed']['exact']['f1'], 1e-9):.2f}x.  ",
+        (f"CAM pass (tiling + {args.method} on every tile): median {statistics.median(cam_secs):.2f} s per photo."
+         if cam_secs else f"CAM pass: read from the cache `{_rel(cache)}` (computed by an earlier run of this "
+         "script, same code)."),
+        "  ",
         "Goal: exact F1 >= 0.70 on the held-out photos: "
-        + ("**met**." if res["refined"]["exact"]["f1"] >= 0.70 else
-           f"**not met** (best exact F1 {max(v['exact']['f1'] for v in res.values()):.3f})."),
+        + ("**met**." if res[best_key]["exact"]["f1"] >= 0.70 else
+           f"**not met** (best exact F1 {res[best_key]['exact']['f1']:.3f})."),
         "",
-        "Refinement settings used: `" + json.dumps(options.as_dict()) + "`"
-        + (f" (tuned on {args.tune_photos} training photos, coordinate search of {len(tune_log)} settings, "
-           f"training-photo exact F1 {max(x['f1'] for x in tune_log):.3f})" if tune_log else "")
-        + (f" (read from `{args.options}`, written by an earlier `--tune` on training photos)" if args.options else "")
-        + ".",
+        "Settings: v1 `" + json.dumps(options.as_dict()) + "`"
+        + (f" (tuned here on {args.tune_photos} training photos, coordinate search of {len(tune_log)} settings, "
+           f"training-photo exact F1 {max(x['f1'] for x in tune_log):.3f})" if tune_log else
+           f" (read from `{_rel(args.options)}`)") + ".  ",
+        ("v2 `" + json.dumps(options_v2.as_dict()) + f"` (read from `{_rel(args.options_v2)}`).  ")
+        if options_v2 else "",
+        ("self-trained masks `" + json.dumps(options_st.as_dict())
+         + f"` (read from `{_rel(args.options_selftrained)}`).  ")
+        if args.options_selftrained and options_st else "",
+        "a-priori `" + json.dumps(prior.as_dict()) + "` (fixed in the script, never compared with a mask).  ",
+        ("Pixel models: " + "; ".join(pm_notes) + ".") if pm_notes else "",
         "",
         "PR curves (exact): `benchmarks/results/maps_pr.png`.",
     ]
@@ -367,7 +498,8 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n")
     (args.out.parent / "maps_raw.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if not kk.startswith("curve")} | {
-            "ods": v["curve_exact"]["ods"], "ois": {kk: vv for kk, vv in v["curve_exact"]["ois"].items() if kk != "thresholds"},
+            "label": labels[k], "ods": v["curve_exact"]["ods"],
+            "ois": {kk: vv for kk, vv in v["curve_exact"]["ois"].items() if kk != "thresholds"},
             "ods_tol": v["curve_tol"]["ods"]} for k, v in res.items()} | {"big": big, "cam_secs": cam_secs},
         indent=1, default=float))
     print("\n".join(lines))

@@ -31,8 +31,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DEEPCRACK = Path("/work/shared/datasets/deepcrack-train")
-OZGENEL = Path("/work/shared/datasets/ozgenel-10k")
+DEEPCRACK = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deepcrack-train"
+OZGENEL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ozgenel-10k"
 N_TRAIN = 240
 TOL = 2
 ROWS = {

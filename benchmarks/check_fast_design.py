@@ -14,7 +14,7 @@ torch.set_num_threads(1); torch.manual_seed(0)
 name = sys.argv[1] if len(sys.argv) > 1 else "crackfast"
 size = int(sys.argv[2]) if len(sys.argv) > 2 else 128
 per_class, epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 2000, int(sys.argv[4]) if len(sys.argv) > 4 else 6
-root = Path("/work/shared/datasets/ozgenel-10k")
+root = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ozgenel-10k"
 rng = random.Random(0)
 items = []
 for label, cls in ((1, "cracked"), (0, "uncracked")):

@@ -19,17 +19,27 @@ def map_cmd(
     refine: bool = typer.Option(True, "--refine/--no-refine", help="Refine maps with the image's dark lines."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in photo pixels (default: the patch size the run was trained on)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
+    refine_options: Optional[Path] = typer.Option(
+        None, "--refine-options", help="JSON file of refinement settings, e.g. benchmarks/results/maps_refine_v2.json."
+    ),
+    gate: str = typer.Option(
+        "photo", "--gate", help="photo: a photo the classifier calls crack-free gets an empty mask; pixels: pixels decide."
+    ),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
     from crackscope.maps.pipeline import map_images
+    from crackscope.maps.refine import RefineOptions
 
     if mm_per_px is not None and mm_per_px <= 0:
         fail("--mm-per-px must be > 0")
     if tile is not None and tile < 8:
         fail("--tile must be at least 8 px")
+    if gate not in ("photo", "pixels"):
+        fail("--gate must be photo or pixels")
+    options = RefineOptions.from_json(refine_options) if refine_options is not None else None
     summary = map_images(
         run, images, out_dir, method=method, mm_per_px=mm_per_px, refine=refine, tile=tile, overwrite=overwrite,
-        show_progress=True,
+        show_progress=True, refine_options=options, gate=gate,
     )
     done = summary["counts"]
     out.print(

@@ -11,10 +11,15 @@ How a map is made (``ClassifierMapper.map_image``):
 3. Each tile contributes ``p x map``: the per-tile normalisation makes every map peak at 1, so weighting by
    the crack probability is what keeps crack-free tiles (small ``p``) from painting noise. The weighted maps
    are blended with a Hann window (:mod:`crackscope.maps.tiling`), so the result is a soft map in [0, 1].
-4. If no tile reaches the run's decision threshold the photo is called crack-free and the mask is empty.
-   Otherwise the mask is either the plain Otsu threshold of the blended map (``refine=False``, the approach
-   of the CAM studies) or the refinement of :mod:`crackscope.maps.refine` (the image picks the thin crack
-   pixels inside the map's region), whose soft map then replaces the CAM as ``probability``.
+4. With ``gate="photo"`` (the default) a photo where no tile reaches the run's decision threshold is called
+   crack-free and its mask is empty. With ``gate="pixels"`` no photo is zeroed as a whole: the mask comes
+   from the pixel evidence inside the map's region (the refinement's ``region_floor`` keeps a faint map,
+   i.e. only low-probability tiles, from marking anything). The mask is either the plain Otsu threshold of
+   the blended map (``refine=False``, the approach of the CAM studies) or the refinement of
+   :mod:`crackscope.maps.refine` (the image picks the thin crack pixels inside the map's region), whose soft
+   map then replaces the CAM as ``probability``.
+5. With a ``pixel_model`` (a self-trained pixel classifier, :mod:`crackscope.maps.selftrain`) the refinement
+   uses that model's per-pixel crack probability inside the map's region instead of the dark-line response.
 
 Memory stays bounded: tiles are cut and explained one batch at a time and only float32 full-size buffers
 are kept (blend sum and weight, the map, the refinement's response).
@@ -33,6 +38,8 @@ from crackscope.maps.postprocess import remove_small, threshold_map
 from crackscope.maps.refine import RefineOptions, refine_map
 from crackscope.maps.tiling import BlendAccumulator, batched, pad_to_tile, tile_grid
 
+#: how a photo-level "crack-free" call acts on the mask: "photo" empties it, "pixels" leaves it to the pixels
+GATES = ("photo", "pixels")
 #: photos with at least this many tiles get a progress bar over tiles (when progress is shown)
 TILE_PROGRESS_MIN = 64
 
@@ -66,6 +73,8 @@ class ClassifierMapper:
         refine_options: RefineOptions | None = None,
         plain_min_size: int = 30,
         show_progress: bool = False,
+        gate: str = "photo",
+        pixel_model: Any = None,
     ) -> None:
         from crackscope.training.run import as_run
 
@@ -89,6 +98,14 @@ class ClassifierMapper:
         self.layer = layer
         self.refine_options = refine_options or RefineOptions()
         self.plain_min_size = int(plain_min_size)
+        if gate not in GATES:
+            raise ValueError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
+        self.gate = gate
+        if isinstance(pixel_model, (str, Path)):
+            from crackscope.maps.selftrain import load_pixel_model
+
+            pixel_model = load_pixel_model(pixel_model)
+        self.pixel_model = pixel_model
         self.show_progress = show_progress
         #: a shared rich Progress (set by the pipeline) to show tile progress on; else one is made if shown
         self.progress: Any = None
@@ -105,6 +122,8 @@ class ClassifierMapper:
             "overlap": self.overlap,
             "refine": self.refine,
             "refine_options": self.refine_options.as_dict() if self.refine else None,
+            "gate": self.gate,
+            "pixel_model": getattr(self.pixel_model, "source", None) if self.refine else None,
             "threshold": float(self.run.threshold),
         }
 
@@ -170,11 +189,17 @@ class ClassifierMapper:
         """Turn a class map into a MapResult (plain or refined)."""
         cracked = self.is_cracked(tiles)
         info = {"cracked": cracked, "crack_probability": max((t["probability"] for t in tiles), default=0.0)}
+        keep = cracked or self.gate == "pixels"
         if not refine:
-            mask = self.plain_mask(cam) if cracked else np.zeros(cam.shape, bool)
+            mask = self.plain_mask(cam) if keep else np.zeros(cam.shape, bool)
             return MapResult(probability=cam, mask=mask, tiles=tiles, cam=None, info=info)
-        soft, mask = refine_map(image, cam, options=self.refine_options)
-        if not cracked:
+        if self.pixel_model is not None:
+            from crackscope.maps.selftrain import refine_with_pixel_model
+
+            soft, mask = refine_with_pixel_model(image, cam, self.pixel_model, options=self.refine_options)
+        else:
+            soft, mask = refine_map(image, cam, options=self.refine_options)
+        if not keep:
             mask = np.zeros(cam.shape, bool)
         return MapResult(probability=soft.astype(np.float32, copy=False), mask=mask, tiles=tiles, cam=cam, info=info)
 

@@ -49,8 +49,19 @@ CSV_COLUMNS = (
 )
 
 
-def make_mapper(run_dir: str | Path, *, method: str = "gradcam++", refine: bool = True, tile: int | None = None) -> Any:
-    """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs."""
+def make_mapper(
+    run_dir: str | Path,
+    *,
+    method: str = "gradcam++",
+    refine: bool = True,
+    tile: int | None = None,
+    refine_options: Any = None,
+    gate: str = "photo",
+) -> Any:
+    """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs.
+
+    ``refine_options`` (a :class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` apply to classifier runs.
+    """
     from crackscope.runs import run_kind
 
     kind = run_kind(run_dir)
@@ -58,7 +69,9 @@ def make_mapper(run_dir: str | Path, *, method: str = "gradcam++", refine: bool 
         from crackscope.maps.mapper import ClassifierMapper
         from crackscope.training.run import load_run
 
-        return ClassifierMapper(load_run(run_dir), method=method, tile=tile, refine=refine)
+        return ClassifierMapper(
+            load_run(run_dir), method=method, tile=tile, refine=refine, refine_options=refine_options, gate=gate
+        )
     if kind == "restorer":
         from crackscope.runs import open_run
         from crackscope.unsupervised.mapper import RestorerMapper
@@ -190,12 +203,17 @@ def map_images(
     overwrite: bool = False,
     show_progress: bool = False,
     mapper: Any = None,
+    refine_options: Any = None,
+    gate: str = "photo",
 ) -> dict[str, Any]:
     """Map every input photo with the run in ``run_dir`` and write the output folder (see the module doc).
 
     Returns the summary (also written to ``OUT/summary.json``): ``images`` (every finished image in OUT),
     ``errors`` (files skipped in this run, with the problem), ``counts`` and ``manifest``. ``mapper``
     overrides the one chosen from the run kind (any object with ``map_image(image) -> MapResult``).
+    ``refine_options`` (:class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` (``"photo"``: a photo
+    whose tiles all miss the run's threshold gets an empty mask; ``"pixels"``: the pixel evidence decides)
+    apply to classifier runs.
     """
     from crackscope.io import list_images, manifest, write_json_atomic
 
@@ -205,7 +223,9 @@ def map_images(
     run_dir = Path(run_dir)
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if mapper is None:
-        mapper = make_mapper(run_dir, method=method, refine=refine, tile=tile)
+        mapper = make_mapper(
+            run_dir, method=method, refine=refine, tile=tile, refine_options=refine_options, gate=gate
+        )
     settings = {"run": str(run_dir.resolve()), "mm_per_px": mm_per_px}
     settings.update(mapper.settings() if hasattr(mapper, "settings") else {"mapper": type(mapper).__name__})
     settings = json.loads(json.dumps(settings, default=str))

@@ -12,28 +12,47 @@ The refinement therefore
 3. builds a refined soft map, ``response x support``, with the support the CAM grey-dilated like the region
    (for ODS/OIS, and for the fixed threshold below);
 4. thresholds **inside the region only**: the response above Otsu's threshold of the region's pixels (never
-   below ``min_response``), or, with ``mask_threshold``, the soft map above that fixed level; then closes
-   small gaps (``closing`` radius) and removes objects smaller than ``min_size`` px.
+   below ``min_response``), or, with ``mask_threshold``, the soft map above that fixed level; with
+   ``hysteresis`` (a fraction of that level) weaker pixels are kept too where they connect to strong ones
+   (``skimage.filters.apply_hysteresis_threshold``), so a crack's faint continuation survives while isolated
+   weak specks do not; with ``half_max`` a pixel must also reach that fraction of the strongest response
+   within ``half_max_radius`` px (a width rule like "full width at half maximum": a strong crack does not
+   bloom into its blurred flanks);
+   then closes small gaps (``closing`` radius), removes objects smaller than ``min_size``
+   px and, with ``max_fill``, blob-like objects (see :func:`keep_elongated`).
+
+``region_floor`` adds an absolute level to the region (the CAM is weighted by each tile's crack probability,
+so on a photo the classifier finds crack-free the whole map is faint and nothing passes the floor): the
+mapper can then let the pixel evidence decide instead of zeroing a photo whose tiles all miss the threshold.
 
 OpenCV morphology is used because it is fast enough for 12-megapixel photos (uint8 in, uint8 out).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from skimage.filters import threshold_otsu
+from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.morphology import skeletonize
 
+from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import close_mask, remove_small
 
 
 @dataclass(frozen=True)
 class RefineOptions:
-    """Settings of the refinement. Defaults: tuned on 40 DeepCrack training photos (544x384, never the held-out
-    ones) by `benchmarks/bench_maps.py --tune`; sizes are in pixels of photos of that scale."""
+    """Settings of the refinement. Defaults of the first nine: tuned on 40 DeepCrack training photos (544x384,
+    never the held-out ones) by `benchmarks/bench_maps.py --tune`; sizes are in pixels of photos of that scale.
+    The later ones default to "off": ``hysteresis`` (low level as a fraction of the high one), ``max_fill`` and
+    ``min_length`` (:func:`keep_elongated`), ``region_floor`` (absolute CAM level of the region),
+    ``pixel_threshold`` (for a self-trained pixel model's probability, :mod:`crackscope.maps.selftrain`),
+    ``half_max`` and ``half_max_radius`` (width rule, see the module docstring)."""
 
     radii: tuple[int, ...] = (2, 4, 8)
     blur: float = 2.0
@@ -44,6 +63,32 @@ class RefineOptions:
     mask_threshold: float | None = None
     closing: int = 0
     min_size: int = 120
+    hysteresis: float | None = None
+    max_fill: float | None = None
+    min_length: int = 0
+    region_floor: float = 0.0
+    pixel_threshold: float = 0.5
+    half_max: float | None = None
+    half_max_radius: int = 5
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> RefineOptions:
+        """Settings from a JSON file of field names and values (for example `benchmarks/results/maps_refine_v2.json`)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise BadInputError(path, "refinement settings file not found") from None
+        except json.JSONDecodeError as exc:
+            raise BadInputError(path, f"invalid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise BadInputError(path, "refinement settings must be a JSON object of field names and values")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise BadInputError(path, f"unknown refinement settings: {', '.join(unknown)}")
+        if "radii" in data:
+            data["radii"] = tuple(int(r) for r in data["radii"])
+        return cls(**data)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,12 +133,13 @@ def dark_line_response(
     return out
 
 
-def support_region(cam: np.ndarray, *, level: float, dilation: int) -> np.ndarray:
-    """Bool region where the CAM reaches ``level`` x its maximum, dilated by ``dilation`` px."""
+def support_region(cam: np.ndarray, *, level: float, dilation: int, floor: float = 0.0) -> np.ndarray:
+    """Bool region where the CAM reaches ``level`` x its maximum (and at least ``floor``), dilated by
+    ``dilation`` px."""
     peak = float(cam.max(initial=0.0))
-    if peak <= 0:
+    if peak <= 0 or peak < floor:
         return np.zeros(cam.shape, bool)
-    region = (cam >= level * peak).astype(np.uint8)
+    region = (cam >= max(level * peak, floor)).astype(np.uint8)
     if dilation > 0:
         region = cv2.dilate(region, _ellipse(dilation))
     return region.astype(bool)
@@ -120,7 +166,7 @@ def refine_map(
         raise ValueError(f"response size {response.shape} differs from map size {cam.shape}")
     soft_support = cv2.dilate(cam, _ellipse(opts.region_dilation)) if opts.region_dilation > 0 else cam
     soft = response * np.clip(soft_support, 0.0, 1.0)
-    region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation)
+    region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
     if not region.any():
         return soft, np.zeros(cam.shape, bool)
     if opts.mask_threshold is not None:
@@ -130,11 +176,42 @@ def refine_map(
         level = opts.min_response
         if inside.size and inside.min() < inside.max():
             level = max(level, float(threshold_otsu(inside)))
-        mask = region & (response > level)
+        if opts.hysteresis is not None:
+            mask = region & apply_hysteresis_threshold(response, opts.hysteresis * level, level)
+        else:
+            mask = region & (response > level)
         del inside
+    if opts.half_max is not None:
+        mask &= response >= opts.half_max * cv2.dilate(response, _ellipse(opts.half_max_radius))
     del response
     if opts.closing:
         mask = close_mask(mask, radius=opts.closing) & region
     if opts.min_size:
         mask = remove_small(mask, min_size=opts.min_size)
+    if opts.max_fill is not None or opts.min_length:
+        mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
     return soft, mask
+
+
+def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_length: int = 0) -> np.ndarray:
+    """Keep the line-like connected components of a mask (8-connectivity).
+
+    A component's length ``L`` is its skeleton's pixel count; its *fill* ``area / L**2`` is about
+    ``width / length``: small for a crack, near or above 1 for a blob or a dark patch. Components with a
+    fill above ``max_fill`` (``None``: no limit) or shorter than ``min_length`` px are dropped.
+    """
+    mask = np.asarray(mask, bool)
+    if max_fill is not None and max_fill <= 0:
+        raise ValueError(f"max_fill must be > 0, got {max_fill}")
+    if min_length < 0:
+        raise ValueError(f"min_length must be >= 0, got {min_length}")
+    if not mask.any():
+        return mask.copy()
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    length = np.bincount(labels[skeletonize(mask)].ravel(), minlength=n + 1)
+    keep = length >= max(min_length, 1)
+    if max_fill is not None:
+        keep &= area <= max_fill * np.maximum(length, 1) ** 2
+    keep[0] = False
+    return keep[labels]

@@ -125,3 +125,34 @@ def test_bad_arguments(tiny_run):
         ClassifierMapper(tiny_run, method="nope")
     with pytest.raises(ValueError):
         ClassifierMapper(tiny_run).map_image(np.zeros((10, 10), np.uint8))
+
+
+def test_pixel_gate_lets_the_pixels_decide_on_a_photo_called_crack_free(monkeypatch):
+    from crackscope.maps.refine import RefineOptions
+
+    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.3))
+    img = _photo(96, 96)
+    line = np.zeros((96, 96), bool)
+    line[47:50, :] = True
+    res = ClassifierMapper(FakeRun(), gate="pixels").map_image(img)
+    assert res.info["cracked"] is False and res.mask[line].mean() > 0.9 and res.mask[~line].mean() < 0.05
+    floored = ClassifierMapper(FakeRun(), gate="pixels", refine_options=RefineOptions(region_floor=0.5))
+    assert not floored.map_image(img).mask.any()  # the faint map (p = 0.3) passes no floor of 0.5
+    with pytest.raises(ValueError, match="unknown gate"):
+        ClassifierMapper(FakeRun(), gate="nope")
+
+
+def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
+    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.9))
+
+    class ColumnModel:  # "crack" = a vertical band the image does not show at all
+        source = "fake-pixel-model"
+
+        def predict(self, image):
+            p = np.zeros(image.shape[:2], np.float32)
+            p[:, 10:14] = 0.9
+            return p
+
+    res = ClassifierMapper(FakeRun(), pixel_model=ColumnModel()).map_image(_photo(96, 96))
+    assert res.mask[:, 10:14].all() and not res.mask[:, :10].any() and not res.mask[:, 14:].any()
+    assert ClassifierMapper(FakeRun(), pixel_model=ColumnModel()).settings()["pixel_model"] == "fake-pixel-model"

@@ -127,3 +127,28 @@ def test_map_cli(tiny_run, photos, tmp_path):
     assert s["manifest"]["settings"]["tile"] == 48 and s["manifest"]["settings"]["refine"] is False
     bad = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--mm-per-px", "-1"])
     assert bad.exit_code != 0
+
+
+def test_map_cli_refine_options_file_and_gate(tiny_run, photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    settings = tmp_path / "v2.json"
+    settings.write_text(json.dumps({"radii": [3, 6, 12], "contrast": 80.0, "max_fill": 0.4, "half_max": 0.5}))
+    out = tmp_path / "cli-v2"
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--tile", "48",
+                                   "--refine-options", str(settings), "--gate", "pixels"])
+    assert res.exit_code == 0, res.output
+    used = json.loads((out / "summary.json").read_text())["manifest"]["settings"]
+    assert used["gate"] == "pixels"
+    assert used["refine_options"]["radii"] == [3, 6, 12] and used["refine_options"]["half_max"] == 0.5
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"radius": 3}))
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out),
+                                   "--refine-options", str(bad)])
+    assert res.exit_code != 0
+    assert "bad.json" in str(res.exception) + res.output and "radius" in str(res.exception) + res.output
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--gate", "x"])
+    assert res.exit_code != 0

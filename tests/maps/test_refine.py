@@ -65,3 +65,56 @@ def test_baseline_finds_both_lines_without_a_model():
     img, a, b = _two_lines()
     resp, mask = blackhat_otsu(img)
     assert mask[a].mean() > 0.9 and mask[b].mean() > 0.9 and not (mask & ~_near(a | b)).any()
+
+
+def test_keep_elongated_drops_blobs_and_short_bits():
+    from crackscope.maps.refine import keep_elongated
+
+    mask = np.zeros((60, 100), bool)
+    mask[10:13, 5:95] = True  # a crack: 90 x 3
+    mask[30:50, 20:40] = True  # a blob: 20 x 20
+    mask[55:57, 60:66] = True  # a short bit
+    kept = keep_elongated(mask, max_fill=0.25, min_length=10)
+    assert kept[10:13, 5:95].all() and not kept[30:50, 20:40].any() and not kept[55:57, 60:66].any()
+    assert keep_elongated(mask, max_fill=None, min_length=0)[30:50, 20:40].all()
+    assert not keep_elongated(np.zeros((5, 5), bool)).any()
+    with pytest.raises(ValueError):
+        keep_elongated(mask, max_fill=0)
+
+
+def test_hysteresis_keeps_faint_continuations_only():
+    rng = np.random.default_rng(0)
+    img = rng.integers(140, 146, (60, 120, 3)).astype(np.uint8)
+    img[20:22, 10:60] = 40  # strong part of a crack
+    img[20:22, 60:110] = 110  # its faint continuation
+    img[45:47, 10:110] = 110  # a separate faint line
+    cam = np.ones((60, 120), np.float32)
+    opts = RefineOptions(radii=(2, 4), blur=1.0, contrast=100.0, region_level=0.0, region_dilation=0, min_size=0,
+                         min_response=0.6)
+    _, plain = refine_map(img, cam, options=opts)
+    _, hyst = refine_map(img, cam, options=opts.with_(hysteresis=0.25))
+    assert plain[20:22, 15:55].all() and not plain[20:22, 65:105].any()
+    assert hyst[20:22, 15:105].mean() > 0.9 and not hyst[45:47].any()
+
+
+def test_region_floor_ignores_faint_maps():
+    cam = np.zeros((20, 20), np.float32)
+    cam[5:10, 5:10] = 0.05
+    assert support_region(cam, level=0.5, dilation=0).sum() == 25
+    assert not support_region(cam, level=0.5, dilation=0, floor=0.1).any()
+    cam[12, 12] = 0.5
+    assert support_region(cam, level=0.0, dilation=0, floor=0.1).sum() == 1
+
+
+def test_half_max_trims_the_blurred_flanks_of_a_strong_crack():
+    rng = np.random.default_rng(0)
+    img = rng.integers(140, 146, (40, 80, 3)).astype(np.uint8)
+    img[18:21, 5:75] = 20  # a strong 3 px crack
+    line = np.zeros((40, 80), bool)
+    line[18:21, 5:75] = True
+    opts = RefineOptions(radii=(3, 6), blur=2.0, contrast=200.0, region_level=0.0, region_dilation=0, min_size=0,
+                         min_response=0.05)
+    _, wide = refine_map(img, np.ones((40, 80), np.float32), options=opts)
+    _, trimmed = refine_map(img, np.ones((40, 80), np.float32), options=opts.with_(half_max=0.5))
+    assert trimmed[line].mean() > 0.9 and (trimmed & ~line).sum() < (wide & ~line).sum()
+    assert not (trimmed & ~wide).any()

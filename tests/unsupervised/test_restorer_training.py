@@ -21,7 +21,7 @@ from crackscope.unsupervised.vgg19 import VGG19Features
 
 TINY = RestorerConfig(
     image_size=32, ngf=8, n_downs=5, ndf=8, d_strided=2, batch_size=4, epochs=2, steps_per_epoch=3,
-    style="random", style_layers=("relu1_1", "relu2_1"), val_max=8, crack_margin=2, name="tiny",
+    style="random", style_layers=("relu1_1",), val_max=8, crack_margin=2, name="tiny",
 )
 
 
@@ -41,7 +41,7 @@ def _texture_batch(n: int, size: int, seed: int) -> torch.Tensor:
 def test_training_steps_lower_the_restoration_loss():
     torch.manual_seed(0)
     G, D = UNetGenerator(ngf=8, n_downs=5), PatchDiscriminator(ndf=8, n_strided=2)
-    loss_fn = RestorationLoss(VGG19Features(("relu1_1", "relu2_1")).random_init(0))
+    loss_fn = RestorationLoss(VGG19Features(("relu1_1",)).random_init(0))
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=4e-3, betas=(0.5, 0.999))
     y = _texture_batch(4, 32, seed=1)
@@ -54,7 +54,7 @@ def test_training_steps_lower_the_restoration_loss():
             return float(loss_fn(G(x), y)["total"])
 
     before = rec_loss()
-    for _ in range(5):
+    for _ in range(3):
         train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=100.0)
     after = rec_loss()
     assert after < 0.9 * before, (before, after)

@@ -1,0 +1,93 @@
+"""Self-training: pseudo-labels from maps, the tiny pixel network, saving/loading, refinement with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from crackscope.maps.refine import RefineOptions
+from crackscope.maps.selftrain import (
+    IGNORE,
+    PseudoLabelOptions,
+    load_pixel_model,
+    make_pixel_net,
+    pseudo_labels,
+    refine_with_pixel_model,
+    train_pixel_model,
+)
+
+
+def _lines(seed=0, size=64):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(135, 150, (size, size, 3)).astype(np.uint8)
+    row = int(rng.integers(8, size - 8))
+    img[row : row + 2, 4 : size - 4] = 40  # a crack the map sees
+    img[:, 40:42] = 60  # a dark joint outside the map
+    cam = np.zeros((size, size), np.float32)
+    cam[row - 6 : row + 8, :] = 0.9
+    return img, cam, row
+
+
+def test_pseudo_labels_mark_crack_background_and_uncertain_pixels():
+    img, cam, row = _lines()
+    opts = RefineOptions(min_size=0)
+    lab = pseudo_labels(img, cam, refine=opts, options=PseudoLabelOptions(outside_dilation=2, ring=1))
+    assert lab.dtype == np.uint8 and set(np.unique(lab)) <= {0, 1, IGNORE}
+    assert (lab[row : row + 2, 10:35] == 1).all()  # the crack
+    pos = lab == 1
+    ring = ndimage.binary_dilation(pos, structure=np.ones((3, 3), bool)) & ~pos
+    assert ring.any() and (lab[ring] == IGNORE).all()  # a ring around the crack is left unlabelled
+    assert not pos[: row - 3, :35].any() and not pos[row + 5 :, :35].any()  # the blur widens it a little, no more
+    assert (lab[: row - 20, 40:42] == 0).all()  # the joint outside the map is background
+    assert (lab[row + 10 :, :35] == 0).all()
+
+
+def test_pixel_net_shapes_and_tiled_prediction_match():
+    import torch
+
+    net = make_pixel_net(4)
+    assert net(torch.zeros(2, 3, 32, 48)).shape == (2, 1, 32, 48)
+    from crackscope.maps.selftrain import PixelModel
+
+    model = PixelModel(net, {"width": 4})
+    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
+    whole = model.predict(img, tile=512, margin=32)
+    tiled = model.predict(img, tile=48, margin=8)  # 4 tiles of 40 x 40 px
+    assert whole.shape == (64, 64) and whole.dtype == np.float32
+    assert np.abs(whole - tiled).max() < 0.05  # tiles with margins agree with one pass away from the borders
+    with pytest.raises(ValueError):
+        model.predict(img[..., 0])
+
+
+def test_training_learns_dark_lines_and_round_trips(tmp_path):
+    pairs = [_lines(seed) for seed in range(6)]
+    images = [p[0] for p in pairs]
+    labels = [pseudo_labels(img, cam, refine=RefineOptions(min_size=0)) for img, cam, _ in pairs]
+    model = train_pixel_model(images, labels, out=tmp_path / "pm", steps=60, crop=32, batch_size=8, width=6,
+                              lr=1e-2, seed=0)
+    img, cam, row = _lines(99)
+    prob = model.predict(img)
+    assert prob[row : row + 2, 8:30].mean() > 0.5 and prob[row + 12 :, :30].mean() < 0.3
+    loaded = load_pixel_model(tmp_path / "pm")
+    assert np.allclose(loaded.predict(img), prob, atol=1e-5) and loaded.config["steps"] == 60
+    soft, mask = refine_with_pixel_model(img, cam, loaded, options=RefineOptions(min_size=0))
+    outside = np.abs(np.arange(64) - row) > 13  # rows beyond the map's band and its dilation
+    assert not mask[outside].any()  # outside the map's region nothing is marked
+    assert mask[row : row + 2, 8:30].mean() > 0.5 and soft.shape == mask.shape == (64, 64)
+    with pytest.raises(ValueError):
+        train_pixel_model(images, labels[:2])
+
+
+def test_half_max_sets_the_width_of_the_pixel_models_mask():
+    rng = np.random.default_rng(0)
+    img = rng.integers(140, 146, (48, 64, 3)).astype(np.uint8)
+    img[22:25, 4:60] = 30  # a 3 px crack
+    prob = np.zeros((48, 64), np.float32)
+    prob[16:31, :] = 0.9  # the model marks a 15 px band around it
+    cam = np.ones((48, 64), np.float32)
+    opts = RefineOptions(radii=(3, 6), blur=1.0, contrast=200.0, min_size=0)
+    _, wide = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
+    _, thin = refine_with_pixel_model(img, cam, None, options=opts.with_(half_max=0.5), probability=prob)
+    assert wide.sum() == 15 * 64 and thin[22:25, 8:56].all()
+    assert thin.sum() <= 6 * 64 and not (thin & ~wide).any()
