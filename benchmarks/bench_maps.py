@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/datasets/deepcrack-train")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "deepcrack-train"
 DEFAULT_RUN = ROOT / "bench-out" / "deepcrack-crackfast"
 HELDOUT_LIST = ROOT / "bench-out" / "deepcrack-heldout.txt"
 N_TRAIN = 240

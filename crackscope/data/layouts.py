@@ -286,6 +286,14 @@ def _decode_problem(path: Path) -> str | None:
     return None
 
 
+def _check(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None]:
+    """(shape, problem) from the file header, or from a full decode with ``verify``."""
+    shape, problem = _header(path)
+    if problem is None and verify:
+        problem = _decode_problem(path)
+    return shape, problem
+
+
 def _finish(
     root: Path, layout: str, entries: list[tuple[Path, int | None, Path | None]], skipped, verify: bool
 ) -> Dataset:
@@ -293,16 +301,12 @@ def _finish(
     groups = _groups([e[0] for e in entries], root)
     samples = []
     for path, label, mask_path in entries:
-        shape, problem = _header(path)
-        if problem is None and verify:
-            problem = _decode_problem(path)
+        shape, problem = _check(path, verify)
         if problem:
             skipped.append((path, problem))
             continue
         if mask_path is not None:
-            mshape, mproblem = _header(mask_path)
-            if mproblem is None and verify:
-                mproblem = _decode_problem(mask_path)
+            mshape, mproblem = _check(mask_path, verify)
             if mproblem:
                 skipped.append((mask_path, mproblem))
                 continue

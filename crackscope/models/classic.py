@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from crackscope.models.registry import Recipe, register_model
+from crackscope.models.weights import with_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -178,14 +179,6 @@ class SimpleCNN(nn.Module):
 # --- registration ---------------------------------------------------------------------------------
 
 
-def _with_weights(model: nn.Module, weights: str | None, name: str) -> nn.Module:
-    if weights is not None:
-        from crackscope.models.weights import load_pretrained
-
-        load_pretrained(model, weights, model_name=name)
-    return model
-
-
 @register_model(
     "simple-cnn",
     description="a plain small CNN (3 conv blocks, GAP, one logit)",
@@ -195,7 +188,7 @@ def _with_weights(model: nn.Module, weights: str | None, name: str) -> nn.Module
     tags=("classic",),
 )
 def simple_cnn(width: int = 32, dropout: float = 0.3, weights: str | None = None) -> nn.Module:
-    return _with_weights(SimpleCNN(width=width, dropout=dropout), weights, "simple-cnn")
+    return with_weights(SimpleCNN(width=width, dropout=dropout), weights, model_name="simple-cnn")
 
 
 # Fine-tuning recipes for the ImageNet backbones (lower lr; meant to be used with --weights).
@@ -207,7 +200,7 @@ def simple_cnn(width: int = 32, dropout: float = 0.3, weights: str | None = None
     tags=("classic", "imagenet"),
 )
 def vgg16(dropout: float = 0.5, weights: str | None = None) -> nn.Module:
-    return _with_weights(VGG16(dropout=dropout), weights, "vgg16")
+    return with_weights(VGG16(dropout=dropout), weights, model_name="vgg16")
 
 
 @register_model(
@@ -218,4 +211,4 @@ def vgg16(dropout: float = 0.5, weights: str | None = None) -> nn.Module:
     tags=("classic", "imagenet"),
 )
 def resnet50(weights: str | None = None) -> nn.Module:
-    return _with_weights(ResNet50(), weights, "resnet50")
+    return with_weights(ResNet50(), weights, model_name="resnet50")

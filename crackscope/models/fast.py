@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from crackscope.models.registry import Recipe, register_model
+from crackscope.models.weights import with_weights
 
 # Fixed input normalisation: 0..255 -> roughly zero mean, unit scale.
 _MEAN = 127.5
@@ -124,12 +125,7 @@ _FAST_RECIPE = Recipe(
 
 
 def _build(widths: Sequence[int], dropout: float, weights: str | None, name: str) -> nn.Module:
-    model = CrackFast(widths, dropout=dropout)
-    if weights is not None:
-        from crackscope.models.weights import load_pretrained
-
-        load_pretrained(model, weights, model_name=name)
-    return model
+    return with_weights(CrackFast(widths, dropout=dropout), weights, model_name=name)
 
 
 @register_model(

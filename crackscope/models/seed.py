@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from crackscope.models.registry import Recipe, register_model
+from crackscope.models.weights import with_weights
 
 KERAS_BN_EPS = 1e-3
 KERAS_BN_MOMENTUM = 0.01  # Keras momentum 0.99 == PyTorch momentum 1 - 0.99
@@ -205,14 +206,6 @@ def build_v3() -> KerasCNN:
 
 # --- registration --------------------------------------------------------------------------------
 
-def _with_weights(model: nn.Module, weights: str | None, name: str) -> nn.Module:
-    if weights is not None:
-        from crackscope.models.weights import load_pretrained
-
-        load_pretrained(model, weights, model_name=name)
-    return model
-
-
 _SEED = dict(image_size=256, batch_size=32, monitor="val_loss")
 
 
@@ -223,7 +216,7 @@ _SEED = dict(image_size=256, batch_size=32, monitor="val_loss")
     tags=("seed",),
 )
 def seed_baseline(weights: str | None = None) -> nn.Module:
-    return _with_weights(build_baseline(), weights, "seed-baseline")
+    return with_weights(build_baseline(), weights, model_name="seed-baseline")
 
 
 @register_model(
@@ -233,7 +226,7 @@ def seed_baseline(weights: str | None = None) -> nn.Module:
     tags=("seed",),
 )
 def seed_v2(weights: str | None = None) -> nn.Module:
-    return _with_weights(build_v2(), weights, "seed-v2")
+    return with_weights(build_v2(), weights, model_name="seed-v2")
 
 
 _V3_RECIPE = dict(optimizer="sgd", lr=1e-2, momentum=0.9, weight_decay=0.0, label_smoothing=0.05, **_SEED)
@@ -246,7 +239,7 @@ _V3_RECIPE = dict(optimizer="sgd", lr=1e-2, momentum=0.9, weight_decay=0.0, labe
     tags=("seed",),
 )
 def seed_v3(weights: str | None = None) -> nn.Module:
-    return _with_weights(build_v3(), weights, "seed-v3")
+    return with_weights(build_v3(), weights, model_name="seed-v3")
 
 
 @register_model(
@@ -256,4 +249,4 @@ def seed_v3(weights: str | None = None) -> nn.Module:
     tags=("seed",),
 )
 def seed_v3_aug(weights: str | None = None) -> nn.Module:
-    return _with_weights(build_v3(), weights, "seed-v3-aug")
+    return with_weights(build_v3(), weights, model_name="seed-v3-aug")

@@ -115,3 +115,10 @@ def load_pretrained(model: nn.Module, path: str | Path, *, model_name: str, stri
         )
     model.load_state_dict(usable, strict=False)
     return report
+
+
+def with_weights(model: nn.Module, weights: str | Path | None, *, model_name: str) -> nn.Module:
+    """``model`` with the user's weights loaded from ``weights`` (a no-op when ``weights`` is None)."""
+    if weights is not None:
+        load_pretrained(model, weights, model_name=model_name)
+    return model
