@@ -189,7 +189,7 @@ def versions() -> dict[str, str]:
     import crackscope
 
     out = {"crackscope": crackscope.__version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for dist in ("torch", "numpy", "scikit-image", "scipy", "opencv-python-headless", "pillow"):
+    for dist in ("torch", "numpy", "scikit-image", "scipy", "opencv-python-headless", "pillow", "matplotlib"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from crackscope.data.layouts import CLASS_NAMES, Dataset, load_dataset
 from crackscope.errors import BadInputError
-from crackscope.io import atomic_path, read_mask, write_json_atomic
+from crackscope.io import atomic_path, manifest, read_mask, write_json_atomic
 
 SHORTCUT_SMD = 0.5
 SHORTCUT_RULE = (
@@ -167,34 +167,6 @@ def _histogram_png(name: str, counts: np.ndarray, n_images: int, path: Path) -> 
     _save_figure(fig, path)
 
 
-def _manifest(*, inputs: list[Path], settings: dict[str, Any]) -> dict[str, Any]:
-    """Like ``crackscope.io.manifest`` but without importing torch (seconds) just to record its version."""
-    import platform
-    import sys
-    import time
-
-    import matplotlib
-    import PIL
-
-    import crackscope
-
-    versions = {
-        "crackscope": crackscope.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "numpy": np.__version__,
-        "PIL": PIL.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
-    return {
-        "command": "inspect",
-        "inputs": [str(p) for p in inputs],
-        "settings": settings,
-        "versions": versions,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
 def inspect_dataset(
     root: str | Path,
     *,
@@ -302,7 +274,10 @@ def inspect_dataset(
     write_json_atomic(out / "summary.json", summary)
     write_json_atomic(
         out / "manifest.json",
-        _manifest(inputs=[dataset.root], settings={"layout": dataset.layout, "max_per_class": max_per_class,
-                                                   "seed": seed}),
+        manifest(
+            command="inspect",
+            inputs=[dataset.root],
+            settings={"layout": dataset.layout, "max_per_class": max_per_class, "seed": seed},
+        ),
     )
     return summary
