@@ -37,12 +37,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
-from skimage.morphology import skeletonize
 
 from crackscope.errors import BadInputError
-from crackscope.maps.postprocess import close_mask, remove_small
+from crackscope.maps.postprocess import close_mask, label_cracks, remove_small, skeletonize_mask
 
 
 @dataclass(frozen=True)
@@ -207,9 +205,9 @@ def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_lengt
         raise ValueError(f"min_length must be >= 0, got {min_length}")
     if not mask.any():
         return mask.copy()
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    labels, n = label_cracks(mask)
     area = np.bincount(labels.ravel(), minlength=n + 1)
-    length = np.bincount(labels[skeletonize(mask)].ravel(), minlength=n + 1)
+    length = np.bincount(labels[skeletonize_mask(mask)].ravel(), minlength=n + 1)
     keep = length >= max(min_length, 1)
     if max_fill is not None:
         keep &= area <= max_fill * np.maximum(length, 1) ** 2
