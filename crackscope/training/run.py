@@ -13,7 +13,7 @@ from torch import nn
 
 from crackscope.errors import BadInputError
 from crackscope.runs import read_run_config
-from crackscope.training.loop import autocast
+from crackscope.training.loop import autocast, sigmoid
 from crackscope.training.torchdata import resize_square, to_batch_tensor
 
 WEIGHTS_FILE = "model.safetensors"
@@ -109,8 +109,7 @@ class ClassifierRun:
 
     def predict_proba(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
         """Crack probabilities (sigmoid of the logits) for a list of RGB images."""
-        logits = self.predict_logits(images, batch_size=batch_size).astype(np.float64)
-        return 1.0 / (1.0 + np.exp(-logits))
+        return sigmoid(self.predict_logits(images, batch_size=batch_size))
 
     def classify(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
         """True (cracked) where the probability reaches the run's threshold."""

@@ -238,10 +238,11 @@ def _fit(data: Path, out: Path, settings: dict[str, Any], *, resume: bool) -> Pa
         else:
             save_weights(net, out / WEIGHTS_FILE)
         val_logits, val_labels = predict_logits(net, val_loader, precision=precision)
-        threshold = threshold_for_recall(val_labels, sigmoid(val_logits), settings["target_recall"])
+        val_probs = sigmoid(val_logits)
+        threshold = threshold_for_recall(val_labels, val_probs, settings["target_recall"])
         metrics: dict[str, Any] = {"threshold": threshold, "best_epoch": state.best_epoch}
         if val_logits.size:
-            metrics["val"] = binary_metrics(val_labels, sigmoid(val_logits), threshold=threshold)
+            metrics["val"] = binary_metrics(val_labels, val_probs, threshold=threshold)
         if len(test_ds):
             test_logits, test_labels = predict_logits(net, test_loader, precision=precision)
             metrics["test"] = binary_metrics(test_labels, sigmoid(test_logits), threshold=threshold)
