@@ -59,21 +59,27 @@ def pad_to_tile(image: np.ndarray, tile: int) -> np.ndarray:
 
 
 class BlendAccumulator:
-    """Accumulates window-weighted tile maps into two full-size float32 buffers (sum and weight)."""
+    """Accumulates window-weighted tile maps into two full-size float32 buffers (sum and weight).
 
-    def __init__(self, height: int, width: int, tile: int) -> None:
+    ``channels=None`` blends HxW maps; ``channels=C`` blends HxWxC tiles (e.g. restored RGB tiles).
+    """
+
+    def __init__(self, height: int, width: int, tile: int, *, channels: int | None = None) -> None:
         if height < 1 or width < 1:
             raise ValueError(f"accumulator size must be positive, got {height}x{width}")
-        self.shape = (height, width)
+        if channels is not None and channels < 1:
+            raise ValueError(f"channels must be positive, got {channels}")
+        self.shape = (height, width) if channels is None else (height, width, channels)
         self.tile = tile
-        self.window = hann_window(tile)
+        self.window = hann_window(tile) if channels is None else hann_window(tile)[..., None]
         self.total = np.zeros(self.shape, np.float32)
-        self.weight = np.zeros(self.shape, np.float32)
+        self.weight = np.zeros(self.shape[:2] + (() if channels is None else (1,)), np.float32)
 
     def add(self, y0: int, x0: int, values: np.ndarray) -> None:
-        """Add one tile's map (tile x tile) whose top-left corner is at (y0, x0); parts outside are dropped."""
-        if values.shape != (self.tile, self.tile):
-            raise ValueError(f"tile map must be {self.tile}x{self.tile}, got {values.shape}")
+        """Add one tile's map (tile x tile [x C]) whose top-left corner is at (y0, x0); parts outside are dropped."""
+        expected = (self.tile, self.tile) + self.shape[2:]
+        if values.shape != expected:
+            raise ValueError(f"tile map must be {'x'.join(map(str, expected))}, got {values.shape}")
         h = min(self.tile, self.shape[0] - y0)
         w = min(self.tile, self.shape[1] - x0)
         win = self.window[:h, :w]
@@ -83,7 +89,7 @@ class BlendAccumulator:
     def result(self) -> np.ndarray:
         """The blended map (float32); pixels no tile covered are 0."""
         out = np.zeros(self.shape, np.float32)
-        np.divide(self.total, self.weight, out=out, where=self.weight > 0)
+        np.divide(self.total, self.weight, out=out, where=np.broadcast_to(self.weight > 0, self.shape))
         return out
 
 
@@ -93,3 +99,14 @@ def batched(items: list, size: int) -> Iterator[list]:
         raise ValueError(f"batch size must be positive, got {size}")
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def balanced_chunks(items: list, max_size: int) -> list[list]:
+    """Split ``items`` into the fewest chunks of at most ``max_size``, sizes differing by at most one (so no
+    tile is normalised with the statistics of a tiny last batch)."""
+    if max_size < 1:
+        raise ValueError(f"max_size must be positive, got {max_size}")
+    n = len(items)
+    k = -(-n // max_size) if n else 0
+    bounds = [i * n // k for i in range(k + 1)] if k else [0]
+    return [items[bounds[i] : bounds[i + 1]] for i in range(k)]

@@ -54,7 +54,10 @@ class PredictResult(BaseModel):
 
 class MapResult(BaseModel):
     filename: str
-    probability: float = Field(description="image-level crack probability (highest tile probability)")
+    probability: float | None = Field(
+        description="image-level crack probability (highest tile probability); null for restorer (UP-CrackNet) "
+        "runs, which have none: their label is cracked when any crack pixel is found"
+    )
     threshold: float
     label: str
     method: str

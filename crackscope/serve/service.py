@@ -163,6 +163,10 @@ class Analyzer:
         rows = [_as_dict(m) for m in measures]
         probability = self._image_probability(result, image)
         threshold = float(getattr(self.run, "threshold", 0.5))
+        if probability is None:  # restorer runs: no photo-level probability, the verdict is "any crack pixel"
+            cracked = bool(mask.any())
+        else:
+            cracked = probability >= threshold
         shown = _display(image)
         heat_shown = resize_map(np.asarray(result.probability, dtype=np.float32), shown.shape[:2])
         mask_shown = render.resize_mask(mask, shown.shape[:2])
@@ -170,7 +174,7 @@ class Analyzer:
         return {
             "probability": probability,
             "threshold": threshold,
-            "label": "cracked" if probability >= threshold else "uncracked",
+            "label": "cracked" if cracked else "uncracked",
             "method": method,
             "mm_per_px": mm_per_px,
             "width": int(image.shape[1]),
@@ -186,13 +190,14 @@ class Analyzer:
             "csv": measurements_csv(rows, image=name),
         }
 
-    def _image_probability(self, result: Any, image: np.ndarray) -> float:
-        """The highest tile probability when the mapper kept them, else the classifier on the whole image."""
-        probs = [float(t["probability"]) for t in (getattr(result, "tiles", None) or []) if "probability" in t]
-        if probs:
-            return max(probs)
+    def _image_probability(self, result: Any, image: np.ndarray) -> float | None:
+        """The mapper's photo-level crack probability (its highest tile probability); for a classifier
+        mapper that kept none, the classifier on the whole image; for a restorer run None (it has none)."""
+        p = (getattr(result, "info", None) or {}).get("crack_probability")
+        if p is not None:
+            return float(p)
         if self.kind == "classifier":
             with self.lock:
                 return float(self.run.predict_proba([image])[0])
-        return float(np.asarray(result.probability).max(initial=0.0))
+        return None
 

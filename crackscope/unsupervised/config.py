@@ -35,6 +35,7 @@ class RestorerConfig:
     patch_stride: int | None = None  # segmentation sets: stride of the patch grid (None = patch side)
     tile_overlap: float = 0.25  # inference tiling overlap (fraction of the tile)
     bilateral: tuple[int, float, float] = (25, 450.0, 15.0)  # d, sigmaColor, sigmaSpace (paper's code)
+    normalization: str = "batch"  # BatchNorm at validation/inference: batch statistics (pix2pix test) | running
     seed: int = 0
     name: str = "paper"
     extra: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +52,8 @@ class RestorerConfig:
         for name in ("ngf", "ndf", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.normalization not in ("batch", "running"):
+            raise ValueError(f"normalization must be 'batch' or 'running', got {self.normalization!r}")
         if not 0.0 <= self.tile_overlap < 1.0:
             raise ValueError(f"tile_overlap must be in [0, 1), got {self.tile_overlap}")
 

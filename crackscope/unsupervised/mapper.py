@@ -21,7 +21,7 @@ class RestorerMapper:
     ``info["crack_probability"]`` is None.
     """
 
-    def __init__(self, run: Any, *, overlap: float | None = None, batch_size: int = 8) -> None:
+    def __init__(self, run: Any, *, overlap: float | None = None, batch_size: int = 32) -> None:
         if isinstance(run, (str, Path)):
             from crackscope.unsupervised.run import load_restorer_run
 
@@ -42,6 +42,8 @@ class RestorerMapper:
             "tile": self.run.image_size,
             "overlap": self.overlap,
             "bilateral": list(self.run.restorer.bilateral),
+            "normalization": self.run.restorer.normalization,
+            "batch_size": self.batch_size,
             "threshold": "otsu",
         }
 

@@ -30,12 +30,15 @@ class RestorerRun:
     def image_size(self) -> int:
         return self.restorer.image_size
 
-    def restore(self, image: np.ndarray, *, overlap: float | None = None, batch_size: int = 8) -> np.ndarray:
+    def restore(self, image: np.ndarray, *, overlap: float | None = None, batch_size: int = 32) -> np.ndarray:
         """The restored (unmasked) photo, HxWx3 uint8, by overlapping tiles of the training size."""
         from crackscope.unsupervised.inference import restore_image
 
         ov = self.restorer.tile_overlap if overlap is None else overlap
-        return restore_image(self.generator, image, tile=self.image_size, overlap=ov, batch_size=batch_size)
+        return restore_image(
+            self.generator, image, tile=self.image_size, overlap=ov, batch_size=batch_size,
+            normalization=self.restorer.normalization,
+        )
 
 
 def load_restorer_run(path: str | Path) -> RestorerRun:

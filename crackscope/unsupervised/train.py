@@ -100,8 +100,11 @@ class _Validation:
 
         if self.target is None:
             return float("nan"), None
+        from crackscope.unsupervised.inference import normalization_mode
+
         total, outs = 0.0, []
-        with torch.no_grad():
+        # Same normalisation as at inference, so the kept checkpoint is the best one as it will be used.
+        with normalization_mode(generator, cfg.normalization), torch.no_grad():
             for i in range(0, len(self.images), cfg.batch_size):
                 x = self.corrupted[i : i + cfg.batch_size]
                 y = self.target[i : i + cfg.batch_size]

@@ -8,6 +8,7 @@ import pytest
 from crackscope.maps.tiling import (
     WINDOW_FLOOR,
     BlendAccumulator,
+    balanced_chunks,
     axis_starts,
     batched,
     hann_window,
@@ -75,3 +76,26 @@ def test_pad_to_tile_and_batched():
     assert padded.shape == (32, 32, 3) and np.array_equal(padded[:10, :20], img)
     assert pad_to_tile(img, 8) is img
     assert [len(b) for b in batched(list(range(7)), 3)] == [3, 3, 1]
+
+
+def test_balanced_chunks_sizes():
+    assert [len(c) for c in balanced_chunks(list(range(7)), 3)] == [2, 2, 3]
+    assert [len(c) for c in balanced_chunks(list(range(33)), 32)] == [16, 17]
+    assert balanced_chunks(list(range(4)), 8) == [[0, 1, 2, 3]]
+    assert balanced_chunks([], 8) == []
+    assert sum(balanced_chunks(list(range(10)), 4), []) == list(range(10))  # order kept, nothing lost
+    with pytest.raises(ValueError, match="positive"):
+        balanced_chunks([1], 0)
+
+
+def test_blending_rgb_tiles():
+    acc = BlendAccumulator(32, 56, 32, channels=3)
+    acc.add(0, 0, np.zeros((32, 32, 3), np.float32))
+    acc.add(0, 24, np.stack([np.ones((32, 32), np.float32) * c for c in (1, 2, 3)], axis=-1))
+    out = acc.result()
+    assert out.shape == (32, 56, 3)
+    assert np.allclose(out[:, :24], 0) and np.allclose(out[:, 32:], [1, 2, 3])
+    band = out[16, 24:32]
+    assert np.allclose(band[:, 1], 2 * band[:, 0]) and np.allclose(band[:, 2], 3 * band[:, 0])  # same weights per channel
+    with pytest.raises(ValueError, match="32x32x3"):
+        acc.add(0, 0, np.zeros((32, 32), np.float32))

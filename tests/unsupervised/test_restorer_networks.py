@@ -11,6 +11,7 @@ from crackscope.errors import BadInputError
 from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
 from crackscope.unsupervised.discriminator import PatchDiscriminator
 from crackscope.unsupervised.generator import UNetGenerator, encoder_channels
+from crackscope.unsupervised.inference import normalization_mode, restore_image
 from crackscope.unsupervised.losses import RestorationLoss, msgms_loss, ssim
 from crackscope.unsupervised.vgg19 import VGG19Features, load_vgg19
 
@@ -131,3 +132,47 @@ def test_vgg19_missing_or_wrong_weights_are_bad_input(tmp_path):
     torch.save({"features.0.weight": torch.zeros(1)}, wrong)
     with pytest.raises(BadInputError, match="vgg19-dcbb9e9d.pth"):
         load_vgg19(wrong)
+
+
+def _trained_like_generator() -> UNetGenerator:
+    torch.manual_seed(0)
+    g = UNetGenerator(ngf=8, n_downs=5)
+    for m in g.modules():  # running averages far from any batch's statistics, as after training
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+            m.running_var.fill_(9.0)
+    return g
+
+
+def test_normalization_mode_batch_statistics_leave_the_model_untouched():
+    g = _trained_like_generator()
+    g.train()
+    before = {k: v.clone() for k, v in g.state_dict().items()}
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    with normalization_mode(g, "batch"), torch.no_grad():
+        assert not any(m.training for m in g.modules() if isinstance(m, nn.Dropout))
+        batch_out = g(x)
+        assert torch.equal(batch_out, g(x))  # deterministic: dropout off
+    assert g.training  # state restored
+    assert all(torch.equal(before[k], v) for k, v in g.state_dict().items())  # running averages untouched
+    with normalization_mode(g, "running"), torch.no_grad():
+        running_out = g(x)
+    g.eval()
+    with torch.no_grad():
+        assert torch.equal(running_out, g(x))  # "running" is plain eval mode
+    # batch statistics: each sample's output depends on the other samples in the batch
+    with normalization_mode(g, "batch"), torch.no_grad():
+        assert not torch.allclose(g(x[:2])[0], batch_out[0])
+    assert not torch.allclose(batch_out, running_out)
+    with pytest.raises(ValueError, match="normalization"):
+        with normalization_mode(g, "instance"):
+            pass
+
+
+def test_restore_image_is_deterministic_and_sized():
+    g = _trained_like_generator()
+    img = (np.random.default_rng(0).random((40, 70, 3)) * 255).astype(np.uint8)
+    a = restore_image(g, img, tile=32, batch_size=4)
+    b = restore_image(g, img, tile=32, batch_size=4)
+    assert a.shape == img.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not np.array_equal(a, restore_image(g, img, tile=32, batch_size=4, normalization="running"))

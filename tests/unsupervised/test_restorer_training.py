@@ -150,6 +150,21 @@ def test_map_pipeline_accepts_restorer_runs(restorer_run: Path, synth_dir: Path,
     assert len(list((tmp_path / "maps" / "probability").iterdir())) == 2
 
 
+def test_web_service_maps_with_a_restorer_run(restorer_run: Path):
+    """A restorer has no photo-level probability: the page gets null and the verdict follows the mask."""
+    from crackscope.serve.service import Analyzer
+
+    rng = np.random.default_rng(1)
+    image = rng.integers(90, 160, (48, 64, 3), dtype=np.uint8)
+    image[24, :] = 20
+    out = Analyzer(restorer_run).map(image, name="wall.png")
+    assert out["probability"] is None
+    assert out["label"] == ("cracked" if out["crack_pixels"] > 0 else "uncracked")
+    flat = Analyzer(restorer_run).map(np.full((48, 64, 3), 128, np.uint8), name="flat.png")
+    assert flat["probability"] is None
+    assert flat["label"] == ("cracked" if flat["crack_pixels"] > 0 else "uncracked")
+
+
 def test_cli_train_restorer(synth_dir: Path, tmp_path: Path):
     from typer.testing import CliRunner
 

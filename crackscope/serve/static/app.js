@@ -59,11 +59,13 @@ function figure(src, caption, cls) {
 }
 
 function renderResult(card, data) {
-  const pct = (100 * data.probability).toFixed(1);
   const cracked = data.label === "cracked";
-  const badge = el("span", { class: `badge ${data.label}`, "data-probability": data.probability }, [
-    document.createTextNode(cracked ? `Crack ${pct}%` : `No crack ${pct}%`),
-    el("small", { text: `threshold ${(100 * data.threshold).toFixed(0)}%` }),
+  // Restorer (UP-CrackNet) runs give no photo-level probability: the verdict is "any crack pixel".
+  const known = data.probability !== null && data.probability !== undefined;
+  const pct = known ? ` ${(100 * data.probability).toFixed(1)}%` : "";
+  const badge = el("span", { class: `badge ${data.label}`, "data-probability": known ? data.probability : "" }, [
+    document.createTextNode(cracked ? `Crack${pct}` : `No crack${pct}`),
+    el("small", { text: known ? `threshold ${(100 * data.threshold).toFixed(0)}%` : "restoration error" }),
   ]);
   const meta = el("div", { class: "meta", text:
     `${data.width}×${data.height} px · ${data.method} · ${data.n_cracks} crack(s) · ` +
