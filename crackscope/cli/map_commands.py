@@ -25,6 +25,9 @@ def map_cmd(
     gate: str = typer.Option(
         "photo", "--gate", help="photo: a photo the classifier calls crack-free gets an empty mask; pixels: pixels decide."
     ),
+    pixel_model: Optional[Path] = typer.Option(
+        None, "--pixel-model", help="A `crackscope selftrain` folder: its pixel model picks the crack pixels."
+    ),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
     from crackscope.maps.pipeline import map_images
@@ -39,7 +42,7 @@ def map_cmd(
     options = RefineOptions.from_json(refine_options) if refine_options is not None else None
     summary = map_images(
         run, images, out_dir, method=method, mm_per_px=mm_per_px, refine=refine, tile=tile, overwrite=overwrite,
-        show_progress=True, refine_options=options, gate=gate,
+        show_progress=True, refine_options=options, gate=gate, pixel_model=pixel_model,
     )
     done = summary["counts"]
     out.print(
@@ -48,6 +51,37 @@ def map_cmd(
     )
     for err in summary["errors"]:
         console.print(f"[yellow]skipped[/] {err['file']}: {err['problem']}", highlight=False)
+
+
+def selftrain_cmd(
+    run: Path = typer.Argument(..., help="A classifier run folder."),
+    images: list[str] = typer.Argument(..., help="Unlabelled photos: files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the pixel model."),
+    minutes: float = typer.Option(10.0, "--minutes", help="Training time."),
+    method: str = typer.Option("gradcam++", "--method", help="CAM method for the class maps."),
+    refine_options: Optional[Path] = typer.Option(
+        None, "--refine-options", help="JSON refinement settings for the pseudo-labels (default: built-in v1)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Self-train a pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
+    from crackscope.maps.refine import RefineOptions
+    from crackscope.maps.selftrain import self_train
+
+    if minutes <= 0:
+        fail("--minutes must be > 0")
+    options = RefineOptions.from_json(refine_options) if refine_options is not None else None
+    res = self_train(
+        run, images, out_dir, method=method, refine_options=options, seconds=minutes * 60, seed=seed,
+        show_progress=True,
+    )
+    cfg = res["config"]
+    out.print(
+        f"trained a pixel model on {res['photos']} photo(s): {cfg['steps']} steps in {cfg['seconds']:.0f} s "
+        f"-> {out_dir}; map with `crackscope map {run} IMAGES --pixel-model {out_dir}`"
+    )
+    for path, problem in res["skipped"]:
+        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
 
 
 def score_cmd(
@@ -105,3 +139,4 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("map")(map_cmd)
     app.command("score")(score_cmd)
+    app.command("selftrain")(selftrain_cmd)

@@ -57,20 +57,32 @@ def make_mapper(
     tile: int | None = None,
     refine_options: Any = None,
     gate: str = "photo",
+    pixel_model: str | Path | None = None,
 ) -> Any:
     """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs.
 
-    ``refine_options`` (a :class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` apply to classifier runs.
+    ``refine_options`` (a :class:`~crackscope.maps.refine.RefineOptions`), ``gate`` and ``pixel_model`` (a
+    folder written by ``crackscope selftrain``) apply to classifier runs. With a pixel model and no
+    ``refine_options``, the settings its pseudo-labels were made with are used.
     """
     from crackscope.runs import run_kind
 
     kind = run_kind(run_dir)
+    if pixel_model is not None and kind != "classifier":
+        raise BadInputError(Path(run_dir), "a pixel model refines class maps; it needs a classifier run")
     if kind == "classifier":
         from crackscope.maps.mapper import ClassifierMapper
         from crackscope.training.run import load_run
 
+        model = None
+        if pixel_model is not None:
+            from crackscope.maps.selftrain import load_pixel_model, pixel_model_refine_options
+
+            model = load_pixel_model(pixel_model)
+            refine_options = refine_options or pixel_model_refine_options(model)
         return ClassifierMapper(
-            load_run(run_dir), method=method, tile=tile, refine=refine, refine_options=refine_options, gate=gate
+            load_run(run_dir), method=method, tile=tile, refine=refine, refine_options=refine_options, gate=gate,
+            pixel_model=model,
         )
     if kind == "restorer":
         from crackscope.runs import open_run
@@ -151,7 +163,8 @@ def map_one(
     return record
 
 
-def _csv_rows(record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+def csv_rows(record: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """``cracks.csv`` rows (:data:`CSV_COLUMNS`) of one image's record (``file`` and its ``cracks``)."""
     filename = Path(record["file"]).name
     for c in record["cracks"]:
         y0, x0, y1, x1 = c["bbox"]
@@ -171,7 +184,7 @@ def write_cracks_csv(out: Path, records: list[dict[str, Any]]) -> Path:
     writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerows(_csv_rows(record))
+        writer.writerows(csv_rows(record))
     return write_text_atomic(out / "cracks.csv", buf.getvalue())
 
 
@@ -205,6 +218,7 @@ def map_images(
     mapper: Any = None,
     refine_options: Any = None,
     gate: str = "photo",
+    pixel_model: str | Path | None = None,
 ) -> dict[str, Any]:
     """Map every input photo with the run in ``run_dir`` and write the output folder (see the module doc).
 
@@ -213,7 +227,7 @@ def map_images(
     overrides the one chosen from the run kind (any object with ``map_image(image) -> MapResult``).
     ``refine_options`` (:class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` (``"photo"``: a photo
     whose tiles all miss the run's threshold gets an empty mask; ``"pixels"``: the pixel evidence decides)
-    apply to classifier runs.
+    and ``pixel_model`` (a ``crackscope selftrain`` folder) apply to classifier runs.
     """
     from crackscope.io import list_images, manifest, write_json_atomic
 
@@ -224,7 +238,8 @@ def map_images(
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if mapper is None:
         mapper = make_mapper(
-            run_dir, method=method, refine=refine, tile=tile, refine_options=refine_options, gate=gate
+            run_dir, method=method, refine=refine, tile=tile, refine_options=refine_options, gate=gate,
+            pixel_model=pixel_model,
         )
     settings = {"run": str(run_dir.resolve()), "mm_per_px": mm_per_px}
     settings.update(mapper.settings() if hasattr(mapper, "settings") else {"mapper": type(mapper).__name__})

@@ -81,9 +81,18 @@ class RefineOptions:
             raise BadInputError(path, f"invalid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise BadInputError(path, "refinement settings must be a JSON object of field names and values")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise BadInputError(path, str(exc)) from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RefineOptions:
+        """Settings from a dict of field names and values (as written by :meth:`as_dict`)."""
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
-            raise BadInputError(path, f"unknown refinement settings: {', '.join(unknown)}")
+            raise ValueError(f"unknown refinement settings: {', '.join(unknown)}")
+        data = dict(data)
         if "radii" in data:
             data["radii"] = tuple(int(r) for r in data["radii"])
         return cls(**data)

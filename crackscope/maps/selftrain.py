@@ -11,7 +11,9 @@ ground-truth mask is used: the targets are pseudo-labels made from the classifie
 2. :func:`train_pixel_model`: a tiny U-Net (:class:`PixelNet`) on random crops (half of them centred on a
    positive pixel), flips and 90-degree turns, masked binary cross-entropy plus soft Dice, for a fixed number
    of steps or seconds on the CPU.
-3. :func:`refine_with_pixel_model`: the model's crack probability, kept inside the map's region, thresholded
+3. :func:`self_train` does both for a classifier run and a set of photos (``crackscope selftrain``);
+   ``crackscope map --pixel-model DIR`` then maps with the result.
+4. :func:`refine_with_pixel_model`: the model's crack probability, kept inside the map's region, thresholded
    at ``RefineOptions.pixel_threshold`` (0.5: no mask is needed to choose it), then the usual cleanup.
 
 The network is written here (torchvision does not work on this machine) and runs on big photos in tiles, so
@@ -225,11 +227,13 @@ def train_pixel_model(
     seed: int = 0,
     log: Callable[[str], None] | None = None,
     extra_config: dict[str, Any] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> PixelModel:
     """Train a :class:`PixelNet` on (image, pseudo-label) pairs; stop after ``steps`` or ``seconds``.
 
     The learning rate follows a cosine from ``lr`` to 0 over the run (over time when ``seconds`` is given).
     With ``out`` the model is saved there (``pixel_model.safetensors`` + ``pixel_model.json``).
+    ``on_step(step, elapsed_seconds)`` is called after every step (progress bars).
     """
     import torch
 
@@ -272,6 +276,8 @@ def train_pixel_model(
         opt.step()
         losses.append(float(loss.detach()))
         step += 1
+        if on_step is not None:
+            on_step(step, time.perf_counter() - t0)
         if log and step % 50 == 0:
             log(f"step {step}: loss {np.mean(losses[-50:]):.4f} ({time.perf_counter() - t0:.0f} s)")
     config = {
@@ -297,11 +303,20 @@ def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
 
     from crackscope.io import write_json_atomic
 
+    from crackscope.io import atomic_path
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(out / MODEL_FILE))
+    with atomic_path(out / MODEL_FILE) as tmp:
+        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(tmp))
     write_json_atomic(out / CONFIG_FILE, model.config)
     return out
+
+
+def pixel_model_refine_options(model: PixelModel) -> RefineOptions | None:
+    """The refinement settings the model's pseudo-labels were made with (None if not recorded)."""
+    d = model.config.get("refine")
+    return RefineOptions.from_dict(d) if isinstance(d, dict) else None
 
 
 def load_pixel_model(path: str | Path) -> PixelModel:
@@ -349,3 +364,93 @@ def refine_with_pixel_model(
     if opts.max_fill is not None or opts.min_length:
         mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
     return soft, mask
+
+
+def self_train(
+    run: Any,
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    method: str = "gradcam++",
+    refine_options: RefineOptions | None = None,
+    label_options: PseudoLabelOptions | None = None,
+    seconds: float = 600.0,
+    crop: int = 96,
+    batch_size: int = 12,
+    width: int = 12,
+    lr: float = 3e-3,
+    seed: int = 0,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Self-train a pixel model from a classifier run and unlabelled photos; write it to ``out``.
+
+    Each photo is mapped with the run's class maps (:class:`~crackscope.maps.mapper.ClassifierMapper`),
+    turned into pseudo-labels (:func:`pseudo_labels` with ``refine_options``), and a :class:`PixelNet` learns
+    them for ``seconds``. No mask is read. A photo that cannot be read or mapped is reported in the result's
+    ``skipped`` (and ``OUT/skipped.txt``) and the others go on. The photos are held in memory (about 4 bytes
+    per pixel with their labels). Returns a summary: ``out``, ``photos``, ``skipped``, ``config``.
+    """
+    from crackscope.errors import BadInputError
+    from crackscope.io import list_images, manifest, read_image, write_json_atomic, write_text_atomic
+    from crackscope.maps.mapper import ClassifierMapper
+
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    out = Path(out)
+    ropts = refine_options or RefineOptions()
+    popts = label_options or PseudoLabelOptions()
+    mapper = ClassifierMapper(run, method=method, refine_options=ropts)
+    paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
+    if not paths:
+        raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
+    images, labels, used, skipped = [], [], [], []
+    bar = None
+    if show_progress:
+        from crackscope.cli.common import progress
+
+        bar = progress()
+        bar.start()
+        mapper.progress = bar
+    try:
+        task = bar.add_task("pseudo-labels", total=len(paths)) if bar else None
+        for path in paths:
+            try:
+                image = read_image(path)
+                cam, _ = mapper.cam_map(image, name=path.name)
+                labels.append(pseudo_labels(image, cam, refine=ropts, options=popts))
+                images.append(image)
+                used.append(str(path))
+            except (BadInputError, ValueError, OSError) as exc:
+                skipped.append((str(path), str(getattr(exc, "problem", exc))))
+            if bar:
+                bar.advance(task)
+        if not images:
+            raise BadInputError(paths[0], "no photo could be read and mapped; nothing to train on")
+        if not any((lab == 1).any() for lab in labels):
+            raise BadInputError(
+                paths[0], f"the refined maps of all {len(images)} photo(s) are empty: no crack pixel to learn from"
+            )
+        train_task = bar.add_task("training pixel model", total=seconds) if bar else None
+
+        def on_step(step: int, elapsed: float) -> None:
+            if bar:
+                bar.update(train_task, completed=min(elapsed, seconds), description=f"training pixel model, step {step}")
+
+        settings = {
+            "run": str(getattr(mapper.run, "path", run)),
+            "method": method,
+            "refine": ropts.as_dict(),
+            "pseudo_labels": popts.as_dict(),
+            "photos": len(images),
+        }
+        model = train_pixel_model(
+            images, labels, out=out, steps=10**9, seconds=seconds, crop=crop, batch_size=batch_size, width=width,
+            lr=lr, seed=seed, extra_config=settings, on_step=on_step,
+        )
+    finally:
+        if bar:
+            bar.stop()
+    write_json_atomic(out / "manifest.json", manifest(command="selftrain", inputs=used, settings=model.config))
+    if skipped:
+        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in skipped))
+    return {"out": str(out), "photos": len(images), "skipped": skipped, "config": model.config}

@@ -79,26 +79,6 @@ def heatmap_overlay(
     return overlay(np.asarray(image, dtype=np.uint8), np.asarray(heat, dtype=np.float32), alpha=alpha, flags=flags)
 
 
-def mask_overlay(image: np.ndarray, mask: np.ndarray, *, colour: tuple[int, int, int] = (255, 40, 40)) -> np.ndarray:
-    """Paint the crack pixels of a bool mask over an RGB image."""
-    out = np.asarray(image, dtype=np.uint8).copy()
-    m = np.asarray(mask, dtype=bool)
-    if m.shape != out.shape[:2]:
-        raise ValueError(f"mask shape {m.shape} differs from image shape {out.shape[:2]}")
-    out[m] = (0.3 * out[m] + 0.7 * np.array(colour)).astype(np.uint8)
-    return out
-
-
-def figure_png(fig: object) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
-    return buf.getvalue()
-
-
 def numbered_overlay(image: np.ndarray, mask: np.ndarray, *, min_side: int = 384) -> np.ndarray:
     """Cracks outlined and numbered (ids as in the measurements) by the crack-map area's overlay.
 

@@ -50,12 +50,12 @@ def _json_value(value: Any) -> Any:
 
 def measurements_csv(rows: list[dict[str, Any]], *, image: str) -> str:
     """The measurements as CSV text in the format of ``crackscope map``'s cracks.csv (one row per crack)."""
-    from crackscope.maps.pipeline import CSV_COLUMNS, _csv_rows
+    from crackscope.maps.pipeline import CSV_COLUMNS, csv_rows
 
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_csv_rows({"file": image, "cracks": rows}))
+    writer.writerows(csv_rows({"file": image, "cracks": rows}))
     return buf.getvalue()
 
 

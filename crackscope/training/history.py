@@ -32,11 +32,6 @@ def write_history_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
     return write_text_atomic(path, buf.getvalue())
 
 
-def read_history_csv(path: str | Path) -> list[dict[str, float]]:
-    with open(path, newline="") as fh:
-        return [{k: float(v) if v not in ("", None) else float("nan") for k, v in row.items()} for row in csv.DictReader(fh)]
-
-
 def plot_curves(path: str | Path, rows: list[dict[str, Any]], *, title: str = "") -> Path:
     """Loss, accuracy and recall per epoch (training and validation) as one PNG."""
     import matplotlib

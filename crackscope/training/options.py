@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from crackscope.training.loop import PRECISIONS
+from crackscope.models.speed import bf16_supported
 
 # Settings that are not recipe fields, with their defaults.
 EXTRA_DEFAULTS: dict[str, Any] = {
@@ -30,14 +30,6 @@ EXTRA_DEFAULTS: dict[str, Any] = {
     "progress": True,
     "cache_limit": 2 * 1024**3,
 }
-
-
-def bf16_supported() -> bool:
-    """True when oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # pragma: no cover - older builds
-        return False
 
 
 def resolve_precision(precision: str) -> str:

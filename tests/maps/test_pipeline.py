@@ -152,3 +152,39 @@ def test_map_cli_refine_options_file_and_gate(tiny_run, photos, tmp_path):
     assert "bad.json" in str(res.exception) + res.output and "radius" in str(res.exception) + res.output
     res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--gate", "x"])
     assert res.exit_code != 0
+
+
+def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path):
+    """`crackscope selftrain` learns from unlabelled photos (a bad file is skipped, not fatal), and
+    `crackscope map --pixel-model` maps with it, using the refinement settings it was trained with."""
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+    from crackscope.maps.selftrain import load_pixel_model
+
+    (photos / "broken.png").write_bytes(b"not a png")
+    settings = tmp_path / "labels.json"
+    settings.write_text(json.dumps({"min_size": 0, "region_level": 0.05, "min_response": 0.1}))
+    pm = tmp_path / "pixel-model"
+    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm), "--minutes", "0.05",
+                                   "--refine-options", str(settings)])
+    assert res.exit_code == 0, res.output
+    assert "broken.png" in res.output and "skipped" in res.output
+    model = load_pixel_model(pm)
+    assert model.config["photos"] == 4 and model.config["steps"] >= 1
+    assert model.config["refine"]["region_level"] == 0.05  # the settings the pseudo-labels were made with
+    manifest = json.loads((pm / "manifest.json").read_text())
+    assert manifest["command"] == "selftrain" and len(manifest["inputs"]) == 4
+    assert "broken.png" in (pm / "skipped.txt").read_text()
+
+    (photos / "broken.png").unlink()
+    out = tmp_path / "mapped"
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model", str(pm)])
+    assert res.exit_code == 0, res.output
+    used = json.loads((out / "summary.json").read_text())["manifest"]["settings"]
+    assert used["pixel_model"] == str(pm) and used["refine_options"]["region_level"] == 0.05
+    assert len(list((out / "masks").iterdir())) == 4
+
+    missing = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model",
+                                       str(tmp_path / "nowhere")])
+    assert missing.exit_code != 0 and "nowhere" in str(missing.exception) + missing.output
