@@ -7,7 +7,8 @@ Rows (CPU configuration, each trained for the same wall-clock budget):
 - ``deepcrack-random``: crack-free patches cut from the FIRST 240 DeepCrack photos (sorted names), style term
   on a fixed random-init VGG-19 (the substitute used when ImageNet weights are not available);
 - ``deepcrack-off``: the same data, style term off (what the substitute costs or buys);
-- ``ozgenel``: the uncracked half of Özgenel's 10k set (227 px concrete patches), random-VGG style.
+- ``ozgenel``: the uncracked half of Özgenel's 10k set (227 px concrete patches), random-VGG style;
+- ``ozgenel-off``: the same data, style term off (comparable with ``deepcrack-off``).
 Every row maps the LAST 60 DeepCrack photos (the crack-map benchmark's held-out photos) with
 ``RestorerMapper`` and scores them with ``crackscope.evaluation.scoring`` (exact and 2 px tolerance,
 F1/IoU of the Otsu masks, ODS/OIS of the soft error maps). No crack label is used to train.
@@ -39,6 +40,7 @@ ROWS = {
     "deepcrack-random": ("deepcrack", "random"),
     "deepcrack-off": ("deepcrack", "off"),
     "ozgenel": ("ozgenel", "random"),
+    "ozgenel-off": ("ozgenel", "off"),
 }
 
 
@@ -213,7 +215,7 @@ def report(work: Path, out: Path, *, minutes: float, command: str, load: str) ->
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     labels = {"deepcrack-random": "DeepCrack 240 photos, patches", "deepcrack-off": "DeepCrack 240 photos, patches",
-              "ozgenel": "Özgenel uncracked (5000)"}
+              "ozgenel": "Özgenel uncracked (5000)", "ozgenel-off": "Özgenel uncracked (5000)"}
     styles = {"random": "fixed random VGG-19 (substitute)", "off": "off"}
     for name, r in rows.items():
         lines.append(
