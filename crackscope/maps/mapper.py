@@ -6,7 +6,7 @@ How a map is made (``ClassifierMapper.map_image``):
    trained on when it learned from photo patches, else its input size) and each tile is resized to the
    run's input size (so a larger tile means the model sees the photo at a smaller scale). Photos smaller
    than a tile are mirror-padded.
-2. Tiles go through :func:`crackscope.cam.explain` in batches: one forward/backward gives both the tile's
+2. Tiles go through the method's CAM extractor (:func:`crackscope.cam.create_cam`) in batches: one forward/backward gives both the tile's
    crack probability ``p`` and its map (normalised per tile to [0, 1]).
 3. Each tile contributes ``p x map``: the per-tile normalisation makes every map peak at 1, so weighting by
    the crack probability is what keeps crack-free tiles (small ``p``) from painting noise. The weighted maps
@@ -109,6 +109,7 @@ class ClassifierMapper:
         self.show_progress = show_progress
         #: a shared rich Progress (set by the pipeline) to show tile progress on; else one is made if shown
         self.progress: Any = None
+        self._extractor: tuple[tuple[Any, ...], Any] | None = None
 
     # -- settings, for manifests -------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
@@ -141,11 +142,20 @@ class ClassifierMapper:
         arr = np.stack(crops).astype(np.float32)  # N x S x S x 3, 0..255 like every model expects
         return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
+    def extractor(self) -> Any:
+        """The CAM extractor, made once per method, layer and model (its automatic layer choice is probed once
+        per input size, not once per batch of tiles)."""
+        from crackscope.cam import create_cam
+
+        key = (self.method, self.layer, id(self.run.model))
+        if self._extractor is None or self._extractor[0] != key:
+            self._extractor = (key, create_cam(self.method, self.run.model, layer=self.layer))
+        return self._extractor[1]
+
     def cam_map(self, image: np.ndarray, *, name: str | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """The blended, probability-weighted class map (float32 HxW in [0, 1]) and the per-tile predictions."""
-        from crackscope.cam import explain
-
         image = _check_image(image)
+        explain = self.extractor()
         h, w = image.shape[:2]
         padded = pad_to_tile(image, self.tile)
         ph, pw = padded.shape[:2]
@@ -155,9 +165,7 @@ class ClassifierMapper:
         with _TileBar(self, len(starts), name) as bar:
             for chunk in batched(starts, self.batch_size):
                 batch = self._tile_tensor(padded, chunk)
-                expl = explain(
-                    self.run.model, batch, method=self.method, target="crack", layer=self.layer, normalise="image"
-                )
+                expl = explain(batch, target="crack", normalise="image")
                 maps = np.nan_to_num(np.asarray(expl.normalised, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
                 probs = np.asarray(expl.probabilities, np.float64)
                 for (y0, x0), m, p in zip(chunk, maps, probs):

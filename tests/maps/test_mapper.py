@@ -38,14 +38,20 @@ def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
         return real(h, w, t)
 
     monkeypatch.setattr(mapper_mod, "BlendAccumulator", recording)
-    calls = []
-    real_explain = crackscope.cam.explain
+    calls, made_extractors = [], []
+    real_create = crackscope.cam.create_cam
 
-    def counting(model, batch, **kw):
-        calls.append(tuple(batch.shape))
-        return real_explain(model, batch, **kw)
+    def counting_create(name, model, **kw):
+        extractor = real_create(name, model, **kw)
+        made_extractors.append(name)
 
-    monkeypatch.setattr(crackscope.cam, "explain", counting)
+        def counting(batch, **kw2):
+            calls.append(tuple(batch.shape))
+            return extractor(batch, **kw2)
+
+        return counting
+
+    monkeypatch.setattr(crackscope.cam, "create_cam", counting_create)
     m = ClassifierMapper(tiny_run, batch_size=16, tile=32)
     res = m.map_image(_photo(150, 200))
     assert isinstance(res, MapResult)
@@ -60,6 +66,11 @@ def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
     assert made == [(150, 200, 32)]
     assert sum(c[0] for c in calls) == 48 and max(c[0] for c in calls) <= 16
     assert all(c[1:] == (3, 32, 32) for c in calls)
+    m.map_image(_photo(40, 40))
+    assert made_extractors == ["gradcam++"]  # one extractor for all batches and photos
+    m.method = "gradcam"
+    m.map_image(_photo(40, 40))
+    assert made_extractors == ["gradcam++", "gradcam"]  # a new one when the method changes
 
 
 def test_plain_and_refined_and_larger_tile_and_small_image(tiny_run):
@@ -71,20 +82,22 @@ def test_plain_and_refined_and_larger_tile_and_small_image(tiny_run):
 
 
 def _fake_explain(prob_of_tile):
-    def explain(model, batch, **kw):
+    """A stand-in for ``create_cam``: its extractor maps every tile to ones, with ``prob_of_tile`` as probability."""
+
+    def explain(batch, **kw):
         n, _, s, _ = batch.shape
         probs = np.array([prob_of_tile(batch[i]) for i in range(n)])
         maps = np.ones((n, s, s), np.float32)
         return SimpleNamespace(maps=maps, normalised=maps, probabilities=probs, flags=((),) * n)
 
-    return explain
+    return lambda name, model, **kw: explain
 
 
 def test_crack_free_tiles_contribute_nothing(monkeypatch):
     # tiles whose pixels are dark (left half) are "cracked" with p = 1; the bright right half gets p = 0
     img = np.full((64, 160, 3), 200, np.uint8)
     img[:, :64] = 50
-    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: float(t.float().mean() < 100)))
+    monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: float(t.float().mean() < 100)))
     res = ClassifierMapper(FakeRun(), refine=False).map_image(img)
     assert np.allclose(res.probability[:, :40], 1.0)  # only cracked tiles cover these columns
     assert np.allclose(res.probability[:, 100:], 0.0)  # only crack-free tiles cover these
@@ -92,13 +105,13 @@ def test_crack_free_tiles_contribute_nothing(monkeypatch):
 
 
 def test_photo_called_crack_free_has_an_empty_mask(monkeypatch):
-    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.2))
+    monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.2))
     res = ClassifierMapper(FakeRun(), refine=True).map_image(_photo(64, 64))
     assert not res.mask.any() and res.info["cracked"] is False
 
 
 def test_refinement_keeps_thin_dark_line_inside_the_region(monkeypatch):
-    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.9))
+    monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.9))
     img = _photo(96, 96)
     res = ClassifierMapper(FakeRun(), refine=True).map_image(img)
     line = np.zeros((96, 96), bool)
@@ -130,7 +143,7 @@ def test_bad_arguments(tiny_run):
 def test_pixel_gate_lets_the_pixels_decide_on_a_photo_called_crack_free(monkeypatch):
     from crackscope.maps.refine import RefineOptions
 
-    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.3))
+    monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.3))
     img = _photo(96, 96)
     line = np.zeros((96, 96), bool)
     line[47:50, :] = True
@@ -143,7 +156,7 @@ def test_pixel_gate_lets_the_pixels_decide_on_a_photo_called_crack_free(monkeypa
 
 
 def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
-    monkeypatch.setattr(crackscope.cam, "explain", _fake_explain(lambda t: 0.9))
+    monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.9))
 
     class ColumnModel:  # "crack" = a vertical band the image does not show at all
         source = "fake-pixel-model"
