@@ -114,6 +114,15 @@ def _to_u8(prob: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def _takes_name(mapper: Any) -> bool:
+    import inspect
+
+    try:
+        return "name" in inspect.signature(mapper.map_image).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def map_one(
     mapper: Any, path: Path, out: Path, *, stem: str, mm_per_px: float | None, settings: dict[str, Any]
 ) -> dict[str, Any]:
@@ -124,10 +133,8 @@ def map_one(
     from crackscope.maps.postprocess import label_cracks, skeletonize_mask
 
     image = read_image(path)
-    if hasattr(mapper, "progress") and hasattr(mapper, "cam_map"):
-        result = mapper.map_image(image, name=path.name)
-    else:
-        result = mapper.map_image(image)
+    # the built-in mappers take the file name (for progress bars); a user's mapper may only take the image
+    result = mapper.map_image(image, name=path.name) if _takes_name(mapper) else mapper.map_image(image)
     h, w = image.shape[:2]
     if result.mask.shape != (h, w) or result.probability.shape != (h, w):
         raise RuntimeError(f"mapper returned maps of size {result.mask.shape}, expected {(h, w)}")

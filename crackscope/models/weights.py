@@ -23,6 +23,7 @@ TORCHVISION_URL = "https://download.pytorch.org/models/"
 OFFICIAL_WEIGHTS: dict[str, tuple[str, ...]] = {
     "vgg16": ("vgg16-397923af.pth",),
     "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
+    "vgg19": ("vgg19-dcbb9e9d.pth",),  # the UP-CrackNet style term's feature extractor
 }
 
 _SUFFIXES = (".pth", ".pt", ".safetensors")

@@ -86,17 +86,10 @@ class VGG19Features(nn.Module):
 
 def load_vgg19(path: str | Path, *, layers: tuple[str, ...] = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")) -> VGG19Features:
     """VGG-19 features with torchvision's ImageNet weights from ``path`` (its ``vgg19-dcbb9e9d.pth``)."""
+    from crackscope.models.weights import read_state_dict
+
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(
-            path, f"VGG-19 weights not found; pass torchvision's {VGG19_FILE} (ImageNet) with --vgg-weights"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
-        raise BadInputError(path, f"cannot read VGG-19 weights ({exc}); expected torchvision's {VGG19_FILE}") from None
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
+    state = read_state_dict(path, model_name="vgg19")  # missing/unreadable files: BadInputError naming VGG19_FILE
     net = VGG19Features(layers)
     expected = set(net.state_dict())
     feats = {k: v for k, v in state.items() if k in expected}
