@@ -104,11 +104,12 @@ def cmd_train(args) -> None:
         source = str(args.labels)
     else:
         refine = bm.load_options(OPT_V2)
-        labels = [pseudo_labels(img, cam, refine=refine, options=PseudoLabelOptions()) for (_, img, _), cam in zip(pairs, cams)]
-        source = "refined v2"
+        popts = PseudoLabelOptions(negative_below=args.negative_below)
+        labels = [pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), cam in zip(pairs, cams)]
+        source = f"refined v2, {popts.as_dict()}"
     model = train_pixel_model(
         [img for _, img, _ in pairs], labels, out=args.out, steps=10**9, seconds=args.seconds, crop=96,
-        batch_size=12, width=12, lr=3e-3, seed=0, log=print,
+        batch_size=12, width=args.width, lr=3e-3, seed=0, log=print,
         extra_config={"photos": len(pairs), "labels": source, "run": str(args.run)},
     )
     print(f"trained {model.config['steps']} steps in {model.config['seconds']} s -> {args.out}")
@@ -289,6 +290,8 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--seconds", type=float, default=300)
     p.add_argument("--labels", type=Path)
+    p.add_argument("--negative-below", type=float, default=0.15, help="pseudo-label background below this response")
+    p.add_argument("--width", type=int, default=12, help="pixel network width")
     p = sub.add_parser("labels2")
     p.add_argument("model", type=Path)
     p.add_argument("out", type=Path)

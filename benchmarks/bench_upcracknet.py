@@ -259,10 +259,10 @@ def report(work: Path, out: Path, *, minutes: float, command: str, load: str) ->
             "",
             f"Paper configuration on this CPU (256 px, ngf/ndf 64, batch 8, VGG-19 style term up to relu5_2): "
             f"{timing['sec_per_step']:.1f} s per training step (median of {timing['steps_timed']} timed steps, "
-            f"machine shared). With the {timing['train_images_256']} crack-free 288 px patches of the 240 "
-            f"training photos (one epoch = {max(1, timing['train_images_256'] // 8)} steps) and 300 epochs, the "
-            f"full run would take about {timing['hours_estimate']:.0f} hours here: an ESTIMATE from the measured "
-            "per-step time, not a measured run. It needs a GPU.",
+            f"machine shared). 300 epochs over 1,000 training images are 37,500 steps, about "
+            f"{timing['sec_per_step'] * 37500 / 3600:.0f} hours here (an ESTIMATE from the measured per-step time, not a "
+            "measured run; the 240 training photos give only "
+            f"{timing['train_images_256']} crack-free 288 px patches, too few for the paper's recipe). It needs a GPU.",
         ]
     out.write_text("\n".join(lines) + "\n")
 

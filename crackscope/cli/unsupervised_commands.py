@@ -22,8 +22,9 @@ def train_restorer_cmd(
     steps_per_epoch: Optional[int] = typer.Option(None, "--steps-per-epoch", help="cap an epoch at this many steps"),
     vgg_weights: Optional[Path] = typer.Option(None, "--vgg-weights",
                                                help="torchvision's vgg19-dcbb9e9d.pth (ImageNet) for the style term"),
-    style: Optional[str] = typer.Option(None, "--style", help="imagenet | random (fixed random VGG-19, the "
-                                                              "default without weights) | off"),
+    style: Optional[str] = typer.Option(None, "--style", help="imagenet | random (fixed random VGG-19: the paper "
+                                                              "config's default without weights) | off (the cpu "
+                                                              "config's default)"),
     time_budget: Optional[float] = typer.Option(None, "--time-budget", help="stop after this many minutes"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
     seed: Optional[int] = typer.Option(None, "--seed"),

@@ -86,11 +86,13 @@ def cpu_config() -> RestorerConfig:
     """A CPU-sized setting: 64 px crops, ngf/ndf 32, 6 downs (1x1 bottleneck), 2-stride PatchGAN.
 
     Epochs are capped at 150 steps so the per-epoch lr decay, validation and best-checkpoint
-    selection happen every minute or two on a 2-core CPU.
+    selection happen every minute or two on a 2-core CPU. The style term is off: on this CPU the
+    random-VGG substitute made a step 4.8x slower and, in the same 35 minutes, scored lower
+    (benchmarks/results/upcracknet.md); ``style="imagenet"`` with ``--vgg-weights`` or ``"random"`` turns it on.
     """
     return RestorerConfig(
         image_size=64, ngf=32, n_downs=6, ndf=32, d_strided=2, batch_size=8, epochs=30,
-        steps_per_epoch=150, style="random", val_max=48, crack_margin=4, name="cpu",
+        steps_per_epoch=150, style="off", val_max=48, crack_margin=4, name="cpu",
     )
 
 
