@@ -141,16 +141,27 @@ def render(results: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-START, END = "<!-- bench_train table: start -->", "<!-- bench_train table: end -->"
+LEGACY_START, LEGACY_END = "<!-- bench_train table: start -->", "<!-- bench_train table: end -->"
 
 
-def write_results(table: str) -> None:
-    """Replace the generated part of the results file, keeping hand-written notes around it."""
-    block = f"{START}\n{table}{END}\n"
+def markers(out: Path) -> tuple[str, str]:
+    """Each --out folder has its own generated table, so a run into a new folder never drops another's rows."""
+    return f"<!-- bench_train table: {out.as_posix()} start -->", f"<!-- bench_train table: {out.as_posix()} end -->"
+
+
+def write_results(table: str, out: Path) -> None:
+    """Replace this --out folder's generated table in the results file, keeping everything else as it is
+    (hand-written notes, other folders' tables); a new folder's table goes on top."""
+    start, end = markers(out)
+    block = f"{start}\n{table}{end}\n"
     text = RESULTS.read_text() if RESULTS.is_file() else ""
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
+    if start not in text and LEGACY_START in text and LEGACY_END in text:
+        legacy = text.split(LEGACY_START, 1)[1].split(LEGACY_END, 1)[0]
+        if f"--out {out} " in legacy:  # the table from before per-folder markers, made from this folder
+            start, end = LEGACY_START, LEGACY_END
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
         text = before + block + ("\n" + after if after else "")
     else:
         text = block + ("\n" + text if text else "")
@@ -177,7 +188,7 @@ def main() -> None:
         results = [r for r in results if r["job"] != job] + [result]
         args.out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2))
-        write_results(render(results, command))
+        write_results(render(results, command), args.out)
         print(json.dumps(result, indent=2), flush=True)
 
 
