@@ -157,6 +157,14 @@ def _score(pairs, cams, probs, opts) -> dict:
             "f1_2px": round(tol["f1"], 4), "ods": round(ods_ois(softs, gts)["ods"]["f1"], 4)}
 
 
+def _record(res: dict, path: Path | None) -> None:
+    """Print one result and, with ``--json``, append it as a line to that file."""
+    print(json.dumps(res))
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps(res) + "\n")
+
+
 def cmd_eval(args) -> None:
     import torch
 
@@ -174,10 +182,7 @@ def cmd_eval(args) -> None:
            "steps": [m.config.get("steps") for m in models], "seconds": [m.config.get("seconds") for m in models],
            "self-trained mask settings": _score(pairs, cams, probs, bm.load_options(OPT_ST)),
            "v2 mask settings": _score(pairs, cams, probs, bm.load_options(OPT_V2))}
-    print(json.dumps(res))
-    if args.json:
-        with open(args.json, "a") as fh:
-            fh.write(json.dumps(res) + "\n")
+    _record(res, args.json)
 
 
 def cmd_checks(args) -> None:
@@ -255,10 +260,7 @@ def cmd_checks(args) -> None:
                          ("fn_far_inside_region_low_probability", far_miss & region & (prob < opts.pixel_threshold))):
             err[key] += int(val.sum())
     res["errors_px"] = err
-    print(json.dumps(res))
-    if args.json:
-        with open(args.json, "a") as fh:
-            fh.write(json.dumps(res) + "\n")
+    _record(res, args.json)
 
 
 def cmd_refine(args) -> None:
@@ -274,10 +276,7 @@ def cmd_refine(args) -> None:
         masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams)]
         e = score_masks(masks, [gt for _, _, gt in pairs])
         res[name] = {"f1": round(e["f1"], 4), "precision": round(e["precision"], 4), "recall": round(e["recall"], 4)}
-    print(json.dumps(res))
-    if args.json:
-        with open(args.json, "a") as fh:
-            fh.write(json.dumps(res) + "\n")
+    _record(res, args.json)
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STYLE_CHOICES = ("imagenet", "random", "off")
+#: BatchNorm at validation and inference: the batch's statistics (pix2pix's test default) or running averages
+NORMALIZATIONS = ("batch", "running")
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,8 @@ class RestorerConfig:
         for name in ("ngf", "ndf", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.normalization not in ("batch", "running"):
-            raise ValueError(f"normalization must be 'batch' or 'running', got {self.normalization!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}")
         if not 0.0 <= self.tile_overlap < 1.0:
             raise ValueError(f"tile_overlap must be in [0, 1), got {self.tile_overlap}")
 
