@@ -110,10 +110,8 @@ def cam_pass(mapper, pairs, cache: Path | None = None) -> tuple[list[tuple[np.nd
 def baseline_threshold(pairs, options) -> float:
     """The black-hat response level with the best pooled exact F1 on (training) photos: ODS of those photos."""
     from crackscope.evaluation.scoring import ods_ois
-    from crackscope.maps.refine import dark_line_response
 
-    resp = [dark_line_response(img, radii=options.radii, blur=options.blur, contrast=options.contrast)
-            for _, img, _ in pairs]
+    resp = [options.response(img) for _, img, _ in pairs]
     return float(ods_ois(resp, [gt for _, _, gt in pairs])["ods"]["threshold"])
 
 
@@ -195,15 +193,14 @@ def selftrain(mapper, pairs, cams, *, refine, out: Path, seconds: float, seed: i
 def tune(pairs, cams, mapper) -> tuple[object, list[dict]]:
     """Coordinate search of the refinement settings on training photos (exact F1 of the pooled masks)."""
     from crackscope.evaluation.scoring import Counts, count_mask
-    from crackscope.maps.refine import RefineOptions, dark_line_response, refine_map
+    from crackscope.maps.refine import RefineOptions, refine_map
 
     responses: dict[tuple, list[np.ndarray]] = {}
 
     def score(opts: RefineOptions) -> float:
-        key = (opts.radii, opts.blur, opts.contrast)
+        key = (opts.radii, opts.blur, opts.contrast, opts.relative_contrast)
         if key not in responses:
-            responses[key] = [dark_line_response(img, radii=opts.radii, blur=opts.blur, contrast=opts.contrast)
-                              for _, img, _ in pairs]
+            responses[key] = [opts.response(img) for _, img, _ in pairs]
         total = Counts()
         for (_, img, gt), (cam, tiles), resp in zip(pairs, cams, responses[key]):
             _, mask = refine_map(img, cam, options=opts, response=resp)

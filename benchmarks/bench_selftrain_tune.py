@@ -12,6 +12,18 @@ held-out photos only if it wins here. The held-out masks are never read.
     .venv/bin/python benchmarks/bench_selftrain_tune.py refine --run RUN                 # no pixel model
     .venv/bin/python benchmarks/bench_selftrain_tune.py eval MODEL --run RUN --held-out   # the chosen one only
     .venv/bin/python benchmarks/bench_selftrain_tune.py checks MODEL --run RUN           # TTA, width, region, errors
+    .venv/bin/python benchmarks/bench_selftrain_tune.py refine-grid --run RUN --write OPTS.json  # texture-relative
+    .venv/bin/python benchmarks/bench_selftrain_tune.py mask-grid MODEL[,MODEL] --run RUN --write MASK.json
+
+Third session: the held-out photos are all DeepCrack "IMG" photos (a fact of their file names), and
+the training photos of that series have thin, faint cracks that the tune photos (mostly other series) hardly
+contain. `refine-grid` and `mask-grid` therefore score on two sets of *training* photos, the tune photos and the
+17 "thin" ones (self-training photos of the IMG series, :func:`thin_photos`), and choose by the mean of the two
+sets' exact F1. `train --refine-options OPTS --outside-lines-unlabelled` makes pseudo-labels with the
+texture-relative dark-line response and leaves line-like pixels outside the map's region unlabelled;
+`labels2 --mask-options` makes round-2 labels with other mask settings; `--photos all` adds the tune and
+held-out photos' *images* to self-training (transductive: what `crackscope selftrain` on the photos to be mapped
+does; no mask is read).
 
 `train` makes pseudo-labels of the 200 self-training photos from the run's cached CAMs with the refined-v2
 settings (or reads round-2 labels from ``--labels``) and trains the pixel model exactly as `bench_maps.py
@@ -85,9 +97,13 @@ def _read(path: Path) -> np.ndarray:
     return read_image(path)
 
 
-def _self_images(run: Path):
-    _, self_photos = photo_sets()
-    pairs = [(p.stem, _read(p), None) for p in self_photos]  # images only: no mask is read
+def _self_images(run: Path, photos: str = "self"):
+    """Self-training photos, images only (no mask is read). ``photos="all"``: also the tune and the held-out
+    photos' images (transductive self-training: what a user does with `crackscope selftrain` on the very photos
+    they then map)."""
+    tune, self_photos = photo_sets()
+    chosen = self_photos + (tune + bm.split_photos()[1] if photos == "all" else [])
+    pairs = [(p.stem, _read(p), None) for p in chosen]
     return pairs, cached_cams(run, pairs)
 
 
@@ -97,47 +113,40 @@ def cmd_train(args) -> None:
     from crackscope.maps.selftrain import PseudoLabelOptions, pseudo_labels, train_pixel_model
 
     torch.set_num_threads(2)
-    pairs, cams = _self_images(args.run)
+    pairs, cams = _self_images(args.run, args.photos)
     if args.labels:
         z = np.load(args.labels)
         labels = [z[stem] for stem, _, _ in pairs]
         source = str(args.labels)
     else:
-        refine = bm.load_options(OPT_V2)
-        popts = PseudoLabelOptions(negative_below=args.negative_below)
+        refine = bm.load_options(args.refine_options)
+        popts = PseudoLabelOptions(negative_below=args.negative_below,
+                                   outside_lines_unlabelled=args.outside_lines_unlabelled)
         labels = [pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), cam in zip(pairs, cams)]
-        source = f"refined v2, {popts.as_dict()}"
+        source = f"refined {args.refine_options.name}, {popts.as_dict()}"
     model = train_pixel_model(
         [img for _, img, _ in pairs], labels, out=args.out, steps=10**9, seconds=args.seconds, crop=96,
-        batch_size=12, width=args.width, lr=3e-3, seed=0, log=print,
-        extra_config={"photos": len(pairs), "labels": source, "run": str(args.run)},
+        batch_size=12, width=args.width, lr=3e-3, seed=args.seed, log=print,
+        extra_config={"photos": len(pairs), "photo_set": args.photos, "labels": source, "run": str(args.run)},
     )
     print(f"trained {model.config['steps']} steps in {model.config['seconds']} s -> {args.out}")
 
 
 def cmd_labels2(args) -> None:
-    import cv2
     import torch
 
-    from crackscope.maps.refine import support_region
-    from crackscope.maps.selftrain import IGNORE, load_pixel_model, refine_with_pixel_model
+    from crackscope.maps.selftrain import load_pixel_model, teacher_labels
 
     torch.set_num_threads(2)
     model = load_pixel_model(args.model)
-    opts = bm.load_options(OPT_ST)
-    pairs, cams = _self_images(args.run)
-    ring = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    opts = bm.load_options(args.mask_options)
+    pairs, cams = _self_images(args.run, args.photos)
     labels, positive = {}, []
     for (stem, img, _), cam in zip(pairs, cams):
         prob = model.predict(img)
-        _, mask = refine_with_pixel_model(img, cam, model, options=opts, probability=prob)
-        region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation + 8, floor=opts.region_floor)
-        lab = np.full(mask.shape, IGNORE, np.uint8)
-        lab[(~region) | (prob < args.negative_below)] = 0
-        lab[cv2.dilate(mask.astype(np.uint8), ring).astype(bool) & ~mask] = IGNORE
-        lab[mask] = 1
-        labels[stem] = lab
-        positive.append(mask.mean())
+        labels[stem] = teacher_labels(img, cam, model, options=opts, negative_below=args.negative_below,
+                                      probability=prob)
+        positive.append((labels[stem] == 1).mean())
     np.savez_compressed(args.out, **labels)
     print(f"round-2 labels of {len(labels)} photos -> {args.out}; mean positive fraction {np.mean(positive):.4f}")
 
@@ -181,7 +190,21 @@ def cmd_eval(args) -> None:
     res = {"models": args.models, "run": str(args.run), "photos": f"{len(pairs)} {which}",
            "steps": [m.config.get("steps") for m in models], "seconds": [m.config.get("seconds") for m in models],
            "self-trained mask settings": _score(pairs, cams, probs, bm.load_options(OPT_ST)),
+           **({f"mask settings {args.mask_options.name}": _score(pairs, cams, probs, bm.load_options(args.mask_options))}
+              if args.mask_options else {}),
            "v2 mask settings": _score(pairs, cams, probs, bm.load_options(OPT_V2))}
+    no_region = bm.load_options(OPT_ST).with_(region_level=0.0, region_dilation=0, region_floor=0.0)
+    res["self-trained mask settings, no map region"] = _score(pairs, cams, probs, no_region)
+    if not args.held_out:
+        thin = bm.load_pairs([p for p in thin_photos() if p not in tune])
+        thin_cams = cached_cams(args.run, thin)
+        thin_probs = [np.mean([m.predict(img) for m in models], axis=0).astype(np.float32) for _, img, _ in thin]
+        key = "thin photos (self-training photos of the IMG series)"
+        res[key] = _score(thin, thin_cams, thin_probs, bm.load_options(OPT_ST))
+        res[key + ", no map region"] = _score(thin, thin_cams, thin_probs, no_region)
+        if args.mask_options:
+            res[f"{key}, mask settings {args.mask_options.name}"] = _score(
+                thin, thin_cams, thin_probs, bm.load_options(args.mask_options))
     _record(res, args.json)
 
 
@@ -279,6 +302,109 @@ def cmd_refine(args) -> None:
     _record(res, args.json)
 
 
+def thin_photos() -> list[Path]:
+    """The training photos of the 'IMG' series (tune and self-training alike): thin, faint cracks (median mask
+    area / skeleton length 2.4 px, against 4.4-16 px for the other series), like the held-out photos, which are
+    nearly all of that series. Their masks may choose settings: they are training photos."""
+    tune, self_photos = photo_sets()
+    return [p for p in tune + self_photos if "_IMG" in p.stem]
+
+
+def cmd_refine_grid(args) -> None:
+    """Refinement only (no pixel model), texture-relative contrast: a small grid scored on the tune photos and
+    on the thin-crack training photos; the best by the mean of the two sets' F1 (each set weighs the same: pooled
+    pixels would let the wide cracks of the tune photos decide) is written to ``--write``."""
+    import itertools
+
+    from crackscope.evaluation.scoring import score_masks
+    from crackscope.maps.refine import refine_map
+
+    tune = photo_sets()[0]
+    sets = {"tune": tune, "thin": [p for p in thin_photos() if p not in tune]}
+    data = {k: (pairs := bm.load_pairs(v), cached_cams(args.run, pairs)) for k, v in sets.items()}
+    base = bm.load_options(OPT_V2)
+
+    def run(opts) -> dict:
+        out, pooled = {}, []
+        for name, (pairs, cams) in data.items():
+            masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams)]
+            gts = [gt for _, _, gt in pairs]
+            e = score_masks(masks, gts)
+            out[name] = round(e["f1"], 4)
+            pooled += list(zip(masks, gts))
+        out["pooled"] = round(score_masks([m for m, _ in pooled], [g for _, g in pooled])["f1"], 4)
+        out["mean"] = round((out["tune"] + out["thin"]) / 2, 4)
+        return out
+
+    res: dict = {"run": str(args.run), "photos": {k: len(v) for k, v in sets.items()}, "v2": run(base)}
+    grid = []
+    for blur, k, level in itertools.product([1.0, 2.0], [5.0, 10.0, 20.0], [0.2, 0.3, 0.5]):
+        opts = base.with_(relative_contrast=True, blur=blur, contrast=k, min_response=level)
+        grid.append({"blur": blur, "contrast": k, "min_response": level, **run(opts)})
+        print(grid[-1], flush=True)
+    res["relative_grid"] = grid
+    best = max(grid, key=lambda g: g["mean"])
+    res["best"] = best
+    if args.write:
+        opts = base.with_(relative_contrast=True, blur=best["blur"], contrast=best["contrast"],
+                          min_response=best["min_response"])
+        args.write.write_text(json.dumps(opts.as_dict(), indent=1) + "\n")
+    _record(res, args.json)
+
+
+def cmd_mask_grid(args) -> None:
+    """A pixel model's mask settings (map region or none, probability threshold, the half-max width rule's
+    response blur, fraction and radius) scored on the tune photos and on the thin-crack training photos; the
+    best by the mean of the two sets' exact F1 is written to ``--write``."""
+    import itertools
+
+    import torch
+
+    from crackscope.evaluation.scoring import score_masks
+    from crackscope.maps.selftrain import load_pixel_model, refine_with_pixel_model
+
+    torch.set_num_threads(2)
+    models = [load_pixel_model(p) for p in str(args.model).split(",")]  # several: their mean probability
+    tune = photo_sets()[0]
+    data = {}
+    for name, photos in (("tune", tune), ("thin", [p for p in thin_photos() if p not in tune])):
+        pairs = bm.load_pairs(photos)
+        probs = [np.mean([m.predict(img) for m in models], axis=0).astype(np.float32) for _, img, _ in pairs]
+        data[name] = (pairs, cached_cams(args.run, pairs), probs)
+    base = bm.load_options(OPT_ST)
+    grid = []
+    blurs, fracs, sizes = ((0.5, 1.0, 2.0), (0.5, 0.6), (120,)) if args.small else ((1.0, 2.0), (0.5, 0.6, 0.7), (30, 120))
+    for region, thr, blur, frac, radius, size in itertools.product(
+        (True, False), (0.4, 0.5, 0.6), blurs, fracs, (3, 5), sizes
+    ):
+        opts = base.with_(pixel_threshold=thr, blur=blur, half_max=frac, half_max_radius=radius, min_size=size)
+        if not region:
+            opts = opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0)
+        row = {"region": region, "pixel_threshold": thr, "blur": blur, "half_max": frac, "half_max_radius": radius,
+               "min_size": size}
+        for name, (pairs, cams, probs) in data.items():
+            masks = [refine_with_pixel_model(img, cam, None, options=opts, probability=prob)[1]
+                     for (_, img, _), cam, prob in zip(pairs, cams, probs)]
+            row[name] = round(score_masks(masks, [gt for _, _, gt in pairs])["f1"], 4)
+        row["mean"] = round((row["tune"] + row["thin"]) / 2, 4)
+        grid.append(row)
+        print(row, flush=True)
+    best = max(grid, key=lambda g: g["mean"])
+    res = {"model": args.model, "run": str(args.run), "base": "maps_selftrain_options.json",
+           "reported settings": next(g for g in grid if g["region"] and g["pixel_threshold"] == 0.5
+                                     and g["blur"] == base.blur and g["half_max"] == base.half_max
+                                     and g["half_max_radius"] == base.half_max_radius
+                                     and g["min_size"] == base.min_size),
+           "best": best, "grid": grid}
+    if args.write:
+        opts = base.with_(pixel_threshold=best["pixel_threshold"], blur=best["blur"], half_max=best["half_max"],
+                          half_max_radius=best["half_max_radius"], min_size=best["min_size"])
+        if not best["region"]:
+            opts = opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0)
+        args.write.write_text(json.dumps(opts.as_dict(), indent=1) + "\n")
+    _record(res, args.json)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -291,27 +417,48 @@ def main() -> None:
     p.add_argument("--labels", type=Path)
     p.add_argument("--negative-below", type=float, default=0.15, help="pseudo-label background below this response")
     p.add_argument("--width", type=int, default=12, help="pixel network width")
+    p.add_argument("--seed", type=int, default=0, help="training seed (crops, initial weights)")
+    p.add_argument("--refine-options", type=Path, default=OPT_V2, help="refinement settings of the pseudo-labels")
+    p.add_argument("--outside-lines-unlabelled", action="store_true",
+                   help="outside the map's region, line-like pixels are unlabelled instead of background")
+    p.add_argument("--photos", choices=["self", "all"], default="self",
+                   help="self: the 200 self-training photos; all: also the tune and held-out photos' images (no masks)")
     p = sub.add_parser("labels2")
     p.add_argument("model", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--negative-below", type=float, default=0.3)
+    p.add_argument("--photos", choices=["self", "all"], default="self")
+    p.add_argument("--mask-options", type=Path, default=OPT_ST, help="mask settings of the round-2 positives")
     p = sub.add_parser("eval")
     p.add_argument("models")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     p.add_argument("--held-out", action="store_true", help="score on the 60 held-out photos (the chosen variant only)")
+    p.add_argument("--mask-options", type=Path, help="also score with these mask settings (from `mask-grid --write`)")
     p = sub.add_parser("checks")
     p.add_argument("model", type=Path)
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("refine-grid")
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--write", type=Path, help="write the best settings here (JSON)")
+    p = sub.add_parser("mask-grid")
+    p.add_argument("model", help="pixel-model folder, or several separated by commas (an ensemble)")
+    p.add_argument("--run", type=Path, required=True)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--write", type=Path, help="write the best mask settings here (JSON)")
+    p.add_argument("--small", action="store_true",
+                   help="the first, smaller grid (response blur 0.5/1/2, half-max 0.5/0.6, min size 120)")
     p = sub.add_parser("refine")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     args = ap.parse_args()
     commands = {"cams": cmd_cams, "train": cmd_train, "labels2": cmd_labels2, "eval": cmd_eval, "refine": cmd_refine,
-                "checks": cmd_checks}
+                "checks": cmd_checks, "refine-grid": cmd_refine_grid,
+                "mask-grid": cmd_mask_grid}
     commands[args.cmd](args)
 
 

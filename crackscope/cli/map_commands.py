@@ -25,8 +25,9 @@ def map_cmd(
     gate: str = typer.Option(
         "photo", "--gate", help="photo: a photo the classifier calls crack-free gets an empty mask; pixels: pixels decide."
     ),
-    pixel_model: Optional[Path] = typer.Option(
-        None, "--pixel-model", help="A `crackscope selftrain` folder: its pixel model picks the crack pixels."
+    pixel_model: Optional[list[Path]] = typer.Option(
+        None, "--pixel-model",
+        help="A `crackscope selftrain` folder: its pixel model picks the crack pixels (repeat: their mean).",
     ),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
@@ -42,7 +43,7 @@ def map_cmd(
     options = RefineOptions.from_json(refine_options) if refine_options is not None else None
     summary = map_images(
         run, images, out_dir, method=method, mm_per_px=mm_per_px, refine=refine, tile=tile, overwrite=overwrite,
-        show_progress=True, refine_options=options, gate=gate, pixel_model=pixel_model,
+        show_progress=True, refine_options=options, gate=gate, pixel_model=pixel_model or None,
     )
     done = summary["counts"]
     out.print(
@@ -62,18 +63,31 @@ def selftrain_cmd(
     refine_options: Optional[Path] = typer.Option(
         None, "--refine-options", help="JSON refinement settings for the pseudo-labels (default: built-in v1)."
     ),
+    mask_options: Optional[Path] = typer.Option(
+        None, "--mask-options",
+        help="JSON settings stored with the model for `map --pixel-model` (default: the teacher's, else --refine-options).",
+    ),
+    outside_lines_unlabelled: bool = typer.Option(
+        False, "--outside-lines-unlabelled",
+        help="Outside the class map's region, leave line-like pixels unlabelled instead of background.",
+    ),
+    teacher: Optional[Path] = typer.Option(
+        None, "--teacher", help="A pixel-model folder: learn its masks instead (a second self-training round)."
+    ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Self-train a pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
     from crackscope.maps.refine import RefineOptions
-    from crackscope.maps.selftrain import self_train
+    from crackscope.maps.selftrain import PseudoLabelOptions, self_train
 
     if minutes <= 0:
         fail("--minutes must be > 0")
     options = RefineOptions.from_json(refine_options) if refine_options is not None else None
+    masks = RefineOptions.from_json(mask_options) if mask_options is not None else None
+    labels = PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled)
     res = self_train(
-        run, images, out_dir, method=method, refine_options=options, seconds=minutes * 60, seed=seed,
-        show_progress=True,
+        run, images, out_dir, method=method, refine_options=options, label_options=labels, mask_options=masks,
+        teacher=teacher, seconds=minutes * 60, seed=seed, show_progress=True,
     )
     cfg = res["config"]
     out.print(

@@ -102,9 +102,9 @@ class ClassifierMapper:
             raise ValueError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
         self.gate = gate
         if isinstance(pixel_model, (str, Path)):
-            from crackscope.maps.selftrain import load_pixel_model
+            from crackscope.maps.selftrain import load_pixel_models
 
-            pixel_model = load_pixel_model(pixel_model)
+            pixel_model = load_pixel_models(pixel_model)
         self.pixel_model = pixel_model
         self.show_progress = show_progress
         #: a shared rich Progress (set by the pipeline) to show tile progress on; else one is made if shown

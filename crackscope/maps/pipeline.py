@@ -22,7 +22,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -57,13 +57,13 @@ def make_mapper(
     tile: int | None = None,
     refine_options: Any = None,
     gate: str = "photo",
-    pixel_model: str | Path | None = None,
+    pixel_model: str | Path | Sequence[str | Path] | None = None,
 ) -> Any:
     """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs.
 
     ``refine_options`` (a :class:`~crackscope.maps.refine.RefineOptions`), ``gate`` and ``pixel_model`` (a
-    folder written by ``crackscope selftrain``) apply to classifier runs. With a pixel model and no
-    ``refine_options``, the settings its pseudo-labels were made with are used.
+    folder written by ``crackscope selftrain``, or several: their mean probability) apply to classifier runs.
+    With a pixel model and no ``refine_options``, the mask settings stored with it are used.
     """
     from crackscope.runs import run_kind
 
@@ -76,9 +76,9 @@ def make_mapper(
 
         model = None
         if pixel_model is not None:
-            from crackscope.maps.selftrain import load_pixel_model, pixel_model_refine_options
+            from crackscope.maps.selftrain import load_pixel_models, pixel_model_refine_options
 
-            model = load_pixel_model(pixel_model)
+            model = load_pixel_models(pixel_model)
             refine_options = refine_options or pixel_model_refine_options(model)
         return ClassifierMapper(
             load_run(run_dir), method=method, tile=tile, refine=refine, refine_options=refine_options, gate=gate,
@@ -225,7 +225,7 @@ def map_images(
     mapper: Any = None,
     refine_options: Any = None,
     gate: str = "photo",
-    pixel_model: str | Path | None = None,
+    pixel_model: str | Path | Sequence[str | Path] | None = None,
 ) -> dict[str, Any]:
     """Map every input photo with the run in ``run_dir`` and write the output folder (see the module doc).
 
@@ -234,7 +234,7 @@ def map_images(
     overrides the one chosen from the run kind (any object with ``map_image(image) -> MapResult``).
     ``refine_options`` (:class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` (``"photo"``: a photo
     whose tiles all miss the run's threshold gets an empty mask; ``"pixels"``: the pixel evidence decides)
-    and ``pixel_model`` (a ``crackscope selftrain`` folder) apply to classifier runs.
+    and ``pixel_model`` (a ``crackscope selftrain`` folder, or several) apply to classifier runs.
     """
     from crackscope.io import list_images, manifest, write_json_atomic
 

@@ -11,6 +11,7 @@ ground-truth mask is used: the targets are pseudo-labels made from the classifie
 2. :func:`train_pixel_model`: a tiny U-Net (:class:`PixelNet`) on random crops (half of them centred on a
    positive pixel), flips and 90-degree turns, masked binary cross-entropy plus soft Dice, for a fixed number
    of steps or seconds on the CPU.
+   A second round (:func:`teacher_labels`, ``selftrain --teacher``) learns the first model's masks instead.
 3. :func:`self_train` does both for a classifier run and a set of photos (``crackscope selftrain``);
    ``crackscope map --pixel-model DIR`` then maps with the result.
 4. :func:`refine_with_pixel_model`: the model's crack probability, kept inside the map's region, thresholded
@@ -33,7 +34,7 @@ import cv2
 import numpy as np
 
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, dark_line_response, keep_elongated, refine_map, support_region
+from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
 
 IGNORE = 255
 MODEL_FILE = "pixel_model.safetensors"
@@ -46,12 +47,16 @@ class PseudoLabelOptions:
 
     ``negative_below``: response (of the refinement's dark-line filter, in [0, 1]) below which a pixel inside
     the region is background; ``outside_dilation``: px the region grows by before everything outside it is
-    background; ``ring``: px around each positive left unlabelled (crack borders are uncertain).
+    background; ``ring``: px around each positive left unlabelled (crack borders are uncertain);
+    ``outside_lines_unlabelled``: outside the region only weak responses are background, line-like pixels
+    are left unlabelled (the classifier's map can miss a faint crack; calling it background would teach the
+    network to miss such cracks everywhere).
     """
 
     negative_below: float = 0.15
     outside_dilation: int = 8
     ring: int = 1
+    outside_lines_unlabelled: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,22 +74,56 @@ def pseudo_labels(
     ropts = refine or RefineOptions()
     popts = options or PseudoLabelOptions()
     if response is None:
-        response = dark_line_response(image, radii=ropts.radii, blur=ropts.blur, contrast=ropts.contrast)
+        response = ropts.response(image)
     _, positive = refine_map(image, cam, options=ropts, response=response)
-    region = support_region(
-        np.asarray(cam, np.float32),
-        level=ropts.region_level,
-        dilation=ropts.region_dilation + popts.outside_dilation,
-        floor=ropts.region_floor,
-    )
+    background = response < popts.negative_below
+    if not popts.outside_lines_unlabelled:
+        background |= ~support_region(
+            np.asarray(cam, np.float32),
+            level=ropts.region_level,
+            dilation=ropts.region_dilation + popts.outside_dilation,
+            floor=ropts.region_floor,
+        )
     labels = np.full(cam.shape, IGNORE, np.uint8)
-    labels[(~region) | (response < popts.negative_below)] = 0
-    if popts.ring > 0 and positive.any():
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * popts.ring + 1, 2 * popts.ring + 1))
+    labels[background] = 0
+    return _set_positives(labels, positive, ring=popts.ring)
+
+
+def _set_positives(labels: np.ndarray, positive: np.ndarray, *, ring: int) -> np.ndarray:
+    """Mark ``positive`` as crack and a ``ring`` px band around it as unlabelled (crack borders are uncertain)."""
+    if ring > 0 and positive.any():
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1))
         near = cv2.dilate(positive.astype(np.uint8), k).astype(bool)
         labels[near & ~positive] = IGNORE
     labels[positive] = 1
     return labels
+
+
+def teacher_labels(
+    image: np.ndarray,
+    cam: np.ndarray,
+    teacher: Any,
+    *,
+    options: RefineOptions | None = None,
+    negative_below: float = 0.3,
+    outside_dilation: int = 8,
+    ring: int = 1,
+    probability: np.ndarray | None = None,
+) -> np.ndarray:
+    """Second-round targets from a trained pixel model (the *teacher*): 1 where its mask
+    (:func:`refine_with_pixel_model` with ``options``, default the teacher's stored mask settings) marks a crack;
+    0 where its probability is below ``negative_below`` or outside the map's region grown by
+    ``outside_dilation`` px; :data:`IGNORE` elsewhere and in a ``ring`` px band around the mask."""
+    opts = options or pixel_model_refine_options(teacher) or RefineOptions()
+    cam = np.asarray(cam, np.float32)
+    prob = teacher.predict(image) if probability is None else probability
+    _, mask = refine_with_pixel_model(image, cam, teacher, options=opts, probability=prob)
+    region = support_region(
+        cam, level=opts.region_level, dilation=opts.region_dilation + outside_dilation, floor=opts.region_floor
+    )
+    labels = np.full(cam.shape, IGNORE, np.uint8)
+    labels[(~region) | (prob < negative_below)] = 0
+    return _set_positives(labels, mask, ring=ring)
 
 
 # -- the network ---------------------------------------------------------------------------------------------
@@ -313,10 +352,36 @@ def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
     return out
 
 
-def pixel_model_refine_options(model: PixelModel) -> RefineOptions | None:
-    """The refinement settings the model's pseudo-labels were made with (None if not recorded)."""
-    d = model.config.get("refine")
+class PixelEnsemble:
+    """Several pixel models as one: ``predict`` is the mean of their probabilities; ``config`` is the first's."""
+
+    def __init__(self, models: Sequence[PixelModel]) -> None:
+        if not models:
+            raise ValueError("an ensemble needs at least one pixel model")
+        self.models = list(models)
+        self.config = self.models[0].config
+        self.source = ",".join(str(m.source) for m in self.models)
+
+    def predict(self, image: np.ndarray, **kw: Any) -> np.ndarray:
+        total = self.models[0].predict(image, **kw)
+        for m in self.models[1:]:
+            total += m.predict(image, **kw)
+        return total / np.float32(len(self.models))
+
+
+def pixel_model_refine_options(model: PixelModel | PixelEnsemble) -> RefineOptions | None:
+    """The mask settings stored with the model (``selftrain --mask-options``), else the refinement settings
+    its pseudo-labels were made with (None if neither is recorded)."""
+    d = model.config.get("mask", model.config.get("refine"))
     return RefineOptions.from_dict(d) if isinstance(d, dict) else None
+
+
+def load_pixel_models(paths: str | Path | Sequence[str | Path]) -> PixelModel | PixelEnsemble:
+    """One pixel-model folder, or several (an ensemble: their mean probability)."""
+    if isinstance(paths, (str, Path)):
+        return load_pixel_model(paths)
+    models = [load_pixel_model(p) for p in paths]
+    return models[0] if len(models) == 1 else PixelEnsemble(models)
 
 
 def load_pixel_model(path: str | Path) -> PixelModel:
@@ -355,7 +420,7 @@ def refine_with_pixel_model(
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
     mask = soft >= opts.pixel_threshold
     if opts.half_max is not None:
-        response = dark_line_response(image, radii=opts.radii, blur=opts.blur, contrast=opts.contrast)
+        response = opts.response(image)
         k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opts.half_max_radius + 1,) * 2)
         mask &= response >= opts.half_max * cv2.dilate(response, k)
         del response
@@ -374,6 +439,8 @@ def self_train(
     method: str = "gradcam++",
     refine_options: RefineOptions | None = None,
     label_options: PseudoLabelOptions | None = None,
+    mask_options: RefineOptions | None = None,
+    teacher: str | Path | Any | None = None,
     seconds: float = 600.0,
     crop: int = 96,
     batch_size: int = 12,
@@ -386,8 +453,11 @@ def self_train(
 
     Each photo is mapped with the run's class maps (:class:`~crackscope.maps.mapper.ClassifierMapper`),
     turned into pseudo-labels (:func:`pseudo_labels` with ``refine_options``), and a :class:`PixelNet` learns
-    them for ``seconds``. No mask is read. A photo that cannot be read or mapped is reported in the result's
-    ``skipped`` (and ``OUT/skipped.txt``) and the others go on. The photos are held in memory (about 4 bytes
+    them for ``seconds``. No mask is read. With a ``teacher`` (a pixel model or its folder) the targets are
+    :func:`teacher_labels` of its masks instead: a second round. ``mask_options`` are stored with the model as
+    the settings ``crackscope map --pixel-model`` uses (default: the teacher's, else ``refine_options``).
+    A photo that cannot be read or mapped is reported in the result's ``skipped`` (and ``OUT/skipped.txt``)
+    and the others go on. The photos are held in memory (about 4 bytes
     per pixel with their labels). Returns a summary: ``out``, ``photos``, ``skipped``, ``config``.
     """
     from crackscope.errors import BadInputError
@@ -400,6 +470,10 @@ def self_train(
     ropts = refine_options or RefineOptions()
     popts = label_options or PseudoLabelOptions()
     mapper = ClassifierMapper(run, method=method, refine_options=ropts)
+    if isinstance(teacher, (str, Path)):
+        teacher = load_pixel_models(teacher)
+    if teacher is not None and mask_options is None:
+        mask_options = pixel_model_refine_options(teacher)
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if not paths:
         raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
@@ -417,7 +491,10 @@ def self_train(
             try:
                 image = read_image(path)
                 cam, _ = mapper.cam_map(image, name=path.name)
-                labels.append(pseudo_labels(image, cam, refine=ropts, options=popts))
+                if teacher is not None:
+                    labels.append(teacher_labels(image, cam, teacher))
+                else:
+                    labels.append(pseudo_labels(image, cam, refine=ropts, options=popts))
                 images.append(image)
                 used.append(str(path))
             except (BadInputError, ValueError, OSError) as exc:
@@ -443,6 +520,11 @@ def self_train(
             "pseudo_labels": popts.as_dict(),
             "photos": len(images),
         }
+        if teacher is not None:
+            settings["teacher"] = str(getattr(teacher, "source", None))
+            del settings["pseudo_labels"]
+        if mask_options is not None:
+            settings["mask"] = mask_options.as_dict()
         model = train_pixel_model(
             images, labels, out=out, steps=10**9, seconds=seconds, crop=crop, batch_size=batch_size, width=width,
             lr=lr, seed=seed, extra_config=settings, on_step=on_step,

@@ -185,6 +185,32 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
     assert used["pixel_model"] == str(pm) and used["refine_options"]["region_level"] == 0.05
     assert len(list((out / "masks").iterdir())) == 4
 
+    # a second model with its own mask settings and unlabelled lines outside the map; both as an ensemble
+    masks = tmp_path / "masks.json"
+    masks.write_text(json.dumps({"min_size": 5, "region_level": 0.0, "region_dilation": 0, "pixel_threshold": 0.4}))
+    pm2 = tmp_path / "pixel-model-2"
+    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm2), "--minutes", "0.05",
+                                   "--refine-options", str(settings), "--mask-options", str(masks),
+                                   "--outside-lines-unlabelled"])
+    assert res.exit_code == 0, res.output
+    config = load_pixel_model(pm2).config
+    assert config["pseudo_labels"]["outside_lines_unlabelled"] and config["mask"]["pixel_threshold"] == 0.4
+    # a second round learns the first model's masks
+    pm3 = tmp_path / "pixel-model-3"
+    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm3), "--minutes", "0.05",
+                                   "--teacher", str(pm2)])
+    assert res.exit_code == 0, res.output
+    config = load_pixel_model(pm3).config
+    assert config["teacher"] == str(pm2) and "pseudo_labels" not in config and config["steps"] >= 1
+    assert config["mask"] == load_pixel_model(pm2).config["mask"]  # the teacher's mask settings are kept
+    both = tmp_path / "mapped-2"
+    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(both), "--pixel-model", str(pm2),
+                                   "--pixel-model", str(pm)])
+    assert res.exit_code == 0, res.output
+    used = json.loads((both / "summary.json").read_text())["manifest"]["settings"]
+    assert used["pixel_model"] == f"{pm2},{pm}" and used["refine_options"]["pixel_threshold"] == 0.4  # the first's
+    assert len(list((both / "masks").iterdir())) == 4
+
     missing = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model",
                                        str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "nowhere" in str(missing.exception) + missing.output

@@ -35,6 +35,24 @@ def test_dark_line_response_marks_dark_lines():
         dark_line_response(img, radii=())
 
 
+def test_relative_contrast_is_in_units_of_the_photos_mean_black_hat():
+    def striped(depth: int) -> np.ndarray:
+        img = np.full((64, 64), 200, np.uint8)
+        img[::4] = 200 - depth  # a dark 1 px line on every 4th row: black-hat `depth` there, 0 elsewhere
+        return img
+
+    for depth in (40, 80):
+        absolute = dark_line_response(striped(depth), radii=(3,), blur=0, contrast=100.0)
+        assert absolute[0, 10] == pytest.approx(depth / 100) and absolute[1, 10] == 0
+        # mean black-hat depth / 4: 8 x the mean is twice a line's depth, at any depth
+        relative = dark_line_response(striped(depth), radii=(3,), blur=0, contrast=8.0, relative=True)
+        assert relative[0, 10] == pytest.approx(0.5) and relative[1, 10] == 0
+    flat = dark_line_response(np.full((16, 16), 90, np.uint8), radii=(3,), blur=0, contrast=8.0, relative=True)
+    assert not flat.any()  # a mean below one grey level counts as one: no division by zero
+    opts = RefineOptions(radii=(3,), blur=0, contrast=8.0, relative_contrast=True)
+    assert np.array_equal(opts.response(striped(80)), relative)
+
+
 def test_refinement_keeps_only_lines_inside_the_cam_region():
     img, a, b = _two_lines()
     cam = np.zeros((80, 120), np.float32)
@@ -56,6 +74,7 @@ def test_support_region_level_and_dilation():
     cam[10, 10] = 1.0
     cam[2, 2] = 0.2
     assert support_region(cam, level=0.5, dilation=0).sum() == 1
+    assert support_region(np.zeros((4, 5), np.float32), level=0.0, dilation=0).all()  # no restriction at all
     assert support_region(cam, level=0.1, dilation=0).sum() == 2
     grown = support_region(cam, level=0.5, dilation=2)
     assert grown[8:13, 8:13].sum() == grown.sum() >= 13 and not grown[2, 2]

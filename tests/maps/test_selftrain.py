@@ -9,11 +9,16 @@ from scipy import ndimage
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.selftrain import (
     IGNORE,
+    PixelEnsemble,
+    PixelModel,
     PseudoLabelOptions,
     load_pixel_model,
+    load_pixel_models,
+    pixel_model_refine_options,
     make_pixel_net,
     pseudo_labels,
     refine_with_pixel_model,
+    teacher_labels,
     train_pixel_model,
 )
 
@@ -41,6 +46,70 @@ def test_pseudo_labels_mark_crack_background_and_uncertain_pixels():
     assert not pos[: row - 3, :35].any() and not pos[row + 5 :, :35].any()  # the blur widens it a little, no more
     assert (lab[: row - 20, 40:42] == 0).all()  # the joint outside the map is background
     assert (lab[row + 10 :, :35] == 0).all()
+
+
+def test_outside_lines_unlabelled_leaves_a_line_the_map_missed_out_of_the_background():
+    img, cam, row = _lines()
+    opts = PseudoLabelOptions(outside_dilation=2, ring=1, outside_lines_unlabelled=True)
+    lab = pseudo_labels(img, cam, refine=RefineOptions(min_size=0), options=opts)
+    default = pseudo_labels(img, cam, refine=RefineOptions(min_size=0), options=PseudoLabelOptions(outside_dilation=2))
+    assert np.array_equal(lab == 1, default == 1)  # the positives do not change
+    assert (lab[: row - 20, 40:42] == IGNORE).all()  # the joint the map missed: unlabelled, not background
+    assert (default[: row - 20, 40:42] == 0).all()
+    assert (lab[row + 10 :, :35] == 0).all()  # flat surface outside the map is still background
+
+
+def test_ensemble_predicts_the_mean_and_stored_mask_settings_win():
+    class Const:
+        def __init__(self, value, config):
+            self.value, self.config, self.source = value, config, f"m{value}"
+
+        def predict(self, image, **kw):
+            return np.full(image.shape[:2], self.value, np.float32)
+
+    refine = RefineOptions(min_size=7).as_dict()
+    mask = RefineOptions(min_size=3, region_level=0.0, region_dilation=0).as_dict()
+    ens = PixelEnsemble([Const(0.2, {"refine": refine, "mask": mask}), Const(0.6, {"refine": refine})])
+    img = np.zeros((4, 6, 3), np.uint8)
+    assert np.allclose(ens.predict(img), 0.4) and ens.source == "m0.2,m0.6"
+    assert pixel_model_refine_options(ens).min_size == 3  # the first model's stored mask settings
+    assert pixel_model_refine_options(ens.models[1]).min_size == 7  # no mask settings: the pseudo-label ones
+    assert pixel_model_refine_options(Const(0.1, {})) is None
+    with pytest.raises(ValueError):
+        PixelEnsemble([])
+
+
+class _Fixed:
+    """A stand-in pixel model with a fixed probability map."""
+
+    def __init__(self, prob, config=None):
+        self.prob, self.config, self.source = prob, config or {}, "fixed"
+
+    def predict(self, image, **kw):
+        return self.prob.copy()
+
+
+def test_teacher_labels_learn_the_teachers_mask_with_exact_bands():
+    prob = np.full((32, 32), 0.1, np.float32)
+    prob[10:12] = 0.9  # a crack the teacher marks
+    prob[14] = 0.4  # unsure: neither crack nor background
+    prob[25] = 0.9  # marked, but far outside the map's region
+    cam = np.zeros((32, 32), np.float32)
+    cam[5:16] = 1.0
+    img = np.zeros((32, 32, 3), np.uint8)
+    opts = RefineOptions(min_size=0, region_level=0.5, region_dilation=0)
+    lab = teacher_labels(img, cam, _Fixed(prob), options=opts, outside_dilation=2, ring=1)
+    expected = np.zeros((32, 32), np.uint8)
+    expected[3:18] = IGNORE  # the region grown by 2 px: background only where the teacher is sure
+    expected[(prob < 0.3) & (np.arange(32)[:, None] >= 3) & (np.arange(32)[:, None] < 18)] = 0
+    expected[9] = expected[12] = IGNORE  # the ring around the mask
+    expected[10:12] = 1
+    assert np.array_equal(lab, expected)
+    # no region (level and floor 0): the teacher's probability alone decides, and its stored settings are used
+    stored = _Fixed(prob, {"mask": RefineOptions(min_size=0, region_level=0.0, region_dilation=0).as_dict()})
+    free = teacher_labels(img, cam, stored, ring=0)
+    assert (free[25] == 1).all() and (free[10:12] == 1).all() and (free[14] == IGNORE).all()
+    assert set(np.unique(free)) == {0, 1, IGNORE}
 
 
 def test_pixel_net_shapes_and_tiled_prediction_match():
@@ -71,6 +140,9 @@ def test_training_learns_dark_lines_and_round_trips(tmp_path):
     assert prob[row : row + 2, 8:30].mean() > 0.5 and prob[row + 12 :, :30].mean() < 0.3
     loaded = load_pixel_model(tmp_path / "pm")
     assert np.allclose(loaded.predict(img), prob, atol=1e-5) and loaded.config["steps"] == 60
+    assert isinstance(load_pixel_models([tmp_path / "pm"]), PixelModel)
+    pair = load_pixel_models([tmp_path / "pm", tmp_path / "pm"])
+    assert isinstance(pair, PixelEnsemble) and np.allclose(pair.predict(img), prob, atol=1e-5)
     soft, mask = refine_with_pixel_model(img, cam, loaded, options=RefineOptions(min_size=0))
     outside = np.abs(np.arange(64) - row) > 13  # rows beyond the map's band and its dilation
     assert not mask[outside].any()  # outside the map's region nothing is marked
