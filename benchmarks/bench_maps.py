@@ -40,6 +40,9 @@ N_TRAIN = 240
 TOL = 2
 
 
+KEEP_MARKER = "<!-- notes below this line are kept when bench_maps.py rewrites the file -->"
+
+
 def split_photos() -> tuple[list[Path], list[Path]]:
     photos = sorted((DATA / "images").glob("*.jpg"))
     return photos[:N_TRAIN], photos[N_TRAIN:]
@@ -492,7 +495,10 @@ def main() -> None:
         ]
     lines += ["", f"Total benchmark time {time.time() - t_start:.0f} s."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
+    kept = ""  # hand-written notes after the marker (what was tuned on what, later sessions) survive a re-run
+    if args.out.is_file() and KEEP_MARKER in (old := args.out.read_text()):
+        kept = "\n" + old[old.index(KEEP_MARKER):]
+    args.out.write_text("\n".join(lines) + "\n" + kept)
     (args.out.parent / "maps_raw.json").write_text(json.dumps(
         {k: {kk: vv for kk, vv in v.items() if not kk.startswith("curve")} | {
             "label": labels[k], "ods": v["curve_exact"]["ods"],
