@@ -121,7 +121,8 @@ def cmd_train(args) -> None:
     else:
         refine = bm.load_options(args.refine_options)
         popts = PseudoLabelOptions(negative_below=args.negative_below,
-                                   outside_lines_unlabelled=args.outside_lines_unlabelled)
+                                   outside_lines_unlabelled=args.outside_lines_unlabelled,
+                                   blobs_background=args.blobs_background)
         labels = [pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), cam in zip(pairs, cams)]
         source = f"refined {args.refine_options.name}, {popts.as_dict()}"
     model = train_pixel_model(
@@ -421,6 +422,8 @@ def main() -> None:
     p.add_argument("--refine-options", type=Path, default=OPT_V2, help="refinement settings of the pseudo-labels")
     p.add_argument("--outside-lines-unlabelled", action="store_true",
                    help="outside the map's region, line-like pixels are unlabelled instead of background")
+    p.add_argument("--blobs-background", action="store_true",
+                   help="dark blobs the shape filter rejects are background, also outside the map's region")
     p.add_argument("--photos", choices=["self", "all"], default="self",
                    help="self: the 200 self-training photos; all: also the tune and held-out photos' images (no masks)")
     p = sub.add_parser("labels2")

@@ -71,6 +71,10 @@ def selftrain_cmd(
         False, "--outside-lines-unlabelled",
         help="Outside the class map's region, leave line-like pixels unlabelled instead of background.",
     ),
+    blobs_background: bool = typer.Option(
+        False, "--blobs-background",
+        help="Dark blobs the line-shape filter rejects (pores, stains) are background, also outside the map's region.",
+    ),
     teacher: Optional[Path] = typer.Option(
         None, "--teacher", help="A pixel-model folder: learn its masks instead (a second self-training round)."
     ),
@@ -84,7 +88,7 @@ def selftrain_cmd(
         fail("--minutes must be > 0")
     options = RefineOptions.from_json(refine_options) if refine_options is not None else None
     masks = RefineOptions.from_json(mask_options) if mask_options is not None else None
-    labels = PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled)
+    labels = PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background)
     res = self_train(
         run, images, out_dir, method=method, refine_options=options, label_options=labels, mask_options=masks,
         teacher=teacher, seconds=minutes * 60, seed=seed, show_progress=True,

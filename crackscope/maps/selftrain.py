@@ -50,13 +50,16 @@ class PseudoLabelOptions:
     background; ``ring``: px around each positive left unlabelled (crack borders are uncertain);
     ``outside_lines_unlabelled``: outside the region only weak responses are background, line-like pixels
     are left unlabelled (the classifier's map can miss a faint crack; calling it background would teach the
-    network to miss such cracks everywhere).
+    network to miss such cracks everywhere); ``blobs_background``: dark spots that the refinement's shape
+    filter rejects (connected parts of the response at or above ``min_response`` whose fill exceeds
+    ``max_fill``: pores, stains) are background even outside the region.
     """
 
     negative_below: float = 0.15
     outside_dilation: int = 8
     ring: int = 1
     outside_lines_unlabelled: bool = False
+    blobs_background: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +87,9 @@ def pseudo_labels(
             dilation=ropts.region_dilation + popts.outside_dilation,
             floor=ropts.region_floor,
         )
+    if popts.blobs_background and ropts.max_fill is not None:
+        strong = response >= ropts.min_response
+        background |= strong & ~keep_elongated(strong, max_fill=ropts.max_fill)
     labels = np.full(cam.shape, IGNORE, np.uint8)
     labels[background] = 0
     return _set_positives(labels, positive, ring=popts.ring)

@@ -191,10 +191,11 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
     pm2 = tmp_path / "pixel-model-2"
     res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm2), "--minutes", "0.05",
                                    "--refine-options", str(settings), "--mask-options", str(masks),
-                                   "--outside-lines-unlabelled"])
+                                   "--outside-lines-unlabelled", "--blobs-background"])
     assert res.exit_code == 0, res.output
     config = load_pixel_model(pm2).config
-    assert config["pseudo_labels"]["outside_lines_unlabelled"] and config["mask"]["pixel_threshold"] == 0.4
+    assert config["pseudo_labels"]["outside_lines_unlabelled"] and config["pseudo_labels"]["blobs_background"]
+    assert config["mask"]["pixel_threshold"] == 0.4
     # a second round learns the first model's masks
     pm3 = tmp_path / "pixel-model-3"
     res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm3), "--minutes", "0.05",

@@ -59,6 +59,21 @@ def test_outside_lines_unlabelled_leaves_a_line_the_map_missed_out_of_the_backgr
     assert (lab[row + 10 :, :35] == 0).all()  # flat surface outside the map is still background
 
 
+def test_blobs_background_teaches_that_dark_spots_are_not_cracks():
+    img, cam, row = _lines()
+    yy, xx = np.ogrid[:64, :64]
+    spot = (yy - 20) ** 2 + (xx - 20) ** 2 <= 9  # a pore far outside the map's band (rows 40-54)
+    img[spot] = 40
+    refine = RefineOptions(min_size=0, max_fill=0.4)
+    base = PseudoLabelOptions(outside_dilation=2, outside_lines_unlabelled=True)
+    lab = pseudo_labels(img, cam, refine=refine, options=base)
+    blobs = pseudo_labels(img, cam, refine=refine, options=PseudoLabelOptions(
+        outside_dilation=2, outside_lines_unlabelled=True, blobs_background=True))
+    assert (lab[spot] == IGNORE).all() and (blobs[spot] == 0).all()
+    assert (blobs[: row - 20, 40:42] == IGNORE).all()  # the long joint is a line, not a blob: still unlabelled
+    assert np.array_equal(lab == 1, blobs == 1)
+
+
 def test_ensemble_predicts_the_mean_and_stored_mask_settings_win():
     class Const:
         def __init__(self, value, config):
