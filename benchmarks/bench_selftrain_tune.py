@@ -175,18 +175,29 @@ def _record(res: dict, path: Path | None) -> None:
             fh.write(json.dumps(res) + "\n")
 
 
+def no_region(opts):
+    """The same mask settings without the class map's region (the pixel model alone decides)."""
+    return opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0)
+
+
+def scored_set(photos: list[Path], run: Path, model) -> tuple[list, list[np.ndarray], list[np.ndarray]]:
+    """(pairs with masks, cached CAMs, the model's probabilities) of photos whose masks may be read."""
+    pairs = bm.load_pairs(photos)
+    return pairs, cached_cams(run, pairs), [model.predict(img) for _, img, _ in pairs]
+
+
 def cmd_eval(args) -> None:
     import torch
 
-    from crackscope.maps.selftrain import load_pixel_model
+    from crackscope.maps.selftrain import PixelEnsemble, load_pixel_model
 
     torch.set_num_threads(2)
     models = [load_pixel_model(p) for p in args.models.split(",")]
+    model = PixelEnsemble(models)  # several: their mean probability
     tune, _ = photo_sets()
     photos = bm.split_photos()[1] if args.held_out else tune
-    pairs = bm.load_pairs(photos)  # tune photos: their masks may choose settings; held-out: scoring only
-    cams = cached_cams(args.run, pairs)
-    probs = [np.mean([m.predict(img) for m in models], axis=0).astype(np.float32) for _, img, _ in pairs]
+    # tune photos: their masks may choose settings; held-out: scoring only
+    pairs, cams, probs = scored_set(photos, args.run, model)
     which = "HELD-OUT photos" if args.held_out else "tune photos"
     res = {"models": args.models, "run": str(args.run), "photos": f"{len(pairs)} {which}",
            "steps": [m.config.get("steps") for m in models], "seconds": [m.config.get("seconds") for m in models],
@@ -194,18 +205,15 @@ def cmd_eval(args) -> None:
            **({f"mask settings {args.mask_options.name}": _score(pairs, cams, probs, bm.load_options(args.mask_options))}
               if args.mask_options else {}),
            "v2 mask settings": _score(pairs, cams, probs, bm.load_options(OPT_V2))}
-    no_region = bm.load_options(OPT_ST).with_(region_level=0.0, region_dilation=0, region_floor=0.0)
-    res["self-trained mask settings, no map region"] = _score(pairs, cams, probs, no_region)
+    free = no_region(bm.load_options(OPT_ST))
+    res["self-trained mask settings, no map region"] = _score(pairs, cams, probs, free)
     if not args.held_out:
-        thin = bm.load_pairs([p for p in thin_photos() if p not in tune])
-        thin_cams = cached_cams(args.run, thin)
-        thin_probs = [np.mean([m.predict(img) for m in models], axis=0).astype(np.float32) for _, img, _ in thin]
+        thin = scored_set([p for p in thin_photos() if p not in tune], args.run, model)
         key = "thin photos (self-training photos of the IMG series)"
-        res[key] = _score(thin, thin_cams, thin_probs, bm.load_options(OPT_ST))
-        res[key + ", no map region"] = _score(thin, thin_cams, thin_probs, no_region)
+        res[key] = _score(*thin, bm.load_options(OPT_ST))
+        res[key + ", no map region"] = _score(*thin, free)
         if args.mask_options:
-            res[f"{key}, mask settings {args.mask_options.name}"] = _score(
-                thin, thin_cams, thin_probs, bm.load_options(args.mask_options))
+            res[f"{key}, mask settings {args.mask_options.name}"] = _score(*thin, bm.load_options(args.mask_options))
     _record(res, args.json)
 
 
@@ -267,7 +275,7 @@ def cmd_checks(args) -> None:
          "f1": _score(pairs, cams, probs, opts.with_(region_level=lvl, region_dilation=dil, pixel_threshold=thr))["f1"]}
         for lvl, dil, thr in itertools.product([0.05, 0.15], [8, 16, 32, 64], [0.4, 0.5])
     ]
-    res["no_region"] = _score(pairs, cams, probs, opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0))
+    res["no_region"] = _score(pairs, cams, probs, no_region(opts))
     from crackscope.maps.selftrain import refine_with_pixel_model
 
     err = dict.fromkeys(("tp", "fp_near", "fp_far", "fn_near", "fn_far", "fn_far_outside_region",
@@ -362,25 +370,21 @@ def cmd_mask_grid(args) -> None:
     import torch
 
     from crackscope.evaluation.scoring import score_masks
-    from crackscope.maps.selftrain import load_pixel_model, refine_with_pixel_model
+    from crackscope.maps.selftrain import load_pixel_models, refine_with_pixel_model
 
     torch.set_num_threads(2)
-    models = [load_pixel_model(p) for p in str(args.model).split(",")]  # several: their mean probability
+    model = load_pixel_models(args.model.split(","))  # several: their mean probability
     tune = photo_sets()[0]
-    data = {}
-    for name, photos in (("tune", tune), ("thin", [p for p in thin_photos() if p not in tune])):
-        pairs = bm.load_pairs(photos)
-        probs = [np.mean([m.predict(img) for m in models], axis=0).astype(np.float32) for _, img, _ in pairs]
-        data[name] = (pairs, cached_cams(args.run, pairs), probs)
+    data = {name: scored_set(photos, args.run, model)
+            for name, photos in (("tune", tune), ("thin", [p for p in thin_photos() if p not in tune]))}
     base = bm.load_options(OPT_ST)
-    grid = []
+    grid, settings = [], []
     blurs, fracs, sizes = ((0.5, 1.0, 2.0), (0.5, 0.6), (120,)) if args.small else ((1.0, 2.0), (0.5, 0.6, 0.7), (30, 120))
     for region, thr, blur, frac, radius, size in itertools.product(
         (True, False), (0.4, 0.5, 0.6), blurs, fracs, (3, 5), sizes
     ):
         opts = base.with_(pixel_threshold=thr, blur=blur, half_max=frac, half_max_radius=radius, min_size=size)
-        if not region:
-            opts = opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0)
+        opts = opts if region else no_region(opts)
         row = {"region": region, "pixel_threshold": thr, "blur": blur, "half_max": frac, "half_max_radius": radius,
                "min_size": size}
         for name, (pairs, cams, probs) in data.items():
@@ -389,8 +393,10 @@ def cmd_mask_grid(args) -> None:
             row[name] = round(score_masks(masks, [gt for _, _, gt in pairs])["f1"], 4)
         row["mean"] = round((row["tune"] + row["thin"]) / 2, 4)
         grid.append(row)
+        settings.append(opts)
         print(row, flush=True)
-    best = max(grid, key=lambda g: g["mean"])
+    best_index = max(range(len(grid)), key=lambda i: grid[i]["mean"])
+    best = grid[best_index]
     res = {"model": args.model, "run": str(args.run), "base": "maps_selftrain_options.json",
            "reported settings": next(g for g in grid if g["region"] and g["pixel_threshold"] == 0.5
                                      and g["blur"] == base.blur and g["half_max"] == base.half_max
@@ -398,11 +404,7 @@ def cmd_mask_grid(args) -> None:
                                      and g["min_size"] == base.min_size),
            "best": best, "grid": grid}
     if args.write:
-        opts = base.with_(pixel_threshold=best["pixel_threshold"], blur=best["blur"], half_max=best["half_max"],
-                          half_max_radius=best["half_max_radius"], min_size=best["min_size"])
-        if not best["region"]:
-            opts = opts.with_(region_level=0.0, region_dilation=0, region_floor=0.0)
-        args.write.write_text(json.dumps(opts.as_dict(), indent=1) + "\n")
+        args.write.write_text(json.dumps(settings[best_index].as_dict(), indent=1) + "\n")
     _record(res, args.json)
 
 

@@ -523,12 +523,14 @@ def self_train(
             "run": str(getattr(mapper.run, "path", run)),
             "method": method,
             "refine": ropts.as_dict(),
-            "pseudo_labels": popts.as_dict(),
+            # what the targets were made from: the teacher's masks, or the refined maps with these label settings
+            **(
+                {"teacher": str(getattr(teacher, "source", None))}
+                if teacher is not None
+                else {"pseudo_labels": popts.as_dict()}
+            ),
             "photos": len(images),
         }
-        if teacher is not None:
-            settings["teacher"] = str(getattr(teacher, "source", None))
-            del settings["pseudo_labels"]
         if mask_options is not None:
             settings["mask"] = mask_options.as_dict()
         model = train_pixel_model(
