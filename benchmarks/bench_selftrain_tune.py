@@ -12,6 +12,7 @@ held-out photos only if it wins here. The held-out masks are never read.
     .venv/bin/python benchmarks/bench_selftrain_tune.py refine --run RUN                 # no pixel model
     .venv/bin/python benchmarks/bench_selftrain_tune.py eval MODEL --run RUN --held-out   # the chosen one only
     .venv/bin/python benchmarks/bench_selftrain_tune.py checks MODEL --run RUN           # TTA, width, region, errors
+    .venv/bin/python benchmarks/bench_selftrain_tune.py widths                           # crack width per series
     .venv/bin/python benchmarks/bench_selftrain_tune.py refine-grid --run RUN --write OPTS.json  # texture-relative
     .venv/bin/python benchmarks/bench_selftrain_tune.py mask-grid MODEL[,MODEL] --run RUN --write MASK.json
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 import sys
 import time
 from pathlib import Path
@@ -319,6 +321,31 @@ def thin_photos() -> list[Path]:
     return [p for p in tune + self_photos if "_IMG" in p.stem]
 
 
+def cmd_widths(args) -> None:
+    """Median crack width (mask area / skeleton length, px) per photo series of the 240 TRAINING photos, and how
+    many photos of each series are tune, self-training and held-out photos (file names only for the latter)."""
+    from collections import defaultdict
+
+    from crackscope.io import read_mask
+    from crackscope.maps.postprocess import skeletonize_mask
+
+    tune, self_photos = photo_sets()
+    held_out = bm.split_photos()[1]
+
+    def series(p: Path) -> str:
+        return "IMG" if "_IMG" in p.stem else p.stem.split("_")[1][:4]
+
+    widths: dict[str, list[float]] = defaultdict(list)
+    for photo in tune + self_photos:  # training masks only
+        gt = read_mask(bm.mask_of(photo))
+        if gt.any():
+            widths[series(photo)].append(float(gt.sum() / max(int(skeletonize_mask(gt).sum()), 1)))
+    res = {"median width px (training masks)": {k: round(float(np.median(v)), 2) for k, v in sorted(widths.items())}}
+    for name, photos in (("tune", tune), ("self-training", self_photos), ("held-out (names only)", held_out)):
+        res[f"{name} photos per series"] = dict(sorted(Counter(series(p) for p in photos).items()))
+    _record(res, args.json)
+
+
 def cmd_refine_grid(args) -> None:
     """Refinement only (no pixel model), texture-relative contrast: a small grid scored on the tune photos and
     on the thin-crack training photos; the best by the mean of the two sets' F1 (each set weighs the same: pooled
@@ -446,6 +473,8 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     p.add_argument("--threads", type=int, default=2)
+    p = sub.add_parser("widths")
+    p.add_argument("--json", type=Path)
     p = sub.add_parser("refine-grid")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
@@ -462,7 +491,7 @@ def main() -> None:
     p.add_argument("--json", type=Path)
     args = ap.parse_args()
     commands = {"cams": cmd_cams, "train": cmd_train, "labels2": cmd_labels2, "eval": cmd_eval, "refine": cmd_refine,
-                "checks": cmd_checks, "refine-grid": cmd_refine_grid,
+                "checks": cmd_checks, "refine-grid": cmd_refine_grid, "widths": cmd_widths,
                 "mask-grid": cmd_mask_grid}
     commands[args.cmd](args)
 
