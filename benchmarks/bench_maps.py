@@ -90,12 +90,14 @@ def load_pairs(photos: list[Path]) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def cam_pass(mapper, pairs, cache: Path | None = None) -> tuple[list[tuple[np.ndarray, list]], list[float]]:
     """Blended CAM + tile predictions per photo; with ``cache`` each photo's result is kept in
     ``cache/<stem>.npz`` and re-used (seconds are only reported for photos computed in this run)."""
+    from crackscope.maps.base import Tile
+
     out, secs = [], []
     for stem, img, _ in pairs:
         f = cache / f"{stem}.npz" if cache else None
         if f is not None and f.is_file():
             z = np.load(f)
-            tiles = [{"box": b.tolist(), "probability": float(p)} for b, p in zip(z["boxes"], z["probs"])]
+            tiles = tuple(Tile(tuple(int(v) for v in b), probability=float(p)) for b, p in zip(z["boxes"], z["probs"]))
             out.append((z["cam"].astype(np.float32), tiles))
             continue
         t = time.perf_counter()
@@ -105,7 +107,7 @@ def cam_pass(mapper, pairs, cache: Path | None = None) -> tuple[list[tuple[np.nd
         if f is not None:
             f.parent.mkdir(parents=True, exist_ok=True)
             np.savez(f.with_suffix(".tmp.npz"), cam=cam.astype(np.float16),
-                     boxes=np.array([t["box"] for t in tiles]), probs=np.array([t["probability"] for t in tiles]))
+                     boxes=np.array([t.box for t in tiles]), probs=np.array([t.probability for t in tiles]))
             f.with_suffix(".tmp.npz").replace(f)
     return out, secs
 
@@ -148,9 +150,11 @@ def mapper_method(mapper, *, refine: bool, options=None, gate: str = "photo", pi
     """A method that runs ``mapper.finish`` with the given settings (the product's own code path)."""
 
     def fn(img, cam, tiles):
-        mapper.refine_options = options or mapper.refine_options
-        mapper.gate, mapper.pixel_model = gate, pixel_model
-        res = mapper.finish(img, cam, tiles, refine=refine)
+        mapper.recipe = mapper.recipe.with_(
+            refine=refine, refine_options=options or mapper.recipe.refine_options, gate=gate
+        )
+        mapper.pixel_model = pixel_model
+        res = mapper.finish(img, cam, tiles)
         return res.probability, res.mask
 
     return fn
@@ -244,6 +248,7 @@ def big_child(run: str, photo: str, out: str, method: str) -> None:
 
     from crackscope.io import read_image, write_image_atomic
     from crackscope.maps.pipeline import map_images
+    from crackscope.maps.recipe import MapRecipe
     from crackscope.training.run import load_run
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -254,7 +259,7 @@ def big_child(run: str, photo: str, out: str, method: str) -> None:
     load_run(run)  # warm imports so the timing below is the mapping
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    summary = map_images(run, [src], Path(out) / "maps", method=method, overwrite=True)
+    summary = map_images(run, [src], Path(out) / "maps", recipe=MapRecipe(method=method), overwrite=True)
     sec = time.perf_counter() - t
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     img = summary["images"][0]
@@ -324,9 +329,10 @@ def main() -> None:
         return
 
     from crackscope.evaluation.scoring import plot_pr_curve
-    from crackscope.maps.mapper import ClassifierMapper
+    from crackscope.maps.classifier import ClassifierMapper
+    from crackscope.maps.pixel_model import load_pixel_model
+    from crackscope.maps.recipe import MapRecipe
     from crackscope.maps.refine import RefineOptions
-    from crackscope.maps.selftrain import load_pixel_model
     from crackscope.training.run import load_run
 
     t_start = time.time()
@@ -344,7 +350,7 @@ def main() -> None:
         print("training crackfast on the 240 training photos ...", flush=True)
         train_run(args.run, train_photos)
     run = load_run(args.run)
-    mapper = ClassifierMapper(run, method=args.method)
+    mapper = ClassifierMapper(run, MapRecipe(method=args.method))
     cache = args.cam_cache or (args.run / f"cams-{args.method}")
     print(f"run {args.run}: {run.name}, input {run.image_size}, tile {mapper.tile}, threshold {run.threshold:.3f}")
     # training photos: 40 "tune" photos (masks may choose settings) and the rest (self-training, images only)
@@ -440,7 +446,7 @@ def main() -> None:
         f"Classifier: `{_rel(args.run)}` "
         f"({run.name}, input {run.image_size} px, trained on patch labels of the 240 training photos; "
         "no mask was ever a training target). "
-        f"Maps: {args.method}, tile {mapper.tile} px, overlap {mapper.overlap}, {tiles_per_photo} tiles per photo; "
+        f"Maps: {args.method}, tile {mapper.tile} px, overlap {mapper.recipe.overlap}, {tiles_per_photo} tiles per photo; "
         f"{cracked_called} of {len(held_out)} photos called cracked (some tile >= threshold {run.threshold:.3f}).",
         "",
         f"Pixels pooled over the held-out set; tolerance {TOL} px as in crack-detection papers "

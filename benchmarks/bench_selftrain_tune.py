@@ -81,10 +81,11 @@ def cached_cams(run: Path, pairs) -> list[np.ndarray]:
 
 
 def cmd_cams(args) -> None:
-    from crackscope.maps.mapper import ClassifierMapper
+    from crackscope.maps.classifier import ClassifierMapper
+    from crackscope.maps.recipe import MapRecipe
     from crackscope.training.run import load_run
 
-    mapper = ClassifierMapper(load_run(args.run), method="gradcam++")
+    mapper = ClassifierMapper(load_run(args.run), MapRecipe(method="gradcam++"))
     train_photos, held_out = bm.split_photos()
     photos = train_photos + held_out  # the CAM pass reads images only, never masks
     t = time.perf_counter()
@@ -138,7 +139,8 @@ def cmd_train(args) -> None:
 def cmd_labels2(args) -> None:
     import torch
 
-    from crackscope.maps.selftrain import load_pixel_model, teacher_labels
+    from crackscope.maps.pixel_model import load_pixel_model
+    from crackscope.maps.selftrain import teacher_labels
 
     torch.set_num_threads(2)
     model = load_pixel_model(args.model)
@@ -156,7 +158,7 @@ def cmd_labels2(args) -> None:
 
 def _score(pairs, cams, probs, opts) -> dict:
     from crackscope.evaluation.scoring import ods_ois, score_masks
-    from crackscope.maps.selftrain import refine_with_pixel_model
+    from crackscope.maps.pixel_model import refine_with_pixel_model
 
     masks, softs = [], []
     for (_, img, _), cam, prob in zip(pairs, cams, probs):
@@ -191,7 +193,7 @@ def scored_set(photos: list[Path], run: Path, model) -> tuple[list, list[np.ndar
 def cmd_eval(args) -> None:
     import torch
 
-    from crackscope.maps.selftrain import PixelEnsemble, load_pixel_model
+    from crackscope.maps.pixel_model import PixelEnsemble, load_pixel_model
 
     torch.set_num_threads(2)
     models = [load_pixel_model(p) for p in args.models.split(",")]
@@ -230,7 +232,7 @@ def cmd_checks(args) -> None:
 
     from crackscope.maps.postprocess import remove_small
     from crackscope.maps.refine import dark_line_response, keep_elongated, support_region
-    from crackscope.maps.selftrain import load_pixel_model
+    from crackscope.maps.pixel_model import load_pixel_model
 
     torch.set_num_threads(args.threads)
     model = load_pixel_model(args.model)
@@ -278,7 +280,7 @@ def cmd_checks(args) -> None:
         for lvl, dil, thr in itertools.product([0.05, 0.15], [8, 16, 32, 64], [0.4, 0.5])
     ]
     res["no_region"] = _score(pairs, cams, probs, no_region(opts))
-    from crackscope.maps.selftrain import refine_with_pixel_model
+    from crackscope.maps.pixel_model import refine_with_pixel_model
 
     err = dict.fromkeys(("tp", "fp_near", "fp_far", "fn_near", "fn_far", "fn_far_outside_region",
                          "fn_far_inside_region_low_probability"), 0)
@@ -397,7 +399,7 @@ def cmd_mask_grid(args) -> None:
     import torch
 
     from crackscope.evaluation.scoring import score_masks
-    from crackscope.maps.selftrain import load_pixel_models, refine_with_pixel_model
+    from crackscope.maps.pixel_model import load_pixel_models, refine_with_pixel_model
 
     torch.set_num_threads(2)
     model = load_pixel_models(args.model.split(","))  # several: their mean probability

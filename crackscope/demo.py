@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crackscope.progress import OnProgress
+
 # Full demo, measured 2026-11-21 on the 2-core machine while it was heavily shared (load 15-18): the whole
 # run_demo took 23 CPU-seconds single-threaded (so well under the 3-minute cap on 2 idle cores); test
 # accuracy 0.93, recall 0.90, map F1 0.63 exact / 0.89 at 2 px (2 training threads, seed 0). Batch 16 gives
@@ -39,25 +41,31 @@ def run_demo(
     epochs: int | None = None,
     batch_size: int | None = None,
     method: str = "gradcam++",
+    preset: str = "refined",
     progress: bool = True,
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
-    """Run the whole demo into ``out`` and return the headline figures (also in ``OUT/summary.json``)."""
+    """Run the whole demo into ``out`` and return the headline figures (also in ``OUT/summary.json``).
+
+    ``preset`` is the map recipe of the maps and the report (with ``method`` as its CAM method);
+    ``progress`` shows the training display, ``on_progress`` is told of the mapping."""
     from crackscope.cam import METHODS, explain
     from crackscope.data.splits import read_split_csv
     from crackscope.data.synth import synthesize
     from crackscope.evaluation.scoring import score_dirs
     from crackscope.io import read_image, write_json_atomic
     from crackscope.maps.pipeline import map_images
+    from crackscope.maps.recipe import get_preset
     from crackscope.models import DEFAULT_MODEL
     from crackscope.report import build_report
     from crackscope.training import train
     from crackscope.training.run import load_run
 
-    preset = QUICK if quick else FULL
-    n = preset["n"] if n is None else int(n)
-    size = preset["size"] if size is None else int(size)
-    epochs = preset["epochs"] if epochs is None else int(epochs)
-    batch_size = preset["batch_size"] if batch_size is None else int(batch_size)
+    sizes = QUICK if quick else FULL
+    n = sizes["n"] if n is None else int(n)
+    size = sizes["size"] if size is None else int(size)
+    epochs = sizes["epochs"] if epochs is None else int(epochs)
+    batch_size = sizes["batch_size"] if batch_size is None else int(batch_size)
     if n < 12:
         raise ValueError(f"n must be at least 12 (train, validation and test need images), got {n}")
     if size < 32:
@@ -66,6 +74,7 @@ def run_demo(
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    recipe = get_preset(preset).with_(method=method)
 
     started = time.perf_counter()
     out = Path(out)
@@ -105,14 +114,14 @@ def run_demo(
     expl.save(out / "explanations", images=images, names=[p.stem for p in shown], threshold=run.threshold)
     t = lap("explain", t)
 
-    map_summary = map_images(run_dir, test_paths, out / "maps", method=method, show_progress=progress)
+    map_summary = map_images(run_dir, test_paths, out / "maps", recipe=recipe, on_progress=on_progress)
     t = lap("map", t)
 
     scores = score_dirs(out / "maps", data / "masks", tol=SCORE_TOL)
     write_json_atomic(out / "scores.json", scores)
     t = lap("score", t)
 
-    report = build_report(run_dir, data=data, maps_dir=out / "maps", out=out / "report.html", method=method)
+    report = build_report(run_dir, data=data, maps_dir=out / "maps", out=out / "report.html", preset=recipe)
     lap("report", t)
 
     metrics = _read_metrics(run_dir)
@@ -127,6 +136,7 @@ def run_demo(
         "batch_size": batch_size,
         "quick": quick,
         "method": method,
+        "preset": preset,
         "test_images": len(test_paths),
         "mapped_images": len(map_summary.get("images", [])),
         "map_errors": map_summary.get("errors", []),

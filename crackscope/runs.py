@@ -8,9 +8,35 @@ from typing import Any
 
 from crackscope.errors import BadInputError
 
+#: the run argument that names the model shipped with the package (``crackscope map builtin PHOTOS``)
+BUILTIN = "builtin"
+
+
+def builtin_run_dir() -> Path:
+    """The folder of the bundled run, inside the installed package (never downloaded)."""
+    from importlib.resources import files
+
+    return Path(str(files("crackscope.builtin")))
+
+
+def resolve_run_dir(run_dir: str | Path) -> Path:
+    """``run_dir`` as a folder: the name ``builtin`` is the bundled run unless a run folder of that name
+    exists here (write ``./builtin/`` with a config.json to use your own)."""
+    path = Path(run_dir)
+    if str(run_dir) == BUILTIN and not (path / "config.json").is_file():
+        return builtin_run_dir()
+    return path
+
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    run_dir = Path(run_dir)
+    """A run folder's ``config.json``.
+
+    Raises
+    ------
+    BadInputError
+        If the folder holds no config.json or it is not valid JSON.
+    """
+    run_dir = resolve_run_dir(run_dir)
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         raise BadInputError(run_dir, "not a crackscope run folder (no config.json); train one with `crackscope train`")

@@ -25,3 +25,42 @@ def tiny_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(synth_dir, model="tiny", out=out, epochs=2, image_size=32, batch_size=8, seed=0)
+
+
+@pytest.fixture(scope="session")
+def fitted_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run made by the product's ``fit`` (tiny classifier, four pixel-model rounds, about 30 s) with the
+    structure of the ``selftrained`` preset and sizes fit for 64 px synthetic photos."""
+    from crackscope.maps.fit import FitOptions, fit
+
+    out = tmp_path_factory.mktemp("runs") / "fitted"
+    fit(synth_dir, out, preset=_small_selftrained(), options=FitOptions(minutes=0.3, seed=0))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_recipe():  # type: ignore[no-untyped-def]
+    """The recipe ``fitted_run`` was fitted for."""
+    return _small_selftrained()
+
+
+def _small_selftrained():  # type: ignore[no-untyped-def]
+    """The ``selftrained`` preset's stages and ensemble, with a tiny classifier and sizes for 64 px photos."""
+    from crackscope.maps.recipe import ClassifierPlan, MapRecipe, PixelStage, PseudoLabelOptions
+    from crackscope.maps.refine import RefineOptions
+
+    labels = RefineOptions(min_size=5)
+    mask = RefineOptions(min_size=5, region_level=0.0, region_dilation=0, pixel_threshold=0.2)
+    return MapRecipe(
+        name="small-selftrained",
+        refine_options=mask,
+        gate="pixels",
+        pixel_models=("a2", "b2"),
+        stages=(
+            PixelStage("a1", refine=labels, labels=PseudoLabelOptions(outside_lines_unlabelled=True), mask=mask),
+            PixelStage("a2", teacher="a1"),
+            PixelStage("b1", refine=labels, mask=mask),
+            PixelStage("b2", teacher="b1"),
+        ),
+        classifier=ClassifierPlan(model="tiny", image_size=32, epochs=2, share=0.3),
+    )

@@ -150,21 +150,31 @@ def _batch_scale(maps: np.ndarray) -> float:
     return float(clean.max(initial=0.0))
 
 
-def prediction_row(name: str, probability: float, threshold: float, flags: Sequence[str]) -> dict[str, str]:
+#: how a photo was seen: whole, resized to the model input ("resized"), or in tiles as ``crackscope map`` sees it
+VIEWS = ("resized", "tiles")
+
+
+def prediction_row(
+    name: str, probability: float, threshold: float, flags: Sequence[str], *, view: str = "resized"
+) -> dict[str, str]:
+    """One ``predictions.csv`` row; ``view`` is one of :data:`VIEWS`."""
     return {
         "filename": name,
         "class": "cracked" if probability >= threshold else "uncracked",
         "probability": f"{probability:.6f}",
         "flags": ";".join(flags),
+        "view": view,
     }
 
 
 def write_predictions(path: Path, rows: Sequence[dict[str, str]]) -> Path:
-    """``filename,class,probability,flags`` (flags joined by ';'), written atomically."""
+    """``filename,class,probability,flags,view`` (flags joined by ';'), written atomically."""
     from crackscope.io import write_text_atomic
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["filename", "class", "probability", "flags"], lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=["filename", "class", "probability", "flags", "view"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return write_text_atomic(path, buffer.getvalue())

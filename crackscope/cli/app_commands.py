@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from crackscope.cli.common import console, fail, out
+from crackscope.cli.common import ProgressBars, console, fail, out
 
 
 def demo_cmd(
@@ -24,7 +24,8 @@ def demo_cmd(
 
     kwargs = {k: v for k, v in (("n", n), ("size", size), ("epochs", epochs)) if v is not None}
     try:
-        summary = run_demo(out_dir, seed=seed, quick=quick, method=method, **kwargs)
+        with ProgressBars() as bars:
+            summary = run_demo(out_dir, seed=seed, quick=quick, method=method, on_progress=bars, **kwargs)
     except ValueError as exc:
         fail(str(exc))
         return
@@ -37,22 +38,28 @@ def demo_cmd(
 
 
 def report_cmd(
-    run: Path = typer.Argument(..., help="a run folder made by `crackscope train`"),
+    run: Path = typer.Argument(..., help="a run folder made by `crackscope train` or `fit`, or `builtin`"),
     data: Optional[Path] = typer.Option(None, "--data", help="the data folder (default: the one the run used)"),
     maps: Optional[Path] = typer.Option(None, "--maps", help="a `crackscope map` output to tabulate and score"),
     out_file: Optional[Path] = typer.Option(None, "--out", help="the HTML file (default: RUN/report.html)"),
-    method: str = typer.Option("gradcam++", "--method", help="explanation method for the gallery"),
+    method: Optional[str] = typer.Option(None, "--method", help="explanation method (default: the recipe's)"),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="map recipe for the gallery's masks (default: the run's own)"
+    ),
 ) -> None:
     """Write a self-contained HTML report (images embedded, no internet needed to view it)."""
     from crackscope.report import build_report
 
     with console.status("writing the report"):
-        path = build_report(run, data=data, maps_dir=maps, out=out_file, method=method)
+        path = build_report(run, data=data, maps_dir=maps, out=out_file, method=method, preset=preset)
     out.print(f"[bold]report:[/] {path}")
 
 
 def serve_cmd(
-    run: Path = typer.Argument(..., help="a run folder made by `crackscope train`"),
+    run: Path = typer.Argument(Path("builtin"), help="a run folder made by `crackscope train` or `fit` (default: builtin)"),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="map recipe for /api/map (default: the run's own; `crackscope presets`)"
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
     port: int = typer.Option(8000, "--port", help="port to listen on"),
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", help="largest accepted upload, in MB (MiB)"),
@@ -65,7 +72,9 @@ def serve_cmd(
 
     if max_upload_mb <= 0 or max_megapixels <= 0:
         fail("--max-upload-mb and --max-megapixels must be positive")
-    app = create_app(run, max_upload_bytes=int(max_upload_mb * 1048576), max_pixels=int(max_megapixels * 1e6))
+    app = create_app(
+        run, preset=preset, max_upload_bytes=int(max_upload_mb * 1048576), max_pixels=int(max_megapixels * 1e6)
+    )
     console.print(f"serving [bold]{run}[/] on http://{host}:{port}  (API schema: http://{host}:{port}/openapi.json)")
     uvicorn.run(app, host=host, port=port, log_level="info")
 

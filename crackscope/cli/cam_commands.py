@@ -13,7 +13,7 @@ METHOD_NAMES = ("cam", "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam
 
 
 def explain_cmd(
-    run: Path = typer.Argument(..., help="A classifier run folder."),
+    run: Path = typer.Argument(..., help="A classifier run folder, or `builtin`."),
     images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     method: str = typer.Option("gradcam++", "--method", "-m", help=f"One of: {', '.join(METHOD_NAMES)}."),
@@ -25,6 +25,10 @@ def explain_cmd(
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast forward; maps in fp32)."),
     colormap: str = typer.Option("jet", "--colormap", help="A matplotlib colormap (jet, turbo, inferno...)."),
     panels: bool = typer.Option(True, "--panels/--no-panels", help="Also write the three-panel figures."),
+    tiles: bool = typer.Option(
+        True, "--tiles/--resized",
+        help="Photos larger than the run's tile: explain them in tiles as `map` sees them (default) or resized whole.",
+    ),
 ) -> None:
     """Explain why the classifier calls images cracked: maps (.npy), overlays, panels, predictions.csv."""
     from crackscope.cam import METHODS
@@ -55,7 +59,7 @@ def explain_cmd(
             report = explain_images(
                 run, images, out=out_dir, method=method, target=target, layer=layer, normalise=normalise,
                 batch_size=batch_size, alpha=alpha, precision=precision, colormap=colormap, panels=panels,
-                on_batch=lambda n: bar.advance(task, n),
+                tiles=tiles, on_batch=lambda n: bar.advance(task, n),
             )
     except ValueError as exc:  # bad layer name, head not fit for classic CAM, ...
         fail(str(exc))
@@ -68,9 +72,12 @@ def explain_cmd(
             "drawn as the image with a note, not as a black map)",
             highlight=False,
         )
+    tiled = f" ({len(report.tiled)} in tiles, as `crackscope map` sees them)" if report.tiled else ""
+    resized = len(report.explained) - len(report.tiled)
+    note = f"; {resized} photo(s) resized whole to the model input" if resized and not tiles else ""
     out.print(
-        f"explained {len(report.explained)} image(s) with {method} at layer {report.layer}, "
-        f"skipped {len(report.skipped)}, flagged {len(report.flagged)} -> {out_dir}"
+        f"explained {len(report.explained)} image(s){tiled} with {method} at layer {report.layer}, "
+        f"skipped {len(report.skipped)}, flagged {len(report.flagged)}{note} -> {out_dir}"
     )
     if not report.explained:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``crackscope map`` (whole photos -> masks, maps, measurements) and ``crackscope score`` (pixel scores)."""
+"""``crackscope map`` (whole photos -> masks, maps, measurements), ``fit``, ``selftrain``, ``presets`` and ``score``."""
 
 from __future__ import annotations
 
@@ -7,48 +7,90 @@ from typing import Optional
 
 import typer
 
-from crackscope.cli.common import console, fail, out
+from crackscope.cli.common import ProgressBars, console, fail, out
+from crackscope.maps.recipe import MapRecipe
+
+
+def _recipe(
+    run: Path,
+    preset: str | None,
+    *,
+    method: str | None = None,
+    tile: int | None = None,
+    gate: str | None = None,
+    refine: bool | None = None,
+    refine_options: Path | None = None,
+    pixel_models: list[Path] | None = None,
+) -> MapRecipe:
+    """The run's recipe (or the named preset) with the options given on the command line. Pixel models given
+    here map with the mask settings stored with the first of them, unless ``refine_options`` are given."""
+    from crackscope.maps.factory import resolve_recipe
+    from crackscope.maps.pixel_model import pixel_model_refine_options, read_pixel_model_config
+    from crackscope.maps.refine import RefineOptions
+
+    recipe = resolve_recipe(run, preset)
+    changes: dict[str, object] = {}
+    if method is not None:
+        changes["method"] = method
+    if tile is not None:
+        changes["tile"] = tile
+    if gate is not None:
+        changes["gate"] = gate
+    if refine is not None:
+        changes["refine"] = refine
+    if refine_options is not None:
+        changes["refine_options"] = RefineOptions.from_json(refine_options)
+    if pixel_models:
+        changes["pixel_models"] = tuple(str(p) for p in pixel_models)
+        changes["stages"] = ()
+        stored = pixel_model_refine_options(read_pixel_model_config(pixel_models[0]))
+        if refine_options is None and stored is not None:
+            changes["refine_options"] = stored
+    try:
+        return recipe.with_(**changes) if changes else recipe
+    except ValueError as exc:
+        fail(str(exc))
+        raise
 
 
 def map_cmd(
-    run: Path = typer.Argument(..., help="A run folder (classifier or restorer)."),
+    run: Path = typer.Argument(..., help="A run folder (classifier or restorer), or `builtin` for the bundled model."),
     images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    method: str = typer.Option("gradcam++", "--method", help="CAM method for classifier runs."),
-    mm_per_px: Optional[float] = typer.Option(None, "--mm-per-px", help="Scale, to report sizes in millimetres."),
-    refine: bool = typer.Option(True, "--refine/--no-refine", help="Refine maps with the image's dark lines."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in photo pixels (default: the patch size the run was trained on)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
-    refine_options: Optional[Path] = typer.Option(
-        None, "--refine-options", help="JSON file of refinement settings, e.g. benchmarks/results/maps_refine_v2.json."
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="Map recipe (`crackscope presets`; default: the run's own, from `fit`)."
     ),
-    gate: str = typer.Option(
-        "photo", "--gate", help="photo: a photo the classifier calls crack-free gets an empty mask; pixels: pixels decide."
+    mm_per_px: Optional[float] = typer.Option(None, "--mm-per-px", help="Scale, to report sizes in millimetres."),
+    method: Optional[str] = typer.Option(None, "--method", help="Override the recipe's CAM method."),
+    refine: Optional[bool] = typer.Option(None, "--refine/--no-refine", help="Override: refine maps with the image."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Override the tile size in photo pixels."),
+    gate: Optional[str] = typer.Option(
+        None, "--gate", help="Override: photo (a photo called crack-free gets an empty mask) or pixels (pixels decide)."
+    ),
+    refine_options: Optional[Path] = typer.Option(
+        None, "--refine-options", help="Override the refinement with a JSON file of RefineOptions fields."
     ),
     pixel_model: Optional[list[Path]] = typer.Option(
         None, "--pixel-model",
-        help="A `crackscope selftrain` folder: its pixel model picks the crack pixels (repeat: their mean).",
+        help="Override: a `crackscope selftrain` folder picks the crack pixels (repeat: their mean).",
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
     from crackscope.maps.pipeline import map_images
-    from crackscope.maps.refine import RefineOptions
 
     if mm_per_px is not None and mm_per_px <= 0:
         fail("--mm-per-px must be > 0")
-    if tile is not None and tile < 8:
-        fail("--tile must be at least 8 px")
-    if gate not in ("photo", "pixels"):
-        fail("--gate must be photo or pixels")
-    options = RefineOptions.from_json(refine_options) if refine_options is not None else None
-    summary = map_images(
-        run, images, out_dir, method=method, mm_per_px=mm_per_px, refine=refine, tile=tile, overwrite=overwrite,
-        show_progress=True, refine_options=options, gate=gate, pixel_model=pixel_model or None,
+    recipe = _recipe(
+        run, preset, method=method, tile=tile, gate=gate, refine=refine, refine_options=refine_options,
+        pixel_models=pixel_model,
     )
+    with ProgressBars() as bars:
+        summary = map_images(run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars)
     done = summary["counts"]
     out.print(
-        f"mapped {done['mapped']} image(s), skipped {done['skipped']} finished, {done['errors']} error(s); "
-        f"{done['cracks']} crack(s) -> {out_dir}"
+        f"mapped {done['mapped']} image(s) with preset {recipe.name}, skipped {done['skipped']} finished, "
+        f"{done['errors']} error(s); {done['cracks']} crack(s) -> {out_dir}"
     )
     for err in summary["errors"]:
         console.print(f"[yellow]skipped[/] {err['file']}: {err['problem']}", highlight=False)
@@ -60,12 +102,15 @@ def selftrain_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the pixel model."),
     minutes: float = typer.Option(10.0, "--minutes", help="Training time."),
     method: str = typer.Option("gradcam++", "--method", help="CAM method for the class maps."),
+    preset: Optional[str] = typer.Option(
+        None, "--preset", "-p", help="Take the refinement for the pseudo-labels from this preset (default: refined)."
+    ),
     refine_options: Optional[Path] = typer.Option(
-        None, "--refine-options", help="JSON refinement settings for the pseudo-labels (default: built-in v1)."
+        None, "--refine-options", help="JSON refinement settings for the pseudo-labels (overrides --preset)."
     ),
     mask_options: Optional[Path] = typer.Option(
         None, "--mask-options",
-        help="JSON settings stored with the model for `map --pixel-model` (default: the teacher's, else --refine-options).",
+        help="JSON settings stored with the model for `map --pixel-model` (default: the teacher's, else the refinement).",
     ),
     outside_lines_unlabelled: bool = typer.Option(
         False, "--outside-lines-unlabelled",
@@ -80,26 +125,78 @@ def selftrain_cmd(
     ),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Self-train a pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
+    """Self-train one pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
+    from crackscope.maps.recipe import PixelStage, PseudoLabelOptions, get_preset
     from crackscope.maps.refine import RefineOptions
-    from crackscope.maps.selftrain import PseudoLabelOptions, self_train
+    from crackscope.maps.selftrain import SelfTrainOptions, self_train
 
     if minutes <= 0:
         fail("--minutes must be > 0")
-    options = RefineOptions.from_json(refine_options) if refine_options is not None else None
-    masks = RefineOptions.from_json(mask_options) if mask_options is not None else None
-    labels = PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background)
-    res = self_train(
-        run, images, out_dir, method=method, refine_options=options, label_options=labels, mask_options=masks,
-        teacher=teacher, seconds=minutes * 60, seed=seed, show_progress=True,
+    try:
+        refine = get_preset(preset or "refined").refine_options
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    if refine_options is not None:
+        refine = RefineOptions.from_json(refine_options)
+    stage = PixelStage(
+        out_dir.name,
+        refine=refine,
+        labels=PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background),
+        mask=RefineOptions.from_json(mask_options) if mask_options is not None else None,
     )
-    cfg = res["config"]
+    with ProgressBars() as bars:
+        res = self_train(
+            run, images, out_dir, stage=stage, teacher=teacher, method=method,
+            options=SelfTrainOptions(seconds=minutes * 60, seed=seed), on_progress=bars,
+        )
+    cfg = res.config
     out.print(
-        f"trained a pixel model on {res['photos']} photo(s): {cfg['steps']} steps in {cfg['seconds']:.0f} s "
+        f"trained a pixel model on {res.photos} photo(s): {cfg['steps']} steps in {cfg['seconds']:.0f} s "
         f"-> {out_dir}; map with `crackscope map {run} IMAGES --pixel-model {out_dir}`"
     )
-    for path, problem in res["skipped"]:
+    for path, problem in res.skipped:
         console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+
+
+def fit_cmd(
+    data: Path = typer.Argument(..., help="A data set in any layout (class folders, labelled files, images + masks)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="The run folder (an interrupted fit resumes in it)."),
+    minutes: float = typer.Option(20.0, "--minutes", help="Time budget for everything."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Map recipe to train for (default: selftrained)."),
+    seed: int = typer.Option(0, "--seed"),
+    max_photos: int = typer.Option(400, "--max-photos", help="Most photos self-training reads (a seeded sample)."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Override the detected data layout."),
+) -> None:
+    """Train a classifier and the pixel models its map preset needs, in one run folder; then `crackscope map RUN`."""
+    from crackscope.maps.fit import FitOptions, fit
+
+    try:
+        options = FitOptions(minutes=minutes, seed=seed, max_photos=max_photos, layout=layout)
+    except ValueError as exc:
+        fail(str(exc))
+        return
+    with ProgressBars() as bars:
+        res = fit(data, out_dir, preset=preset, options=options, on_progress=bars)
+    for step in res.steps:
+        extra = f", {step.steps} steps" if step.steps else ""
+        out.print(f"  {step.name}: {'kept from the last call' if step.resumed else f'{step.seconds:.0f} s{extra}'}")
+    out.print(
+        f"fitted preset {res.recipe.name} in {res.seconds / 60:.1f} min -> {out_dir}; "
+        f"map with `crackscope map {out_dir} PHOTOS --out DIR`"
+    )
+    for path, problem in res.skipped:
+        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+
+
+def presets_cmd() -> None:
+    """List the map presets, one line each."""
+    from crackscope.maps.recipe import list_presets
+
+    width = max(len(p.name) for p in list_presets())
+    for p in list_presets():
+        needs = " [fit]" if p.needs_fit else ""
+        out.print(f"{p.name:<{width}}  {p.doc}{needs}", highlight=False, soft_wrap=True)
 
 
 def score_cmd(
@@ -158,3 +255,5 @@ def register(app: typer.Typer) -> None:
     app.command("map")(map_cmd)
     app.command("score")(score_cmd)
     app.command("selftrain")(selftrain_cmd)
+    app.command("fit")(fit_cmd)
+    app.command("presets")(presets_cmd)

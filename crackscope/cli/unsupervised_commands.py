@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from crackscope.cli.common import console, fail
+from crackscope.cli.common import ProgressBars, console, fail
 
 
 def train_restorer_cmd(
@@ -38,11 +38,12 @@ def train_restorer_cmd(
     if style is not None and style not in STYLE_CHOICES:
         fail(f"unknown --style {style!r}; choose from {', '.join(STYLE_CHOICES)}")
     try:
-        run = train_restorer(
-            data, out=out, config=config, epochs=epochs, image_size=image_size, ngf=ngf, batch_size=batch_size,
-            steps_per_epoch=steps_per_epoch, vgg_weights=vgg_weights, style=style, resume=resume, seed=seed,
-            time_budget=None if time_budget is None else time_budget * 60.0, show_progress=True,
-        )
+        with ProgressBars() as bars:
+            run = train_restorer(
+                data, out=out, config=config, epochs=epochs, image_size=image_size, ngf=ngf, batch_size=batch_size,
+                steps_per_epoch=steps_per_epoch, vgg_weights=vgg_weights, style=style, resume=resume, seed=seed,
+                time_budget=None if time_budget is None else time_budget * 60.0, on_progress=bars,
+            )
     except ValueError as exc:
         if type(exc) is not ValueError:
             raise

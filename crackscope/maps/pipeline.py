@@ -22,11 +22,14 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from crackscope.errors import BadInputError, CrackscopeError
+from crackscope.maps.base import Mapper
+from crackscope.maps.recipe import MapRecipe
+from crackscope.progress import OnProgress, report
 
 OUTPUT_DIRS = ("masks", "probability", "skeletons", "overlays")
 RECORDS = "records"
@@ -47,49 +50,6 @@ CSV_COLUMNS = (
     "max_width_mm",
     "area_mm2",
 )
-
-
-def make_mapper(
-    run_dir: str | Path,
-    *,
-    method: str = "gradcam++",
-    refine: bool = True,
-    tile: int | None = None,
-    refine_options: Any = None,
-    gate: str = "photo",
-    pixel_model: str | Path | Sequence[str | Path] | None = None,
-) -> Any:
-    """The mapper for a run folder: ClassifierMapper for classifier runs, RestorerMapper for restorer runs.
-
-    ``refine_options`` (a :class:`~crackscope.maps.refine.RefineOptions`), ``gate`` and ``pixel_model`` (a
-    folder written by ``crackscope selftrain``, or several: their mean probability) apply to classifier runs.
-    With a pixel model and no ``refine_options``, the mask settings stored with it are used.
-    """
-    from crackscope.runs import run_kind
-
-    kind = run_kind(run_dir)
-    if pixel_model is not None and kind != "classifier":
-        raise BadInputError(Path(run_dir), "a pixel model refines class maps; it needs a classifier run")
-    if kind == "classifier":
-        from crackscope.maps.mapper import ClassifierMapper
-        from crackscope.training.run import load_run
-
-        model = None
-        if pixel_model is not None:
-            from crackscope.maps.selftrain import load_pixel_models, pixel_model_refine_options
-
-            model = load_pixel_models(pixel_model)
-            refine_options = refine_options or pixel_model_refine_options(model)
-        return ClassifierMapper(
-            load_run(run_dir), method=method, tile=tile, refine=refine, refine_options=refine_options, gate=gate,
-            pixel_model=model,
-        )
-    if kind == "restorer":
-        from crackscope.runs import open_run
-        from crackscope.unsupervised.mapper import RestorerMapper
-
-        return RestorerMapper(open_run(run_dir))
-    raise BadInputError(Path(run_dir) / "config.json", f"unknown run kind {kind!r}")
 
 
 def _paths(out: Path, stem: str) -> dict[str, Path]:
@@ -114,17 +74,15 @@ def _to_u8(prob: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def _takes_name(mapper: Any) -> bool:
-    import inspect
-
-    try:
-        return "name" in inspect.signature(mapper.map_image).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def map_one(
-    mapper: Any, path: Path, out: Path, *, stem: str, mm_per_px: float | None, settings: dict[str, Any]
+    mapper: Mapper,
+    path: Path,
+    out: Path,
+    *,
+    stem: str,
+    mm_per_px: float | None,
+    settings: dict[str, Any],
+    on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Map one photo and write its outputs; returns its record."""
     from crackscope.io import read_image, write_image_atomic, write_json_atomic
@@ -133,8 +91,7 @@ def map_one(
     from crackscope.maps.postprocess import label_cracks, skeletonize_mask
 
     image = read_image(path)
-    # the built-in mappers take the file name (for progress bars); a user's mapper may only take the image
-    result = mapper.map_image(image, name=path.name) if _takes_name(mapper) else mapper.map_image(image)
+    result = mapper.map_image(image, name=path.name, on_progress=on_progress)
     h, w = image.shape[:2]
     if result.mask.shape != (h, w) or result.probability.shape != (h, w):
         raise RuntimeError(f"mapper returned maps of size {result.mask.shape}, expected {(h, w)}")
@@ -146,23 +103,20 @@ def map_one(
     write_image_atomic(paths["probability"], _to_u8(result.probability))
     write_image_atomic(paths["skeletons"], skeletonize_mask(mask))
     write_image_atomic(paths["overlays"], draw_overlay(image, mask, labels, [c.id for c in cracks]))
-    tiles = list(result.tiles or [])
-    info = dict(getattr(result, "info", {}) or {})
-    crack_prob = info.get("crack_probability", max((float(t.get("probability", 0)) for t in tiles), default=None))
     record = {
         "file": str(path),
         "name": stem,
         "width": w,
         "height": h,
-        "crack_probability": crack_prob,
-        "cracked": info.get("cracked", bool(mask.any())),
+        "crack_probability": result.crack_probability,
+        "cracked": result.cracked,
         "n_cracks": len(cracks),
         "crack_pixels": int(np.count_nonzero(mask)),
         "total_length_px": float(sum(c.length_px for c in cracks)),
         "max_width_px": float(max((c.max_width_px for c in cracks), default=0.0)),
         "total_length_mm": None if mm_per_px is None else float(sum(c.length_mm or 0 for c in cracks)),
         "max_width_mm": None if mm_per_px is None else float(max((c.max_width_mm or 0 for c in cracks), default=0.0)),
-        "tiles": tiles,
+        "tiles": [t.as_dict() for t in result.tiles],
         "cracks": [c.as_dict() for c in cracks],
         "settings": settings,
     }
@@ -212,44 +166,44 @@ def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def map_images(
-    run_dir: str | Path,
+    run: str | Path,
     inputs: Iterable[str | Path],
     out: str | Path,
     *,
-    method: str = "gradcam++",
+    recipe: MapRecipe | str | None = None,
     mm_per_px: float | None = None,
-    refine: bool = True,
-    tile: int | None = None,
     overwrite: bool = False,
-    show_progress: bool = False,
-    mapper: Any = None,
-    refine_options: Any = None,
-    gate: str = "photo",
-    pixel_model: str | Path | Sequence[str | Path] | None = None,
+    on_progress: OnProgress | None = None,
+    mapper: Mapper | None = None,
 ) -> dict[str, Any]:
-    """Map every input photo with the run in ``run_dir`` and write the output folder (see the module doc).
+    """Map every input photo with ``run`` and write the output folder (see the module doc).
 
-    Returns the summary (also written to ``OUT/summary.json``): ``images`` (every finished image in OUT),
-    ``errors`` (files skipped in this run, with the problem), ``counts`` and ``manifest``. ``mapper``
-    overrides the one chosen from the run kind (any object with ``map_image(image) -> MapResult``).
-    ``refine_options`` (:class:`~crackscope.maps.refine.RefineOptions`) and ``gate`` (``"photo"``: a photo
-    whose tiles all miss the run's threshold gets an empty mask; ``"pixels"``: the pixel evidence decides)
-    and ``pixel_model`` (a ``crackscope selftrain`` folder, or several) apply to classifier runs.
+    ``run`` is a run folder or ``"builtin"``; ``recipe`` a :class:`~crackscope.maps.recipe.MapRecipe` or a
+    preset name (None: the run's own recipe, :func:`crackscope.maps.factory.default_recipe`); ``mapper``
+    replaces the one :func:`~crackscope.maps.factory.make_mapper` would build (any
+    :class:`~crackscope.maps.base.Mapper`). ``on_progress`` is told of photos (and of the tiles of big
+    photos). Returns the summary (also written to ``OUT/summary.json``): ``images`` (every finished image in
+    OUT), ``errors`` (files skipped in this run, with the problem), ``counts`` and ``manifest``.
+
+    Raises
+    ------
+    ValueError
+        If ``mm_per_px`` is not positive.
+    BadInputError
+        If the run, the preset or a pixel model the recipe needs cannot be found.
     """
     from crackscope.io import list_images, manifest, write_json_atomic
+    from crackscope.maps.factory import make_mapper
+    from crackscope.runs import resolve_run_dir
 
     if mm_per_px is not None and not mm_per_px > 0:
         raise ValueError(f"mm_per_px must be > 0, got {mm_per_px}")
     out = Path(out)
-    run_dir = Path(run_dir)
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if mapper is None:
-        mapper = make_mapper(
-            run_dir, method=method, refine=refine, tile=tile, refine_options=refine_options, gate=gate,
-            pixel_model=pixel_model,
-        )
-    settings = {"run": str(run_dir.resolve()), "mm_per_px": mm_per_px}
-    settings.update(mapper.settings() if hasattr(mapper, "settings") else {"mapper": type(mapper).__name__})
+        mapper = make_mapper(run, recipe)
+    settings: dict[str, Any] = {"run": str(resolve_run_dir(run).resolve()), "mm_per_px": mm_per_px}
+    settings.update(mapper.settings())
     settings = json.loads(json.dumps(settings, default=str))
     for d in (*OUTPUT_DIRS, RECORDS):
         (out / d).mkdir(parents=True, exist_ok=True)
@@ -257,38 +211,23 @@ def map_images(
     errors: list[dict[str, str]] = []
     counts = {"inputs": len(paths), "mapped": 0, "skipped": 0, "errors": 0}
     seen: dict[str, Path] = {}
-    bar = None
-    if show_progress:
-        from crackscope.cli.common import progress
-
-        bar = progress()
-        bar.start()
-        task = bar.add_task("mapping", total=len(paths))
-        if hasattr(mapper, "progress"):
-            mapper.progress = bar
-    try:
-        for path in paths:
-            stem = path.stem
-            try:
-                if stem in seen:
-                    raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
-                seen[stem] = path
-                if not overwrite and _finished(out, stem, settings) is not None:
-                    counts["skipped"] += 1
-                else:
-                    map_one(mapper, path, out, stem=stem, mm_per_px=mm_per_px, settings=settings)
-                    counts["mapped"] += 1
-            except (CrackscopeError, ValueError, OSError, RuntimeError) as exc:
-                problem = exc.problem if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
-                errors.append({"file": str(path), "problem": problem})
-                counts["errors"] += 1
-            if bar is not None:
-                bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
-            if hasattr(mapper, "progress"):
-                mapper.progress = None
+    report(on_progress, "mapping", 0, len(paths))
+    for i, path in enumerate(paths, 1):
+        stem = path.stem
+        try:
+            if stem in seen:
+                raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
+            seen[stem] = path
+            if not overwrite and _finished(out, stem, settings) is not None:
+                counts["skipped"] += 1
+            else:
+                map_one(mapper, path, out, stem=stem, mm_per_px=mm_per_px, settings=settings, on_progress=on_progress)
+                counts["mapped"] += 1
+        except (CrackscopeError, ValueError, OSError, RuntimeError) as exc:
+            problem = exc.problem if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
+            errors.append({"file": str(path), "problem": problem})
+            counts["errors"] += 1
+        report(on_progress, "mapping", i, len(paths))
 
     records = _load_records(out)
     write_cracks_csv(out, records)

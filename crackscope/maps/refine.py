@@ -77,7 +77,7 @@ class RefineOptions:
 
     @classmethod
     def from_json(cls, path: str | Path) -> RefineOptions:
-        """Settings from a JSON file of field names and values (for example `benchmarks/results/maps_refine_v2.json`)."""
+        """Settings from a JSON file of field names and values (as :meth:`as_dict` writes them)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())

@@ -13,56 +13,55 @@ ground-truth mask is used: the targets are pseudo-labels made from the classifie
    of steps or seconds on the CPU.
    A second round (:func:`teacher_labels`, ``selftrain --teacher``) learns the first model's masks instead.
 3. :func:`self_train` does both for a classifier run and a set of photos (``crackscope selftrain``);
-   ``crackscope map --pixel-model DIR`` then maps with the result.
-4. :func:`refine_with_pixel_model`: the model's crack probability, kept inside the map's region, thresholded
-   at ``RefineOptions.pixel_threshold`` (0.5: no mask is needed to choose it), then the usual cleanup.
+   ``crackscope map --pixel-model DIR`` then maps with the result, and ``crackscope fit``
+   (:mod:`crackscope.maps.fit`) runs every round a preset names.
 
-The network is written here (torchvision does not work on this machine) and runs on big photos in tiles, so
-memory stays bounded.
+Inference (loading pixel models, their probability, masks from it) lives in :mod:`crackscope.maps.pixel_model`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
-from crackscope.maps.postprocess import remove_small
+from crackscope.errors import BadInputError
+from crackscope.maps.pixel_model import (
+    PixelModel,
+    PixelPredictor,
+    load_pixel_models,
+    make_pixel_net,
+    pixel_model_refine_options,
+    refine_with_pixel_model,
+    save_pixel_model,
+)
+from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
+from crackscope.progress import OnProgress, report
 
 IGNORE = 255
-MODEL_FILE = "pixel_model.safetensors"
-CONFIG_FILE = "pixel_model.json"
 
-
-@dataclass(frozen=True)
-class PseudoLabelOptions:
-    """How refined maps become training targets.
-
-    ``negative_below``: response (of the refinement's dark-line filter, in [0, 1]) below which a pixel inside
-    the region is background; ``outside_dilation``: px the region grows by before everything outside it is
-    background; ``ring``: px around each positive left unlabelled (crack borders are uncertain);
-    ``outside_lines_unlabelled``: outside the region only weak responses are background, line-like pixels
-    are left unlabelled (the classifier's map can miss a faint crack; calling it background would teach the
-    network to miss such cracks everywhere); ``blobs_background``: dark spots that the refinement's shape
-    filter rejects (connected parts of the response at or above ``min_response`` whose fill exceeds
-    ``max_fill``: pores, stains) are background even outside the region.
-    """
-
-    negative_below: float = 0.15
-    outside_dilation: int = 8
-    ring: int = 1
-    outside_lines_unlabelled: bool = False
-    blobs_background: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = [
+    "IGNORE",
+    "PseudoLabelOptions",
+    "SelfTrainOptions",
+    "SelfTrainResult",
+    "ClassMaps",
+    "class_maps",
+    "masked_loss",
+    "pseudo_labels",
+    "self_train",
+    "stage_labels",
+    "teacher_labels",
+    "train_pixel_model",
+    "train_on_labels",
+]
 
 
 def pseudo_labels(
@@ -108,7 +107,7 @@ def _set_positives(labels: np.ndarray, positive: np.ndarray, *, ring: int) -> np
 def teacher_labels(
     image: np.ndarray,
     cam: np.ndarray,
-    teacher: Any,
+    teacher: PixelPredictor,
     *,
     options: RefineOptions | None = None,
     negative_below: float = 0.3,
@@ -132,87 +131,7 @@ def teacher_labels(
     return _set_positives(labels, mask, ring=ring)
 
 
-# -- the network ---------------------------------------------------------------------------------------------
-
-
-def _block(cin: int, cout: int) -> Any:
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
-def make_pixel_net(width: int = 16) -> Any:
-    """A tiny U-Net (3 poolings, ``width``-2w-4w-4w channels): RGB 0..255 -> crack logits 1xHxW (H, W divisible
-    by 8)."""
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-
-    class PixelNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            w1, w2, w3 = width, 2 * width, 4 * width
-            self.e1, self.e2, self.e3, self.mid = _block(3, w1), _block(w1, w2), _block(w2, w3), _block(w3, w3)
-            self.d3, self.d2, self.d1 = _block(w3 + w3, w2), _block(w2 + w2, w1), _block(w1 + w1, w1)
-            self.head = nn.Conv2d(w1, 1, 1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = x / 127.5 - 1.0
-            e1 = self.e1(x)
-            e2 = self.e2(F.max_pool2d(e1, 2))
-            e3 = self.e3(F.max_pool2d(e2, 2))
-            m = self.mid(F.max_pool2d(e3, 2))
-            d3 = self.d3(torch.cat([F.interpolate(m, scale_factor=2.0), e3], 1))
-            d2 = self.d2(torch.cat([F.interpolate(d3, scale_factor=2.0), e2], 1))
-            d1 = self.d1(torch.cat([F.interpolate(d2, scale_factor=2.0), e1], 1))
-            return self.head(d1)
-
-    return PixelNet()
-
-
-class PixelModel:
-    """A trained pixel classifier: ``predict(image) -> float32 HxW crack probability``."""
-
-    def __init__(self, net: Any, config: dict[str, Any], source: str | None = None) -> None:
-        self.net = net.eval()
-        self.config = config
-        self.source = source
-
-    def predict(self, image: np.ndarray, *, tile: int = 512, margin: int = 32) -> np.ndarray:
-        """Crack probability per pixel, computed in overlapping tiles of ``tile`` px (bounded memory)."""
-        import torch
-
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
-        if tile % 8 or tile <= 2 * margin:
-            raise ValueError(f"tile must be a multiple of 8 larger than 2 x margin, got {tile}")
-        h, w = image.shape[:2]
-        out = np.zeros((h, w), np.float32)
-        step = tile - 2 * margin
-        with torch.inference_mode():
-            for y in range(0, h, step):
-                for x in range(0, w, step):
-                    y0, x0 = max(0, y - margin), max(0, x - margin)
-                    y1, x1 = min(h, y + step + margin), min(w, x + step + margin)
-                    crop = image[y0:y1, x0:x1]
-                    ch, cw = crop.shape[:2]
-                    ph, pw = -ch % 8, -cw % 8
-                    if ph or pw:
-                        crop = cv2.copyMakeBorder(crop, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
-                    t = torch.from_numpy(np.ascontiguousarray(crop, np.float32)).permute(2, 0, 1)[None]
-                    prob = torch.sigmoid(self.net(t))[0, 0, :ch, :cw].numpy()
-                    ys, xs = y - y0, x - x0
-                    ye, xe = min(h, y + step) - y0, min(w, x + step) - x0
-                    out[y : y + (ye - ys), x : x + (xe - xs)] = prob[ys:ye, xs:xe]
-        return out
+# -- training ------------------------------------------------------------------------------------------------
 
 
 def _augment(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +143,9 @@ def _augment(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tupl
     return np.clip(img, 0, 255), lab
 
 
-def _crop(img: np.ndarray, lab: np.ndarray, size: int, rng: np.random.Generator, on_positive: bool):
+def _crop(
+    img: np.ndarray, lab: np.ndarray, size: int, rng: np.random.Generator, on_positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
     h, w = lab.shape
     if h < size or w < size:
         py, px = max(0, size - h), max(0, size - w)
@@ -291,8 +212,37 @@ def train_pixel_model(
     for img, lab in zip(images, labels):
         if img.shape[:2] != lab.shape:
             raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
-    # tiny BatchNorm'd nets drift into denormal floats, which make CPU training several times slower
+    # tiny BatchNorm'd nets drift into denormal floats, which make CPU training several times slower; the
+    # setting is process-wide, so it is set back to torch's default (off; torch has no getter) when training ends
     torch.set_flush_denormal(True)
+    try:
+        return _train(
+            images, labels, out=out, steps=steps, seconds=seconds, crop=crop, batch_size=batch_size, lr=lr,
+            width=width, positive_crops=positive_crops, seed=seed, log=log, extra_config=extra_config, on_step=on_step,
+        )
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    *,
+    out: str | Path | None,
+    steps: int,
+    seconds: float | None,
+    crop: int,
+    batch_size: int,
+    lr: float,
+    width: int,
+    positive_crops: float,
+    seed: int,
+    log: Callable[[str], None] | None,
+    extra_config: dict[str, Any] | None,
+    on_step: Callable[[int, float], None] | None,
+) -> PixelModel:
+    import torch
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = make_pixel_net(width)
@@ -343,98 +293,149 @@ def train_pixel_model(
     return model
 
 
-def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
-    from safetensors.torch import save_file
-
-    from crackscope.io import write_json_atomic
-
-    from crackscope.io import atomic_path
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / MODEL_FILE) as tmp:
-        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(tmp))
-    write_json_atomic(out / CONFIG_FILE, model.config)
-    return out
 
 
-class PixelEnsemble:
-    """Several pixel models as one: ``predict`` is the mean of their probabilities; ``config`` is the first's."""
+@dataclass(frozen=True)
+class SelfTrainOptions:
+    """How a pixel model is trained: for ``seconds`` of wall time, on random ``crop`` px crops in batches of
+    ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` (cosine decay over the time), ``seed``."""
 
-    def __init__(self, models: Sequence[PixelModel]) -> None:
-        if not models:
-            raise ValueError("an ensemble needs at least one pixel model")
-        self.models = list(models)
-        self.config = self.models[0].config
-        self.source = ",".join(str(m.source) for m in self.models)
+    seconds: float = 600.0
+    crop: int = 96
+    batch_size: int = 12
+    width: int = 12
+    lr: float = 3e-3
+    seed: int = 0
 
-    def predict(self, image: np.ndarray, **kw: Any) -> np.ndarray:
-        total = self.models[0].predict(image, **kw)
-        for m in self.models[1:]:
-            total += m.predict(image, **kw)
-        return total / np.float32(len(self.models))
-
-
-def pixel_model_refine_options(model: PixelModel | PixelEnsemble) -> RefineOptions | None:
-    """The mask settings stored with the model (``selftrain --mask-options``), else the refinement settings
-    its pseudo-labels were made with (None if neither is recorded)."""
-    d = model.config.get("mask", model.config.get("refine"))
-    return RefineOptions.from_dict(d) if isinstance(d, dict) else None
+    def __post_init__(self) -> None:
+        if not self.seconds > 0:
+            raise ValueError(f"seconds must be positive, got {self.seconds}")
 
 
-def load_pixel_models(paths: str | Path | Sequence[str | Path]) -> PixelModel | PixelEnsemble:
-    """One pixel-model folder, or several (an ensemble: their mean probability)."""
-    if isinstance(paths, (str, Path)):
-        return load_pixel_model(paths)
-    models = [load_pixel_model(p) for p in paths]
-    return models[0] if len(models) == 1 else PixelEnsemble(models)
+@dataclass(frozen=True)
+class SelfTrainResult:
+    """What :func:`self_train` did: the model folder, the photos it learned from and those it skipped."""
+
+    out: Path
+    photos: int
+    skipped: tuple[tuple[str, str], ...]
+    config: dict[str, Any]
 
 
-def load_pixel_model(path: str | Path) -> PixelModel:
-    """Load a model saved by :func:`train_pixel_model` (a folder with ``pixel_model.safetensors``)."""
-    from safetensors.torch import load_file
+@dataclass(frozen=True)
+class ClassMaps:
+    """Photos and their class maps (float16 to halve the memory), with the photos that could not be used."""
 
-    from crackscope.errors import BadInputError
-
-    path = Path(path)
-    if not (path / MODEL_FILE).is_file() or not (path / CONFIG_FILE).is_file():
-        raise BadInputError(path, f"not a pixel-model folder (needs {MODEL_FILE} and {CONFIG_FILE})")
-    config = json.loads((path / CONFIG_FILE).read_text())
-    net = make_pixel_net(int(config.get("width", 16)))
-    net.load_state_dict(load_file(str(path / MODEL_FILE)))
-    return PixelModel(net, config, source=str(path))
+    images: tuple[np.ndarray, ...]
+    cams: tuple[np.ndarray, ...]
+    used: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]
 
 
-def refine_with_pixel_model(
-    image: np.ndarray,
-    cam: np.ndarray,
-    model: PixelModel,
+def class_maps(
+    mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | None = None
+) -> ClassMaps:
+    """Read each photo and make its blended class map with ``mapper`` (a
+    :class:`~crackscope.maps.classifier.ClassifierMapper`); a photo that cannot be read or mapped is skipped
+    with its reason.
+
+    Raises
+    ------
+    BadInputError
+        If no photo could be read and mapped.
+    """
+    from crackscope.io import read_image
+
+    images, cams, used, skipped = [], [], [], []
+    report(on_progress, "class maps", 0, len(paths))
+    for i, path in enumerate(paths, 1):
+        try:
+            image = read_image(path)
+            cam, _ = mapper.cam_map(image, name=path.name)
+            images.append(image)
+            cams.append(cam.astype(np.float16))
+            used.append(str(path))
+        except (BadInputError, ValueError, OSError) as exc:
+            skipped.append((str(path), str(exc.problem if isinstance(exc, BadInputError) else exc)))
+        report(on_progress, "class maps", i, len(paths))
+    if not images:
+        raise BadInputError(paths[0] if paths else Path("."), "no photo could be read and mapped; nothing to train on")
+    return ClassMaps(tuple(images), tuple(cams), tuple(used), tuple(skipped))
+
+
+def stage_labels(
+    maps: ClassMaps,
+    stage: PixelStage,
     *,
-    options: RefineOptions | None = None,
-    probability: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(soft, mask)``: the pixel model's probability inside the map's region, thresholded at
-    ``options.pixel_threshold``; with ``options.half_max`` the mask keeps only pixels whose dark-line response
-    reaches that fraction of its local maximum (the model says *where*, the image's line profile says *how
-    wide*); then cleanup (``min_size``, ``max_fill``, ``min_length``)."""
-    opts = options or RefineOptions()
-    cam = np.asarray(cam, np.float32)
-    if cam.shape != image.shape[:2]:
-        raise ValueError(f"map size {cam.shape} differs from image size {image.shape[:2]}")
-    prob = model.predict(image) if probability is None else probability
-    region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
-    soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
-    mask = soft >= opts.pixel_threshold
-    if opts.half_max is not None:
-        response = opts.response(image)
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opts.half_max_radius + 1,) * 2)
-        mask &= response >= opts.half_max * cv2.dilate(response, k)
-        del response
-    if opts.min_size:
-        mask = remove_small(mask, min_size=opts.min_size)
-    if opts.max_fill is not None or opts.min_length:
-        mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
-    return soft, mask
+    teacher: PixelPredictor | None = None,
+    on_progress: OnProgress | None = None,
+) -> list[np.ndarray]:
+    """Training targets of every photo for ``stage``: :func:`teacher_labels` of ``teacher``'s masks (a
+    second round), else :func:`pseudo_labels` of the class maps refined with ``stage.refine``.
+
+    Raises
+    ------
+    BadInputError
+        If no photo has a crack pixel in its targets (nothing to learn from).
+    """
+    task = f"labels for {stage.name}"
+    labels = []
+    report(on_progress, task, 0, len(maps.images))
+    for i, (image, cam16) in enumerate(zip(maps.images, maps.cams, strict=True), 1):
+        cam = cam16.astype(np.float32)
+        if teacher is not None:
+            labels.append(teacher_labels(image, cam, teacher))
+        else:
+            labels.append(pseudo_labels(image, cam, refine=stage.refine, options=stage.labels))
+        report(on_progress, task, i, len(maps.images))
+    if not any((lab == 1).any() for lab in labels):
+        raise BadInputError(
+            Path(maps.used[0]), f"the refined maps of all {len(labels)} photo(s) are empty: no crack pixel to learn from"
+        )
+    return labels
+
+
+def train_on_labels(
+    maps: ClassMaps,
+    labels: Sequence[np.ndarray],
+    stage: PixelStage,
+    out: str | Path,
+    *,
+    teacher: PixelPredictor | None = None,
+    options: SelfTrainOptions = SelfTrainOptions(),
+    settings: dict[str, Any] | None = None,
+    on_progress: OnProgress | None = None,
+) -> PixelModel:
+    """Train ``stage``'s pixel model on ``labels`` (:func:`stage_labels`) for ``options.seconds`` into ``out``.
+    The mask settings stored with it are ``stage.mask``, else the teacher's, else ``stage.refine``;
+    ``settings`` are added to its ``pixel_model.json``."""
+    mask = stage.mask or (pixel_model_refine_options(teacher) if teacher is not None else None) or stage.refine
+    config: dict[str, Any] = {
+        **(settings or {}),
+        "stage": stage.name,
+        # what the targets were made from: the teacher's masks, or the refined maps with these label settings
+        **(
+            {"teacher": teacher.source}
+            if teacher is not None
+            else {"refine": stage.refine.as_dict(), "pseudo_labels": stage.labels.as_dict()}
+        ),
+        "mask": mask.as_dict(),
+        "photos": len(maps.images),
+    }
+    task = f"training {stage.name}"
+    total = max(1, int(options.seconds))
+
+    def on_step(step: int, elapsed: float) -> None:
+        report(on_progress, task, min(int(elapsed), total), total)
+
+    report(on_progress, task, 0, total)
+    model = train_pixel_model(
+        list(maps.images), labels, out=out, steps=10**9, seconds=options.seconds, crop=options.crop,
+        batch_size=options.batch_size, width=options.width, lr=options.lr, seed=options.seed,
+        extra_config=config, on_step=on_step,
+    )
+    report(on_progress, task, total, total)
+    return model
 
 
 def self_train(
@@ -442,105 +443,45 @@ def self_train(
     inputs: Sequence[str | Path],
     out: str | Path,
     *,
+    stage: PixelStage | None = None,
+    teacher: str | Path | PixelPredictor | None = None,
     method: str = "gradcam++",
-    refine_options: RefineOptions | None = None,
-    label_options: PseudoLabelOptions | None = None,
-    mask_options: RefineOptions | None = None,
-    teacher: str | Path | Any | None = None,
-    seconds: float = 600.0,
-    crop: int = 96,
-    batch_size: int = 12,
-    width: int = 12,
-    lr: float = 3e-3,
-    seed: int = 0,
-    show_progress: bool = False,
-) -> dict[str, Any]:
+    options: SelfTrainOptions = SelfTrainOptions(),
+    on_progress: OnProgress | None = None,
+) -> SelfTrainResult:
     """Self-train a pixel model from a classifier run and unlabelled photos; write it to ``out``.
 
-    Each photo is mapped with the run's class maps (:class:`~crackscope.maps.mapper.ClassifierMapper`),
-    turned into pseudo-labels (:func:`pseudo_labels` with ``refine_options``), and a :class:`PixelNet` learns
-    them for ``seconds``. No mask is read. With a ``teacher`` (a pixel model or its folder) the targets are
-    :func:`teacher_labels` of its masks instead: a second round. ``mask_options`` are stored with the model as
-    the settings ``crackscope map --pixel-model`` uses (default: the teacher's, else ``refine_options``).
-    A photo that cannot be read or mapped is reported in the result's ``skipped`` (and ``OUT/skipped.txt``)
-    and the others go on. The photos are held in memory (about 4 bytes
-    per pixel with their labels). Returns a summary: ``out``, ``photos``, ``skipped``, ``config``.
-    """
-    from crackscope.errors import BadInputError
-    from crackscope.io import list_images, manifest, read_image, write_json_atomic, write_text_atomic
-    from crackscope.maps.mapper import ClassifierMapper
+    Each photo is mapped with the run's class maps (``method``), turned into targets for ``stage``
+    (:func:`stage_labels`: pseudo-labels of the refined maps, or with a ``teacher``, a pixel model or its
+    folder, that model's masks: a second round), and a pixel model learns them for ``options.seconds``.
+    No mask is read. A photo that cannot be read or mapped is reported in the result's ``skipped`` (and
+    ``OUT/skipped.txt``) and the others go on. The photos are held in memory (about 5 bytes per pixel with
+    their maps and labels).
 
-    if seconds <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
+    Raises
+    ------
+    BadInputError
+        If no image is found, none can be used, or no photo's targets hold a crack pixel.
+    """
+    from crackscope.io import list_images, manifest, write_json_atomic, write_text_atomic
+    from crackscope.maps.factory import make_mapper
+    from crackscope.maps.recipe import MapRecipe
+
     out = Path(out)
-    ropts = refine_options or RefineOptions()
-    popts = label_options or PseudoLabelOptions()
-    mapper = ClassifierMapper(run, method=method, refine_options=ropts)
+    stage = stage or PixelStage(out.name)
     if isinstance(teacher, (str, Path)):
         teacher = load_pixel_models(teacher)
-    if teacher is not None and mask_options is None:
-        mask_options = pixel_model_refine_options(teacher)
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if not paths:
         raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
-    images, labels, used, skipped = [], [], [], []
-    bar = None
-    if show_progress:
-        from crackscope.cli.common import progress
-
-        bar = progress()
-        bar.start()
-        mapper.progress = bar
-    try:
-        task = bar.add_task("pseudo-labels", total=len(paths)) if bar else None
-        for path in paths:
-            try:
-                image = read_image(path)
-                cam, _ = mapper.cam_map(image, name=path.name)
-                if teacher is not None:
-                    labels.append(teacher_labels(image, cam, teacher))
-                else:
-                    labels.append(pseudo_labels(image, cam, refine=ropts, options=popts))
-                images.append(image)
-                used.append(str(path))
-            except (BadInputError, ValueError, OSError) as exc:
-                skipped.append((str(path), str(getattr(exc, "problem", exc))))
-            if bar:
-                bar.advance(task)
-        if not images:
-            raise BadInputError(paths[0], "no photo could be read and mapped; nothing to train on")
-        if not any((lab == 1).any() for lab in labels):
-            raise BadInputError(
-                paths[0], f"the refined maps of all {len(images)} photo(s) are empty: no crack pixel to learn from"
-            )
-        train_task = bar.add_task("training pixel model", total=seconds) if bar else None
-
-        def on_step(step: int, elapsed: float) -> None:
-            if bar:
-                bar.update(train_task, completed=min(elapsed, seconds), description=f"training pixel model, step {step}")
-
-        settings = {
-            "run": str(getattr(mapper.run, "path", run)),
-            "method": method,
-            "refine": ropts.as_dict(),
-            # what the targets were made from: the teacher's masks, or the refined maps with these label settings
-            **(
-                {"teacher": str(getattr(teacher, "source", None))}
-                if teacher is not None
-                else {"pseudo_labels": popts.as_dict()}
-            ),
-            "photos": len(images),
-        }
-        if mask_options is not None:
-            settings["mask"] = mask_options.as_dict()
-        model = train_pixel_model(
-            images, labels, out=out, steps=10**9, seconds=seconds, crop=crop, batch_size=batch_size, width=width,
-            lr=lr, seed=seed, extra_config=settings, on_step=on_step,
-        )
-    finally:
-        if bar:
-            bar.stop()
-    write_json_atomic(out / "manifest.json", manifest(command="selftrain", inputs=used, settings=model.config))
-    if skipped:
-        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in skipped))
-    return {"out": str(out), "photos": len(images), "skipped": skipped, "config": model.config}
+    mapper = make_mapper(run, MapRecipe(method=method, refine_options=stage.refine))
+    maps = class_maps(mapper, paths, on_progress=on_progress)
+    labels = stage_labels(maps, stage, teacher=teacher, on_progress=on_progress)
+    settings = {"run": str(mapper.settings()["run"]), "method": method}
+    model = train_on_labels(
+        maps, labels, stage, out, teacher=teacher, options=options, settings=settings, on_progress=on_progress
+    )
+    write_json_atomic(out / "manifest.json", manifest(command="selftrain", inputs=list(maps.used), settings=model.config))
+    if maps.skipped:
+        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in maps.skipped))
+    return SelfTrainResult(out=out, photos=len(maps.images), skipped=maps.skipped, config=model.config)

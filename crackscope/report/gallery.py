@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from crackscope.maps.recipe import MapRecipe
+
 
 @dataclass
 class Case:
@@ -64,13 +66,13 @@ def explain_images(run: Any, images: list[np.ndarray], *, method: str) -> tuple[
     return heats, [tuple(f) for f in expl.flags]
 
 
-def map_cases(run: Any, cases: list[Case], *, method: str) -> None:
-    """Fill in each case's crack mask, measurements and numbered overlay with the classifier mapper."""
+def map_cases(run: Any, cases: list[Case], *, recipe: MapRecipe) -> None:
+    """Fill in each case's crack mask, measurements and numbered overlay with the recipe's mapper."""
+    from crackscope.maps.factory import make_mapper
     from crackscope.maps.measure import measure_cracks
-    from crackscope.maps.mapper import ClassifierMapper
     from crackscope.report.render import numbered_overlay
 
-    mapper = ClassifierMapper(run, method=method)
+    mapper = make_mapper(run, recipe)
     for case in cases:
         result = mapper.map_image(case.image)
         case.mask = np.asarray(result.mask, dtype=bool)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from crackscope.maps.recipe import MapRecipe
 from crackscope.errors import BadInputError
 from crackscope.report import render
 from crackscope.report.gallery import Case, explain_images, map_cases, pick_cases
@@ -27,7 +28,8 @@ def build_report(
     data: str | Path | None = None,
     maps_dir: str | Path | None = None,
     out: str | Path | None = None,
-    method: str = "gradcam++",
+    method: str | None = None,
+    preset: MapRecipe | str | None = None,
     per_group: int = 4,
 ) -> Path:
     """Write a self-contained HTML report about the run in ``run_dir``; returns its path.
@@ -35,14 +37,23 @@ def build_report(
     ``data``: the data folder (default: the one the run was trained on, when it still exists), used for
     the data summary, the sample grid and the ground-truth masks. ``maps_dir``: a ``crackscope map``
     output whose measurements are tabulated and, where ``data`` has masks, scored (exact and 2 px).
+    The gallery's masks are made with ``preset`` (default: the run's own recipe) and its CAM ``method``
+    (default: the recipe's). ``out`` defaults to ``RUN/report.html`` (``./builtin-report.html`` for the
+    bundled run, whose folder is inside the installed package).
     """
-    from crackscope.runs import read_run_config
+    from crackscope.maps.factory import resolve_recipe
+    from crackscope.runs import builtin_run_dir, read_run_config, resolve_run_dir
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_run_dir(run_dir)
     config = read_run_config(run_dir)
     if per_group < 1:
         raise ValueError(f"per_group must be >= 1, got {per_group}")
-    out = Path(out) if out is not None else run_dir / "report.html"
+    recipe = resolve_recipe(run_dir, preset) if config.get("kind", "classifier") == "classifier" else None
+    if recipe is not None and method is not None:
+        recipe = recipe.with_(method=method)
+    if out is None:
+        out = Path("builtin-report.html") if run_dir == builtin_run_dir() else run_dir / "report.html"
+    out = Path(out)
     data_root = _data_root(config, data)
     maps = Path(maps_dir) if maps_dir is not None else None
     if maps is not None and not maps.is_dir():
@@ -59,7 +70,8 @@ def build_report(
     sections.append(("threshold", "Decision threshold", _threshold_section(config, metrics)))
     cases: list[Case] = []
     if config.get("kind", "classifier") == "classifier" and items:
-        gallery_html, cases = _gallery_section(run_dir, items, method=method, per_group=per_group)
+        assert recipe is not None  # classifier runs have one
+        gallery_html, cases = _gallery_section(run_dir, items, recipe=recipe, per_group=per_group)
     else:
         gallery_html = '<p class="note">No labelled test images found (pass --data DATA), so no gallery.</p>'
     sections.append(("gallery", "Gallery", gallery_html))
@@ -303,7 +315,7 @@ def _threshold_section(config: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 
 def _gallery_section(
-    run_dir: Path, items: dict[str, list[Any]], *, method: str, per_group: int
+    run_dir: Path, items: dict[str, list[Any]], *, recipe: MapRecipe, per_group: int
 ) -> tuple[str, list[Case]]:
     from crackscope.training.run import load_run
 
@@ -331,10 +343,11 @@ def _gallery_section(
              probability=float(probs[i]), image=images[i])
         for i in order
     ]
+    method = recipe.method
     heats, flags = explain_images(run, [c.image for c in cases], method=method)
-    for case, heat, flag in zip(cases, heats, flags):
+    for case, heat, flag in zip(cases, heats, flags, strict=True):
         case.heat, case.flags = heat, flag
-    map_cases(run, cases, method=method)
+    map_cases(run, cases, recipe=recipe)
 
     titles = {
         "most_confident": "Most confident cracks",
@@ -342,7 +355,7 @@ def _gallery_section(
         "errors": "Errors (most wrong first)",
     }
     parts = [f'<p class="note">{len(kept)} {esc(split)} images scored; method {esc(method)}; '
-             f"threshold {run.threshold:.3f}.</p>"]
+             f"masks: preset {esc(recipe.name)}; threshold {run.threshold:.3f}.</p>"]
     for key, title in titles.items():
         chosen = [c for c in cases if c.group == key]
         parts.append(f"<h3>{esc(title)}</h3>")

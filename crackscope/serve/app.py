@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from crackscope.errors import CrackscopeError
+from crackscope.maps.recipe import MapRecipe
 from crackscope.serve.uploads import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, UploadError, format_mb, decode_upload
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -34,6 +35,7 @@ class RunInfo(BaseModel):
     threshold: float = Field(description="decision threshold on the crack probability")
     methods: list[str] = Field(description="explanation methods the API accepts")
     default_method: str
+    preset: str = Field(description="the map recipe `/api/map` uses (`crackscope presets` lists them)")
     max_upload_bytes: int
     max_pixels: int
 
@@ -67,6 +69,7 @@ class MapResult(BaseModel):
     crack_pixels: int
     n_cracks: int
     tiles: int = Field(description="number of tiles the photo was mapped in")
+    preset: str = Field(description="the map recipe the mask was made with")
     original: str = Field(description="the photo (shrunk to at most 1600 px for display), PNG data URL")
     heatmap_overlay: str = Field(description="the soft crack map over the photo, PNG data URL")
     mask: str = Field(description="the crack mask (white = crack), PNG data URL")
@@ -90,19 +93,21 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def create_app(
-    run_dir: str | Path,
+    run_dir: str | Path = "builtin",
     *,
+    preset: MapRecipe | str | None = None,
     max_upload_bytes: int | None = None,
     max_pixels: int | None = None,
 ) -> FastAPI:
-    """A FastAPI app serving the run in ``run_dir`` (limits default to env vars or 20 MB / 50 MP)."""
+    """A FastAPI app serving the run in ``run_dir`` (default: the bundled run) with the map recipe ``preset``
+    (default: the run's own); limits default to env vars or 20 MB / 50 MP."""
     from crackscope.serve.service import Analyzer
 
     max_upload_bytes = int(max_upload_bytes or os.environ.get("CRACKSCOPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
     max_pixels = int(max_pixels or os.environ.get("CRACKSCOPE_MAX_PIXELS", DEFAULT_MAX_PIXELS))
     if max_upload_bytes <= 0 or max_pixels <= 0:
         raise ValueError("max_upload_bytes and max_pixels must be positive")
-    analyzer = Analyzer(run_dir)
+    analyzer = Analyzer(run_dir, preset=preset)
 
     app = FastAPI(
         title="crackscope",

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from crackscope.maps.base import Mapper
+from crackscope.maps.recipe import MapRecipe
 from crackscope.report import render
 
 DISPLAY_MAX_SIDE = 1600  # returned images are shrunk to this for display; measurements use full resolution
@@ -60,16 +62,22 @@ def measurements_csv(rows: list[dict[str, Any]], *, image: str) -> str:
 
 
 class Analyzer:
-    """Holds one loaded run and answers predict/map requests, one model call at a time."""
+    """Holds one loaded run and its map recipe, and answers predict/map requests, one model call at a time.
 
-    def __init__(self, run_dir: str | Path) -> None:
-        from crackscope.runs import open_run, run_kind
+    ``run_dir`` is a run folder or ``"builtin"``; ``preset`` a preset name or recipe (None: the run's own).
+    Maps are made by :func:`crackscope.maps.factory.make_mapper`, so they equal ``crackscope map``'s.
+    """
 
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: str | Path, *, preset: MapRecipe | str | None = None) -> None:
+        from crackscope.maps.factory import resolve_recipe
+        from crackscope.runs import open_run, resolve_run_dir, run_kind
+
+        self.run_dir = resolve_run_dir(run_dir)
         self.kind = run_kind(self.run_dir)
         self.run = open_run(self.run_dir)
+        self.recipe = resolve_recipe(self.run_dir, preset)
         self.lock = threading.Lock()
-        self._mappers: dict[str, Any] = {}
+        self._mappers: dict[str, Mapper] = {}
 
     # -- facts about the run ------------------------------------------------------------------------------
     @property
@@ -82,8 +90,7 @@ class Analyzer:
 
     @property
     def default_method(self) -> str:
-        methods = self.methods
-        return "gradcam++" if "gradcam++" in methods else methods[0]
+        return self.recipe.method if self.kind == "classifier" else "restorer"
 
     def info(self) -> dict[str, Any]:
         cfg = getattr(self.run, "config", {}) or {}
@@ -95,6 +102,7 @@ class Analyzer:
             "threshold": float(getattr(self.run, "threshold", 0.5)),
             "methods": self.methods,
             "default_method": self.default_method,
+            "preset": self.recipe.name,
         }
 
     def check_method(self, method: str | None) -> str:
@@ -134,16 +142,13 @@ class Analyzer:
         }
 
     # -- crack maps -----------------------------------------------------------------------------------------
-    def _mapper(self, method: str) -> Any:
+    def _mapper(self, method: str) -> Mapper:
+        """The recipe's mapper, with the CAM method asked for (one per method, made once)."""
         if method not in self._mappers:
-            if self.kind == "classifier":
-                from crackscope.maps.mapper import ClassifierMapper
+            from crackscope.maps.factory import make_mapper
 
-                self._mappers[method] = ClassifierMapper(self.run, method=method)
-            else:
-                from crackscope.unsupervised.mapper import RestorerMapper
-
-                self._mappers[method] = RestorerMapper(self.run)
+            recipe = self.recipe.with_(method=method) if self.kind == "classifier" else self.recipe
+            self._mappers[method] = make_mapper(self.run, recipe)
         return self._mappers[method]
 
     def map(
@@ -161,12 +166,10 @@ class Analyzer:
         mask = np.asarray(result.mask, dtype=bool)
         measures = measure_cracks(mask, mm_per_px=mm_per_px)
         rows = [_as_dict(m) for m in measures]
-        probability = self._image_probability(result, image)
+        # restorer runs have no photo-level probability: their verdict is "any crack pixel"
+        probability = result.crack_probability
         threshold = float(getattr(self.run, "threshold", 0.5))
-        if probability is None:  # restorer runs: no photo-level probability, the verdict is "any crack pixel"
-            cracked = bool(mask.any())
-        else:
-            cracked = probability >= threshold
+        cracked = result.cracked
         shown = _display(image)
         heat_shown = resize_map(np.asarray(result.probability, dtype=np.float32), shown.shape[:2])
         mask_shown = render.resize_mask(mask, shown.shape[:2])
@@ -181,7 +184,8 @@ class Analyzer:
             "height": int(image.shape[0]),
             "crack_pixels": int(mask.sum()),
             "n_cracks": len(rows),
-            "tiles": len(getattr(result, "tiles", []) or []),
+            "tiles": len(result.tiles),
+            "preset": self.recipe.name,
             "original": render.array_data_url(shown),
             "heatmap_overlay": render.array_data_url(render.heatmap_overlay(shown, heat_shown)),
             "mask": render.array_data_url(mask_shown),
@@ -189,15 +193,3 @@ class Analyzer:
             "measurements": rows,
             "csv": measurements_csv(rows, image=name),
         }
-
-    def _image_probability(self, result: Any, image: np.ndarray) -> float | None:
-        """The mapper's photo-level crack probability (its highest tile probability); for a classifier
-        mapper that kept none, the classifier on the whole image; for a restorer run None (it has none)."""
-        p = (getattr(result, "info", None) or {}).get("crack_probability")
-        if p is not None:
-            return float(p)
-        if self.kind == "classifier":
-            with self.lock:
-                return float(self.run.predict_proba([image])[0])
-        return None
-

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from crackscope.errors import BadInputError
-from crackscope.runs import read_run_config
+from crackscope.runs import read_run_config, resolve_run_dir
 from crackscope.training.loop import autocast, sigmoid
 from crackscope.training.torchdata import resize_square, to_batch_tensor
 
@@ -118,7 +118,7 @@ class ClassifierRun:
 
 def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE) -> ClassifierRun:
     """Open a classifier run folder (its best weights by default)."""
-    path = Path(path)
+    path = resolve_run_dir(path)
     config = read_run_config(path)
     if config.get("kind", "classifier") != "classifier":
         raise BadInputError(path, f"not a classifier run (kind {config.get('kind')!r})")

@@ -3,40 +3,50 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from crackscope.maps.mapper import MapResult
+from crackscope.maps.base import MapResult, Tile, check_image
+from crackscope.maps.recipe import MapRecipe
 from crackscope.maps.tiling import tile_grid
+from crackscope.progress import OnProgress
 from crackscope.unsupervised.inference import error_map
+from crackscope.unsupervised.run import RestorerRun, load_restorer_run
 
 
 class RestorerMapper:
-    """Maps cracks in whole photos with a restorer run (``map_image(image) -> MapResult``).
+    """Maps cracks in whole photos with a restorer run (a :class:`~crackscope.maps.base.Mapper`).
 
     ``probability`` is the bilateral-filtered, min-max-normalised restoration error (the paper's soft
     error map), ``mask`` its Otsu threshold; ``tiles`` lists the restoration tiles with their mean error.
     There is no photo-level crack probability on this route (Otsu always splits the map), so
-    ``info["crack_probability"]`` is None.
+    ``crack_probability`` is None. The recipe's route must be ``"restorer"``; the run's own settings decide
+    the tiling and the filter.
     """
 
-    def __init__(self, run: Any, *, overlap: float | None = None, batch_size: int = 32) -> None:
-        if isinstance(run, (str, Path)):
-            from crackscope.unsupervised.run import load_restorer_run
-
-            run = load_restorer_run(run)
-        self.run = run
-        self.overlap = run.restorer.tile_overlap if overlap is None else float(overlap)
+    def __init__(
+        self,
+        run: RestorerRun | str | Path,
+        recipe: MapRecipe | None = None,
+        *,
+        overlap: float | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.run = load_restorer_run(run) if isinstance(run, (str, Path)) else run
+        self.recipe = recipe or MapRecipe(route="restorer", name="restorer-paper")
+        if self.recipe.route != "restorer":
+            raise ValueError(f"recipe {self.recipe.name!r} maps with a {self.recipe.route} run, not a restorer")
+        self.overlap = self.run.restorer.tile_overlap if overlap is None else float(overlap)
         if not 0 <= self.overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.batch_size = int(batch_size)
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, object]:
         return {
             "mapper": "restorer",
+            "preset": self.recipe.name,
             "run": str(self.run.path),
             "model": self.run.name,
             "tile": self.run.image_size,
@@ -47,8 +57,11 @@ class RestorerMapper:
             "threshold": "otsu",
         }
 
-    def map_image(self, image: np.ndarray, *, name: str | None = None) -> MapResult:
+    def map_image(
+        self, image: np.ndarray, *, name: str | None = None, on_progress: OnProgress | None = None
+    ) -> MapResult:
         """Map one photo (HxWx3 uint8 RGB) of any size."""
+        image = check_image(image)
         restored = self.run.restore(image, overlap=self.overlap, batch_size=self.batch_size)
         soft, mask = error_map(image, restored, bilateral=tuple(self.run.restorer.bilateral))
         h, w = image.shape[:2]
@@ -56,7 +69,8 @@ class RestorerMapper:
         raw = np.abs(image.astype(np.float32) - restored.astype(np.float32)).mean(axis=2) / 255.0
         tiles = []
         for y0, x0 in tile_grid(max(h, tile), max(w, tile), tile=tile, overlap=self.overlap):
-            box = [y0, x0, min(y0 + tile, h), min(x0 + tile, w)]
-            tiles.append({"box": box, "error": float(raw[box[0] : box[2], box[1] : box[3]].mean())})
-        info = {"cracked": bool(mask.any()), "crack_probability": None, "mean_error": float(raw.mean())}
-        return MapResult(probability=soft.astype(np.float32), mask=mask, tiles=tiles, info=info)
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            tiles.append(Tile(box=(y0, x0, y1, x1), error=float(raw[y0:y1, x0:x1].mean())))
+        return MapResult(
+            probability=soft.astype(np.float32), mask=mask, tiles=tuple(tiles), cracked=bool(mask.any())
+        )

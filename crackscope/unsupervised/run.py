@@ -45,10 +45,10 @@ def load_restorer_run(path: str | Path) -> RestorerRun:
     """Load ``path`` (a folder made by ``crackscope train-restorer``) with its best generator."""
     from safetensors.torch import load_file
 
-    from crackscope.runs import read_run_config
+    from crackscope.runs import read_run_config, resolve_run_dir
     from crackscope.unsupervised.generator import UNetGenerator
 
-    path = Path(path)
+    path = resolve_run_dir(path)
     cfg = read_run_config(path)
     if cfg.get("kind") != "restorer":
         raise BadInputError(path / "config.json", f"not a restorer run (kind {cfg.get('kind')!r})")

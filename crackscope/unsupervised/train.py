@@ -24,6 +24,7 @@ import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.io import manifest, versions, write_image_atomic, write_json_atomic, write_text_atomic
+from crackscope.progress import OnProgress, report
 from crackscope.unsupervised.config import RestorerConfig, get_config
 from crackscope.unsupervised.data import (
     center_crop,
@@ -183,12 +184,13 @@ def train_restorer(
     resume: bool = False,
     seed: int | None = None,
     time_budget: float | None = None,
-    show_progress: bool = False,
+    on_progress: OnProgress | None = None,
 ) -> Path:
     """Train a restorer on the crack-free images of ``data``; returns the run folder ``out``.
 
     ``time_budget`` (seconds) ends training early, after validating the epoch in progress. With
     ``resume`` the run in ``out`` continues from its last finished epoch (``epochs`` may raise the total).
+    ``on_progress`` is told of the steps of each epoch.
     """
     import torch
 
@@ -270,70 +272,59 @@ def train_restorer(
     order: list[int] = []
     stopped = None
 
-    bar = None
-    if show_progress:
-        from crackscope.cli.common import progress
-
-        bar = progress()
-        bar.start()
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            lr_g = cfg.lr_g * cfg.lr_decay**epoch
-            lr_d = cfg.lr_d * cfg.lr_decay**epoch
-            for group in opt_g.param_groups:
-                group["lr"] = lr_g
-            for group in opt_d.param_groups:
-                group["lr"] = lr_d
-            G.train()
-            D.train()
-            sums = {"d": 0.0, "adv": 0.0, "rec": 0.0}
-            task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps) if bar else None
-            t_epoch = time.monotonic()
-            done = 0
-            for _ in range(steps):
-                batch = []
-                for _ in range(cfg.batch_size):
-                    if not order:
-                        order = rng.permutation(len(train_src)).tolist()
-                    batch.append(random_crop(train_src[order.pop()].load(), cfg.image_size, rng))
-                y = to_tensor(batch)
-                x = corrupt(y, masks, random_choice(len(batch), gen))
-                d_loss, adv, rec = train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
-                sums["d"] += float(d_loss)
-                sums["adv"] += float(adv)
-                sums["rec"] += float(rec) * cfg.lambda_rec
-                done += 1
-                if bar:
-                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} rec {sums['rec'] / done:.2f}")
-                if time_budget is not None and time.monotonic() - t0 > time_budget:
-                    stopped = f"time budget of {time_budget:.0f} s reached in epoch {epoch + 1}"
-                    break
-            if bar:
-                bar.remove_task(task)
-            G.eval()
-            val_rec, restored = validation.loss(G, loss_fn, cfg)
-            improved = val_rec < best
-            if improved:
-                best = val_rec
-                _save_generator(out / "model.safetensors", G)
-            if restored is not None:
-                _save_sample(out / "samples" / f"epoch_{epoch + 1:03d}.png", validation.corrupted, restored, validation.target)
-            _append_history(out / "history.csv", {
-                "epoch": epoch + 1, "steps": done, "lr_g": f"{lr_g:.6g}", "lr_d": f"{lr_d:.6g}",
-                "d_loss": f"{sums['d'] / max(done, 1):.5f}", "g_adv": f"{sums['adv'] / max(done, 1):.5f}",
-                "g_rec": f"{sums['rec'] / max(done, 1):.5f}", "val_rec": f"{val_rec:.5f}", "best": int(improved),
-                "seconds": f"{time.monotonic() - t_epoch:.1f}",
-            })
-            torch.save(
-                {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                 "epoch": epoch, "best": best},
-                ckpt_path,
-            )
-            if stopped:
+    for epoch in range(start_epoch, cfg.epochs):
+        lr_g = cfg.lr_g * cfg.lr_decay**epoch
+        lr_d = cfg.lr_d * cfg.lr_decay**epoch
+        for group in opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in opt_d.param_groups:
+            group["lr"] = lr_d
+        G.train()
+        D.train()
+        sums = {"d": 0.0, "adv": 0.0, "rec": 0.0}
+        task = f"epoch {epoch + 1}/{cfg.epochs}"
+        report(on_progress, task, 0, steps)
+        t_epoch = time.monotonic()
+        done = 0
+        for _ in range(steps):
+            batch = []
+            for _ in range(cfg.batch_size):
+                if not order:
+                    order = rng.permutation(len(train_src)).tolist()
+                batch.append(random_crop(train_src[order.pop()].load(), cfg.image_size, rng))
+            y = to_tensor(batch)
+            x = corrupt(y, masks, random_choice(len(batch), gen))
+            d_loss, adv, rec = train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
+            sums["d"] += float(d_loss)
+            sums["adv"] += float(adv)
+            sums["rec"] += float(rec) * cfg.lambda_rec
+            done += 1
+            report(on_progress, task, done, steps)
+            if time_budget is not None and time.monotonic() - t0 > time_budget:
+                stopped = f"time budget of {time_budget:.0f} s reached in epoch {epoch + 1}"
                 break
-    finally:
-        if bar:
-            bar.stop()
+        report(on_progress, task, steps, steps)
+        G.eval()
+        val_rec, restored = validation.loss(G, loss_fn, cfg)
+        improved = val_rec < best
+        if improved:
+            best = val_rec
+            _save_generator(out / "model.safetensors", G)
+        if restored is not None:
+            _save_sample(out / "samples" / f"epoch_{epoch + 1:03d}.png", validation.corrupted, restored, validation.target)
+        _append_history(out / "history.csv", {
+            "epoch": epoch + 1, "steps": done, "lr_g": f"{lr_g:.6g}", "lr_d": f"{lr_d:.6g}",
+            "d_loss": f"{sums['d'] / max(done, 1):.5f}", "g_adv": f"{sums['adv'] / max(done, 1):.5f}",
+            "g_rec": f"{sums['rec'] / max(done, 1):.5f}", "val_rec": f"{val_rec:.5f}", "best": int(improved),
+            "seconds": f"{time.monotonic() - t_epoch:.1f}",
+        })
+        torch.save(
+            {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+             "epoch": epoch, "best": best},
+            ckpt_path,
+        )
+        if stopped:
+            break
     if not (out / "model.safetensors").exists():  # e.g. validation loss was NaN every epoch
         _save_generator(out / "model.safetensors", G)
     write_json_atomic(out / "manifest.json", manifest(

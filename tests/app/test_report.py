@@ -27,10 +27,11 @@ def _no_external_refs(text: str) -> None:
 @pytest.fixture(scope="module")
 def maps_dir(tiny_run: Path, synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from crackscope.maps.pipeline import map_images
+    from crackscope.maps.recipe import MapRecipe
 
     out = tmp_path_factory.mktemp("maps") / "maps"
     images = sorted((synth_dir / "images").glob("*.png"))[:4]
-    map_images(tiny_run, images, out, method="gradcam")
+    map_images(tiny_run, images, out, recipe=MapRecipe(method="gradcam"))
     return out
 
 

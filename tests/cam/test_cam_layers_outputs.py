@@ -124,7 +124,7 @@ def test_explain_images_writes_everything_and_skips_bad_files(run_dir, tmp_path,
     write_images(src)
     out = tmp_path / "out"
     report = explain_images(run_dir, [src, tmp_path / "missing.png"], out=out, method="gradcam++",
-                            normalise=normalise, batch_size=2)
+                            normalise=normalise, batch_size=2, tiles=False)
     assert sorted(report.explained) == ["img0.png", "img1.png", "img2.png"]
     assert {p for p, _ in report.skipped} == {str(src / "broken.jpg"), str(tmp_path / "missing.png")}
     for stem in ("img0", "img1", "img2"):
@@ -134,7 +134,8 @@ def test_explain_images_writes_everything_and_skips_bad_files(run_dir, tmp_path,
         assert (out / f"{stem}_panel.png").stat().st_size > 0
     rows = list(csv.DictReader(open(out / "predictions.csv")))
     assert [r["filename"] for r in rows] == ["img0.png", "img1.png", "img2.png"]
-    assert set(rows[0]) == {"filename", "class", "probability", "flags"}
+    assert set(rows[0]) == {"filename", "class", "probability", "flags", "view"}
+    assert {r["view"] for r in rows} == {"resized"}
     assert all(r["class"] in ("cracked", "uncracked") and 0 <= float(r["probability"]) <= 1 for r in rows)
     man = json.loads((out / "manifest.json").read_text())
     assert man["settings"]["method"] == "gradcam++" and man["settings"]["layer"] == "features.4"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import crackscope.cam
-from crackscope.maps import mapper as mapper_mod
-from crackscope.maps.mapper import ClassifierMapper, MapResult
+from crackscope.maps import classifier as mapper_mod
+from crackscope.maps.base import MapResult, Tile
+from crackscope.maps.classifier import ClassifierMapper
+from crackscope.maps.recipe import MapRecipe
+from crackscope.maps.refine import RefineOptions
 
 
 @dataclass
@@ -20,6 +23,7 @@ class FakeRun:
     model: object = None
     name: str = "fake"
     path: str = "fake"
+    config: dict = field(default_factory=dict)
 
 
 def _photo(h, w, seed=0):
@@ -52,7 +56,7 @@ def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
         return counting
 
     monkeypatch.setattr(crackscope.cam, "create_cam", counting_create)
-    m = ClassifierMapper(tiny_run, batch_size=16, tile=32)
+    m = ClassifierMapper(tiny_run, MapRecipe(tile=32), batch_size=16)
     res = m.map_image(_photo(150, 200))
     assert isinstance(res, MapResult)
     assert res.probability.shape == (150, 200) and res.probability.dtype == np.float32
@@ -60,25 +64,25 @@ def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
     assert res.mask.shape == (150, 200) and res.mask.dtype == bool
     assert len(res.tiles) == 48
     for t in res.tiles:
-        y0, x0, y1, x1 = t["box"]
-        assert 0 <= y0 < y1 <= 150 and 0 <= x0 < x1 <= 200 and 0 <= t["probability"] <= 1
+        y0, x0, y1, x1 = t.box
+        assert 0 <= y0 < y1 <= 150 and 0 <= x0 < x1 <= 200 and 0 <= t.probability <= 1
     # memory bounded: one full-size accumulator, tiles explained in batches of at most 16 at the model size
     assert made == [(150, 200, 32)]
     assert sum(c[0] for c in calls) == 48 and max(c[0] for c in calls) <= 16
     assert all(c[1:] == (3, 32, 32) for c in calls)
     m.map_image(_photo(40, 40))
     assert made_extractors == ["gradcam++"]  # one extractor for all batches and photos
-    m.method = "gradcam"
+    m.recipe = m.recipe.with_(method="gradcam")
     m.map_image(_photo(40, 40))
     assert made_extractors == ["gradcam++", "gradcam"]  # a new one when the method changes
 
 
 def test_plain_and_refined_and_larger_tile_and_small_image(tiny_run):
-    plain = ClassifierMapper(tiny_run, refine=False, tile=64).map_image(_photo(90, 130))
+    plain = ClassifierMapper(tiny_run, MapRecipe(refine=False, tile=64)).map_image(_photo(90, 130))
     assert plain.probability.shape == plain.mask.shape == (90, 130) and plain.cam is None
-    small = ClassifierMapper(tiny_run, tile=32).map_image(_photo(12, 20))
+    small = ClassifierMapper(tiny_run, MapRecipe(tile=32)).map_image(_photo(12, 20))
     assert small.probability.shape == (12, 20) and len(small.tiles) == 1
-    assert small.tiles[0]["box"] == [0, 0, 12, 20]
+    assert small.tiles[0].box == (0, 0, 12, 20) and small.tiles[0].as_dict()["box"] == [0, 0, 12, 20]
 
 
 def _fake_explain(prob_of_tile):
@@ -98,7 +102,7 @@ def test_crack_free_tiles_contribute_nothing(monkeypatch):
     img = np.full((64, 160, 3), 200, np.uint8)
     img[:, :64] = 50
     monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: float(t.float().mean() < 100)))
-    res = ClassifierMapper(FakeRun(), refine=False).map_image(img)
+    res = ClassifierMapper(FakeRun(), MapRecipe(refine=False)).map_image(img)
     assert np.allclose(res.probability[:, :40], 1.0)  # only cracked tiles cover these columns
     assert np.allclose(res.probability[:, 100:], 0.0)  # only crack-free tiles cover these
     assert res.mask[:, :40].all() and not res.mask[:, 100:].any()
@@ -106,14 +110,14 @@ def test_crack_free_tiles_contribute_nothing(monkeypatch):
 
 def test_photo_called_crack_free_has_an_empty_mask(monkeypatch):
     monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.2))
-    res = ClassifierMapper(FakeRun(), refine=True).map_image(_photo(64, 64))
-    assert not res.mask.any() and res.info["cracked"] is False
+    res = ClassifierMapper(FakeRun(), MapRecipe()).map_image(_photo(64, 64))
+    assert not res.mask.any() and res.cracked is False and res.crack_probability == pytest.approx(0.2)
 
 
 def test_refinement_keeps_thin_dark_line_inside_the_region(monkeypatch):
     monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.9))
     img = _photo(96, 96)
-    res = ClassifierMapper(FakeRun(), refine=True).map_image(img)
+    res = ClassifierMapper(FakeRun(), MapRecipe()).map_image(img)
     line = np.zeros((96, 96), bool)
     line[47:50, :] = True
     assert res.mask[line].mean() > 0.9 and res.mask[~line].mean() < 0.05
@@ -121,7 +125,7 @@ def test_refinement_keeps_thin_dark_line_inside_the_region(monkeypatch):
 
 
 def test_default_tile_is_the_training_patch_size():
-    from crackscope.maps.mapper import default_tile
+    from crackscope.maps.classifier import default_tile
 
     run = FakeRun()
     assert default_tile(run) == 32
@@ -130,29 +134,29 @@ def test_default_tile_is_the_training_patch_size():
 
 
 def test_bad_arguments(tiny_run):
-    with pytest.raises(ValueError):
-        ClassifierMapper(tiny_run, tile=4)
-    with pytest.raises(ValueError):
-        ClassifierMapper(tiny_run, overlap=1.0)
+    with pytest.raises(ValueError, match="tile must be at least 8"):
+        MapRecipe(tile=4)
+    with pytest.raises(ValueError, match="overlap"):
+        MapRecipe(overlap=1.0)
     with pytest.raises(ValueError, match="unknown CAM method"):
-        ClassifierMapper(tiny_run, method="nope")
-    with pytest.raises(ValueError):
+        ClassifierMapper(tiny_run, MapRecipe(method="nope"))
+    with pytest.raises(ValueError, match="restorer run"):
+        ClassifierMapper(tiny_run, MapRecipe(route="restorer"))
+    with pytest.raises(ValueError, match="HxWx3"):
         ClassifierMapper(tiny_run).map_image(np.zeros((10, 10), np.uint8))
 
 
 def test_pixel_gate_lets_the_pixels_decide_on_a_photo_called_crack_free(monkeypatch):
-    from crackscope.maps.refine import RefineOptions
-
     monkeypatch.setattr(crackscope.cam, "create_cam", _fake_explain(lambda t: 0.3))
     img = _photo(96, 96)
     line = np.zeros((96, 96), bool)
     line[47:50, :] = True
-    res = ClassifierMapper(FakeRun(), gate="pixels").map_image(img)
-    assert res.info["cracked"] is False and res.mask[line].mean() > 0.9 and res.mask[~line].mean() < 0.05
-    floored = ClassifierMapper(FakeRun(), gate="pixels", refine_options=RefineOptions(region_floor=0.5))
+    res = ClassifierMapper(FakeRun(), MapRecipe(gate="pixels")).map_image(img)
+    assert res.cracked is False and res.mask[line].mean() > 0.9 and res.mask[~line].mean() < 0.05
+    floored = ClassifierMapper(FakeRun(), MapRecipe(gate="pixels", refine_options=RefineOptions(region_floor=0.5)))
     assert not floored.map_image(img).mask.any()  # the faint map (p = 0.3) passes no floor of 0.5
     with pytest.raises(ValueError, match="unknown gate"):
-        ClassifierMapper(FakeRun(), gate="nope")
+        MapRecipe(gate="nope")  # type: ignore[arg-type]
 
 
 def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
@@ -160,6 +164,7 @@ def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
 
     class ColumnModel:  # "crack" = a vertical band the image does not show at all
         source = "fake-pixel-model"
+        config: dict = {}
 
         def predict(self, image):
             p = np.zeros(image.shape[:2], np.float32)
@@ -169,3 +174,18 @@ def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
     res = ClassifierMapper(FakeRun(), pixel_model=ColumnModel()).map_image(_photo(96, 96))
     assert res.mask[:, 10:14].all() and not res.mask[:, :10].any() and not res.mask[:, 14:].any()
     assert ClassifierMapper(FakeRun(), pixel_model=ColumnModel()).settings()["pixel_model"] == "fake-pixel-model"
+
+
+def test_tiles_report_progress_only_for_big_photos(tiny_run):
+    events = []
+    mapper = ClassifierMapper(tiny_run, MapRecipe(tile=32, overlap=0.0))
+    mapper.map_image(_photo(64, 64), name="small", on_progress=lambda *e: events.append(e))
+    assert events == []  # 4 tiles: no progress worth showing
+    mapper.map_image(_photo(32 * 8, 32 * 8), name="big", on_progress=lambda *e: events.append(e))
+    assert events[0] == ("tiles of big", 0, 64) and events[-1] == ("tiles of big", 64, 64)
+    assert [e[1] for e in events] == sorted(e[1] for e in events)
+
+
+def test_tile_json_keeps_only_the_measures_that_are_set():
+    assert Tile((0, 1, 2, 3), probability=0.5).as_dict() == {"box": [0, 1, 2, 3], "probability": 0.5}
+    assert Tile((0, 1, 2, 3), error=0.25).as_dict() == {"box": [0, 1, 2, 3], "error": 0.25}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from crackscope.io import read_image, read_mask, write_image_atomic
-from crackscope.maps.mapper import MapResult
+from crackscope.maps.base import MapResult, Tile
 from crackscope.maps.overlay import OUTLINE_RGB, draw_overlay
 from crackscope.maps.pipeline import CSV_COLUMNS, map_images
 from crackscope.maps.postprocess import label_cracks
@@ -63,7 +63,7 @@ def test_output_contract_and_rerun(tiny_run, photos, tmp_path):
     assert again["counts"]["skipped"] == 4 and again["counts"]["mapped"] == 0
     assert (out / "cracks.csv").read_text() == csv_before
     # different settings redo the images
-    redo = map_images(tiny_run, [photos / "big.jpg"], out, refine=False)
+    redo = map_images(tiny_run, [photos / "big.jpg"], out, recipe="cam")
     assert redo["counts"]["mapped"] == 1
 
 
@@ -78,14 +78,18 @@ def test_bad_file_is_reported_and_the_rest_done(tiny_run, photos, tmp_path):
 
 
 class TwoCracks:
-    """A stand-in mapper (same interface as the restorer's) with a known mask."""
+    """A stand-in mapper (a :class:`~crackscope.maps.base.Mapper`) with a known mask."""
 
-    def map_image(self, image):
+    def settings(self):
+        return {"mapper": "two-cracks"}
+
+    def map_image(self, image, *, name=None, on_progress=None):
         h, w = image.shape[:2]
         mask = np.zeros((h, w), bool)
         mask[10:13, 5:45] = True  # 3 px wide, 40 px long
         mask[30:50, 20] = True  # 1 px wide, 20 px long
-        return MapResult(probability=mask.astype(np.float32), mask=mask, tiles=[{"box": [0, 0, h, w], "probability": 0.9}])
+        tiles = (Tile((0, 0, h, w), probability=0.9),)
+        return MapResult(mask.astype(np.float32), mask, tiles, cracked=True, crack_probability=0.9)
 
 
 def test_measurements_in_csv_match_the_overlay_numbers(tiny_run, tmp_path):
@@ -160,7 +164,7 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
     from typer.testing import CliRunner
 
     from crackscope.cli import app
-    from crackscope.maps.selftrain import load_pixel_model
+    from crackscope.maps.pixel_model import load_pixel_model
 
     (photos / "broken.png").write_bytes(b"not a png")
     settings = tmp_path / "labels.json"

@@ -1,4 +1,4 @@
-"""Self-training: pseudo-labels from maps, the tiny pixel network, saving/loading, refinement with it."""
+"""Self-training: pseudo-labels from maps, teacher labels, training a pixel model and loading it back."""
 
 from __future__ import annotations
 
@@ -6,21 +6,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from crackscope.maps.refine import RefineOptions
-from crackscope.maps.selftrain import (
-    IGNORE,
+from crackscope.maps.pixel_model import (
     PixelEnsemble,
     PixelModel,
-    PseudoLabelOptions,
     load_pixel_model,
     load_pixel_models,
-    pixel_model_refine_options,
-    make_pixel_net,
-    pseudo_labels,
     refine_with_pixel_model,
-    teacher_labels,
-    train_pixel_model,
 )
+from crackscope.maps.refine import RefineOptions
+from crackscope.maps.selftrain import IGNORE, PseudoLabelOptions, pseudo_labels, teacher_labels, train_pixel_model
 
 
 def _lines(seed=0, size=64):
@@ -74,26 +68,6 @@ def test_blobs_background_teaches_that_dark_spots_are_not_cracks():
     assert np.array_equal(lab == 1, blobs == 1)
 
 
-def test_ensemble_predicts_the_mean_and_stored_mask_settings_win():
-    class Const:
-        def __init__(self, value, config):
-            self.value, self.config, self.source = value, config, f"m{value}"
-
-        def predict(self, image, **kw):
-            return np.full(image.shape[:2], self.value, np.float32)
-
-    refine = RefineOptions(min_size=7).as_dict()
-    mask = RefineOptions(min_size=3, region_level=0.0, region_dilation=0).as_dict()
-    ens = PixelEnsemble([Const(0.2, {"refine": refine, "mask": mask}), Const(0.6, {"refine": refine})])
-    img = np.zeros((4, 6, 3), np.uint8)
-    assert np.allclose(ens.predict(img), 0.4) and ens.source == "m0.2,m0.6"
-    assert pixel_model_refine_options(ens).min_size == 3  # the first model's stored mask settings
-    assert pixel_model_refine_options(ens.models[1]).min_size == 7  # no mask settings: the pseudo-label ones
-    assert pixel_model_refine_options(Const(0.1, {})) is None
-    with pytest.raises(ValueError):
-        PixelEnsemble([])
-
-
 class _Fixed:
     """A stand-in pixel model with a fixed probability map."""
 
@@ -127,23 +101,6 @@ def test_teacher_labels_learn_the_teachers_mask_with_exact_bands():
     assert set(np.unique(free)) == {0, 1, IGNORE}
 
 
-def test_pixel_net_shapes_and_tiled_prediction_match():
-    import torch
-
-    net = make_pixel_net(4)
-    assert net(torch.zeros(2, 3, 32, 48)).shape == (2, 1, 32, 48)
-    from crackscope.maps.selftrain import PixelModel
-
-    model = PixelModel(net, {"width": 4})
-    img = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
-    whole = model.predict(img, tile=512, margin=32)
-    tiled = model.predict(img, tile=48, margin=8)  # 4 tiles of 40 x 40 px
-    assert whole.shape == (64, 64) and whole.dtype == np.float32
-    assert np.abs(whole - tiled).max() < 0.05  # tiles with margins agree with one pass away from the borders
-    with pytest.raises(ValueError):
-        model.predict(img[..., 0])
-
-
 def test_training_learns_dark_lines_and_round_trips(tmp_path):
     pairs = [_lines(seed) for seed in range(6)]
     images = [p[0] for p in pairs]
@@ -166,15 +123,3 @@ def test_training_learns_dark_lines_and_round_trips(tmp_path):
         train_pixel_model(images, labels[:2])
 
 
-def test_half_max_sets_the_width_of_the_pixel_models_mask():
-    rng = np.random.default_rng(0)
-    img = rng.integers(140, 146, (48, 64, 3)).astype(np.uint8)
-    img[22:25, 4:60] = 30  # a 3 px crack
-    prob = np.zeros((48, 64), np.float32)
-    prob[16:31, :] = 0.9  # the model marks a 15 px band around it
-    cam = np.ones((48, 64), np.float32)
-    opts = RefineOptions(radii=(3, 6), blur=1.0, contrast=200.0, min_size=0)
-    _, wide = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
-    _, thin = refine_with_pixel_model(img, cam, None, options=opts.with_(half_max=0.5), probability=prob)
-    assert wide.sum() == 15 * 64 and thin[22:25, 8:56].all()
-    assert thin.sum() <= 6 * 64 and not (thin & ~wide).any()

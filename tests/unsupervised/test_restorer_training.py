@@ -124,7 +124,7 @@ def test_missing_vgg_weights_named(synth_dir: Path, tmp_path: Path):
 
 @pytest.mark.parametrize("shape", [(32, 32), (50, 70), (20, 90)])
 def test_restorer_mapper_contract(restorer_run: Path, shape):
-    from crackscope.maps.mapper import MapResult
+    from crackscope.maps.base import MapResult
     from crackscope.runs import open_run
     from crackscope.unsupervised.mapper import RestorerMapper
 
@@ -138,14 +138,15 @@ def test_restorer_mapper_contract(restorer_run: Path, shape):
     assert result.probability.shape == shape and result.mask.shape == shape
     assert result.probability.dtype == np.float32 and result.mask.dtype == bool
     assert 0.0 <= result.probability.min() and result.probability.max() <= 1.0
-    assert result.tiles and all(len(t["box"]) == 4 for t in result.tiles)
+    assert result.tiles and all(len(t.box) == 4 and t.error is not None for t in result.tiles)
 
 
 def test_map_pipeline_accepts_restorer_runs(restorer_run: Path, synth_dir: Path, tmp_path: Path):
     from crackscope.maps.pipeline import map_images
 
     images = sorted((synth_dir / "images").iterdir())[:2]
-    map_images(restorer_run, images, tmp_path / "maps")
+    summary = map_images(restorer_run, images, tmp_path / "maps")
+    assert summary["manifest"]["settings"]["preset"] == "restorer-paper"  # the restorer's default recipe
     assert len(list((tmp_path / "maps" / "masks").iterdir())) == 2
     assert len(list((tmp_path / "maps" / "probability").iterdir())) == 2
 

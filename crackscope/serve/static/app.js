@@ -29,7 +29,7 @@ async function loadInfo() {
     select.replaceChildren(...info.methods.map((m) => el("option", { value: m, text: m })));
     select.value = info.default_method;
     $("#run-info").textContent =
-      `model ${info.model} · run ${info.run} · threshold ${info.threshold.toFixed(2)}` +
+      `model ${info.model} · run ${info.run} · maps: preset ${info.preset} · threshold ${info.threshold.toFixed(2)}` +
       ` · up to ${(info.max_upload_bytes / 1048576).toFixed(0)} MB and ${(info.max_pixels / 1e6).toFixed(0)} MP per photo`;
   } catch (err) {
     $("#run-info").textContent = "model info unavailable";

@@ -1,0 +1,138 @@
+"""``crackscope fit`` + ``crackscope map`` + ``crackscope score`` on held-out photos, as one command.
+
+    .venv/bin/python benchmarks/bench_fit.py [--data ../shared/datasets/deepcrack-train] [--minutes 20]
+        [--preset selftrained] [--out bench-out/fit] [--builtin]
+
+The photos of DATA (an image + mask set) in sorted order: all but the last ``--held-out`` (60) are the
+fit's data (their masks only cut the classifier's patch labels; no mask is a pixel target); the last ones
+are held out: mapped by the fitted run with its own recipe (no option) and scored against their masks at
+exact and 2 px tolerance. With ``--score-data OTHER`` the photos of another image + mask set are scored too
+(no setting may be chosen on them). The row, with date, commit, machine and load, is appended to
+``benchmarks/results/fit.jsonl`` and printed. ``--builtin`` copies the fitted run (weights, configs,
+recipe) into ``crackscope/builtin/``: the model shipped with the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared" / "datasets"
+RESULTS = ROOT / "benchmarks" / "results" / "fit.jsonl"
+#: what the bundled run keeps of a fitted run folder (the rest is training state and plots)
+BUILTIN_FILES = ("config.json", "model.safetensors", "metrics.json", "map_recipe.json", "fit.json")
+
+
+def run_context() -> dict[str, object]:
+    """Date, commit, machine and load, read from the system when the benchmark runs."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "commit": commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else ""),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def link_pairs(photos: list[Path], masks: Path, dest: Path) -> Path:
+    """An image + mask folder of links to ``photos`` and their masks."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "images").mkdir(parents=True)
+    (dest / "masks").mkdir()
+    for p in photos:
+        (dest / "images" / p.name).symlink_to(p.resolve())
+        (dest / "masks" / f"{p.stem}.png").symlink_to((masks / f"{p.stem}.png").resolve())
+    return dest
+
+
+def print_progress(task: str, done: int, total: int | None) -> None:
+    if total is not None and done == total:
+        print(f"  {task}: done ({total})", flush=True)
+
+
+def score_set(run: Path, photos: list[Path], masks: Path, out: Path) -> dict[str, object]:
+    from crackscope.evaluation.scoring import score_dirs
+    from crackscope.maps.pipeline import map_images
+
+    t = time.perf_counter()
+    summary = map_images(run, photos, out, overwrite=True)
+    seconds = time.perf_counter() - t
+    scores = score_dirs(out, masks, tol=2)
+    exact, tol = scores["exact"], scores["tolerant"]
+    return {
+        "photos": len(photos),
+        "errors": len(summary["errors"]),
+        "map_seconds": round(seconds, 1),
+        "exact": {k: round(float(exact[k]), 4) for k in ("precision", "recall", "f1", "iou")},
+        "2px": {k: round(float(tol[k]), 4) for k in ("precision", "recall", "f1", "iou")},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=SHARED / "deepcrack-train")
+    ap.add_argument("--held-out", type=int, default=60)
+    ap.add_argument("--score-data", type=Path, action="append", default=[])
+    ap.add_argument("--minutes", type=float, default=20.0)
+    ap.add_argument("--preset", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "fit")
+    ap.add_argument("--builtin", action="store_true", help="copy the fitted run into crackscope/builtin/")
+    args = ap.parse_args()
+
+    from crackscope.maps.fit import FitOptions, fit
+
+    photos = sorted((args.data / "images").glob("*.jpg")) + sorted((args.data / "images").glob("*.png"))
+    photos = sorted(photos)
+    train_photos, held_out = photos[: -args.held_out], photos[-args.held_out :]
+    context = run_context()
+    data = link_pairs(train_photos, args.data / "masks", args.out / "data")
+    run = args.out / "run"
+    res = fit(data, run, preset=args.preset, options=FitOptions(minutes=args.minutes, seed=args.seed),
+              on_progress=print_progress)
+    row: dict[str, object] = {
+        **context,
+        "command": " ".join(sys.argv),
+        "preset": res.recipe.name,
+        "fit_data": f"{args.data.name}: first {len(train_photos)} photos in name order",
+        "fit_minutes": round(res.seconds / 60, 2),
+        "steps": [s.__dict__ for s in res.steps],
+        "scored": {},
+    }
+    sets = {f"{args.data.name} held-out (last {len(held_out)})": (held_out, args.data / "masks")}
+    for other in args.score_data:
+        sets[f"{other.name} (all)"] = (sorted((other / "images").iterdir()), other / "masks")
+    for name, (ps, masks) in sets.items():
+        row["scored"][name] = score_set(run, ps, masks, args.out / f"maps-{len(row['scored'])}")  # type: ignore[index]
+        print(name, json.dumps(row["scored"][name]), flush=True)  # type: ignore[index]
+    row["load_1min_after"] = round(os.getloadavg()[0], 2)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=1))
+    if args.builtin:
+        dest = ROOT / "crackscope" / "builtin"
+        for name in BUILTIN_FILES:
+            shutil.copy2(run / name, dest / name)
+        if (dest / "pixel-models").exists():
+            shutil.rmtree(dest / "pixel-models")
+        for stage in res.recipe.pixel_models:
+            (dest / "pixel-models" / stage).mkdir(parents=True)
+            for f in ("pixel_model.safetensors", "pixel_model.json"):
+                shutil.copy2(run / "pixel-models" / stage / f, dest / "pixel-models" / stage / f)
+        print(f"copied the fitted run into {dest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Whole-photo crack maps from a classifier: tiles -> CAM per tile -> blended map -> (refined) mask.
+
+How a map is made (``ClassifierMapper.map_image``):
+
+1. The photo is cut into overlapping square tiles of ``tile`` px (default: the patch size the run was
+   trained on when it learned from photo patches, else its input size) and each tile is resized to the
+   run's input size (so a larger tile means the model sees the photo at a smaller scale). Photos smaller
+   than a tile are mirror-padded.
+2. Tiles go through the method's CAM extractor (:func:`crackscope.cam.create_cam`) in batches: one forward/backward gives both the tile's
+   crack probability ``p`` and its map (normalised per tile to [0, 1]).
+3. Each tile contributes ``p x map``: the per-tile normalisation makes every map peak at 1, so weighting by
+   the crack probability is what keeps crack-free tiles (small ``p``) from painting noise. The weighted maps
+   are blended with a Hann window (:mod:`crackscope.maps.tiling`), so the result is a soft map in [0, 1].
+4. With ``gate="photo"`` (the recipe's default) a photo where no tile reaches the run's decision threshold is called
+   crack-free and its mask is empty. With ``gate="pixels"`` no photo is zeroed as a whole: the mask comes
+   from the pixel evidence inside the map's region (the refinement's ``region_floor`` keeps a faint map,
+   i.e. only low-probability tiles, from marking anything). The mask is either the plain Otsu threshold of
+   the blended map (``refine=False``, the approach of the CAM studies) or the refinement of
+   :mod:`crackscope.maps.refine` (the image picks the thin crack pixels inside the map's region), whose soft
+   map then replaces the CAM as ``probability``.
+5. With a ``pixel_model`` (a self-trained pixel classifier, :mod:`crackscope.maps.pixel_model`) the mask
+   comes from that model's per-pixel crack probability inside the map's region instead of the dark-line
+   response.
+
+Every setting comes from a :class:`~crackscope.maps.recipe.MapRecipe`; build mappers with
+:func:`crackscope.maps.factory.make_mapper`.
+
+Memory stays bounded: tiles are cut and explained one batch at a time and only float32 full-size buffers
+are kept (blend sum and weight, the map, the refinement's response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from crackscope.cam.base import CamExtractor
+from crackscope.maps.base import MapResult, Tile, check_image
+from crackscope.maps.pixel_model import PixelPredictor, refine_with_pixel_model
+from crackscope.maps.postprocess import remove_small, threshold_map
+from crackscope.maps.recipe import MapRecipe
+from crackscope.maps.refine import refine_map
+from crackscope.maps.tiling import BlendAccumulator, batched, pad_to_tile, tile_grid
+from crackscope.progress import OnProgress, report
+from crackscope.training.run import ClassifierRun, load_run
+
+#: photos with at least this many tiles report progress over their tiles
+TILE_PROGRESS_MIN = 64
+#: specks smaller than this (px) are removed from the plain (unrefined) mask
+PLAIN_MIN_SIZE = 30
+
+
+class ClassifierMapper:
+    """Maps cracks in whole photos with a classifier run and a recipe (see the module docstring)."""
+
+    def __init__(
+        self,
+        run: ClassifierRun | str | Path,
+        recipe: MapRecipe | None = None,
+        *,
+        pixel_model: PixelPredictor | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        from crackscope.cam import METHODS
+
+        self.run = load_run(run) if isinstance(run, (str, Path)) else run
+        self.recipe = recipe or MapRecipe()
+        if self.recipe.route != "classifier":
+            raise ValueError(f"recipe {self.recipe.name!r} maps with a {self.recipe.route} run, not a classifier")
+        if self.recipe.method not in METHODS:
+            raise ValueError(f"unknown CAM method {self.recipe.method!r}; choose one of {', '.join(METHODS)}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.input_size = int(self.run.image_size)
+        self.tile = self.recipe.tile if self.recipe.tile is not None else default_tile(self.run)
+        self.batch_size = int(batch_size)
+        self.pixel_model = pixel_model
+        self._extractor: tuple[tuple[object, ...], CamExtractor] | None = None
+
+    # -- settings, for manifests -------------------------------------------------------------------------
+    def settings(self) -> dict[str, object]:
+        r = self.recipe
+        return {
+            "mapper": "classifier",
+            "preset": r.name,
+            "run": str(self.run.path),
+            "model": self.run.name,
+            "method": r.method,
+            "layer": r.layer,
+            "tile": self.tile,
+            "input_size": self.input_size,
+            "overlap": r.overlap,
+            "refine": r.refine,
+            "refine_options": r.refine_options.as_dict() if r.refine else None,
+            "gate": r.gate,
+            "pixel_model": self.pixel_model.source if (r.refine and self.pixel_model is not None) else None,
+            "threshold": float(self.run.threshold),
+        }
+
+    # -- the CAM pass ------------------------------------------------------------------------------------
+    def _tile_tensor(self, padded: np.ndarray, starts: Sequence[tuple[int, int]]) -> torch.Tensor:
+        t, s = self.tile, self.input_size
+        crops = []
+        for y0, x0 in starts:
+            crop = padded[y0 : y0 + t, x0 : x0 + t]
+            if t != s:
+                crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
+            crops.append(crop)
+        arr = np.stack(crops).astype(np.float32)  # N x S x S x 3, 0..255 like every model expects
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+    def extractor(self) -> CamExtractor:
+        """The CAM extractor, made once per method, layer and model (its automatic layer choice is probed once
+        per input size, not once per batch of tiles)."""
+        from crackscope.cam import create_cam
+
+        key = (self.recipe.method, self.recipe.layer, id(self.run.model))
+        if self._extractor is None or self._extractor[0] != key:
+            self._extractor = (key, create_cam(self.recipe.method, self.run.model, layer=self.recipe.layer))
+        return self._extractor[1]
+
+    def cam_map(
+        self, image: np.ndarray, *, name: str | None = None, on_progress: OnProgress | None = None
+    ) -> tuple[np.ndarray, tuple[Tile, ...]]:
+        """The blended, probability-weighted class map (float32 HxW in [0, 1]) and the per-tile predictions."""
+        image = check_image(image)
+        explain = self.extractor()
+        h, w = image.shape[:2]
+        padded = pad_to_tile(image, self.tile)
+        ph, pw = padded.shape[:2]
+        starts = tile_grid(ph, pw, tile=self.tile, overlap=self.recipe.overlap)
+        acc = BlendAccumulator(ph, pw, self.tile)
+        tiles: list[Tile] = []
+        task = f"tiles of {name or 'photo'}"
+        shown = on_progress if len(starts) >= TILE_PROGRESS_MIN else None
+        report(shown, task, 0, len(starts))
+        for chunk in batched(starts, self.batch_size):
+            batch = self._tile_tensor(padded, chunk)
+            expl = explain(batch, target="crack", normalise="image")
+            maps = np.nan_to_num(np.asarray(expl.normalised, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+            probs = np.asarray(expl.probabilities, np.float64)
+            for (y0, x0), m, p in zip(chunk, maps, probs, strict=True):
+                if m.shape != (self.tile, self.tile):
+                    m = cv2.resize(m, (self.tile, self.tile), interpolation=cv2.INTER_LINEAR)
+                acc.add(y0, x0, np.clip(m, 0.0, 1.0) * np.float32(p))
+                tiles.append(Tile(box=(y0, x0, min(y0 + self.tile, h), min(x0 + self.tile, w)), probability=float(p)))
+            report(shown, task, len(tiles), len(starts))
+        cam = acc.result()
+        del acc
+        if (ph, pw) != (h, w):
+            cam = np.ascontiguousarray(cam[:h, :w])
+        np.clip(cam, 0.0, 1.0, out=cam)
+        return cam, tuple(tiles)
+
+    # -- masks ---------------------------------------------------------------------------------------------
+    def is_cracked(self, tiles: Sequence[Tile]) -> bool:
+        """Photo-level decision: some tile reaches the run's threshold."""
+        return any((t.probability or 0.0) >= self.run.threshold for t in tiles)
+
+    def finish(self, image: np.ndarray, cam: np.ndarray, tiles: Sequence[Tile]) -> MapResult:
+        """Turn a class map into a MapResult (plain or refined, as the recipe says)."""
+        r = self.recipe
+        cracked = self.is_cracked(tiles)
+        crack_probability = max((t.probability or 0.0 for t in tiles), default=0.0)
+        keep = cracked or r.gate == "pixels"
+        if not r.refine:
+            mask = threshold_map(cam, method="otsu") if keep else np.zeros(cam.shape, bool)
+            mask = remove_small(mask, min_size=PLAIN_MIN_SIZE)
+            return MapResult(cam, mask, tuple(tiles), None, cracked, crack_probability)
+        if self.pixel_model is not None:
+            soft, mask = refine_with_pixel_model(image, cam, self.pixel_model, options=r.refine_options)
+        else:
+            soft, mask = refine_map(image, cam, options=r.refine_options)
+        if not keep:
+            mask = np.zeros(cam.shape, bool)
+        return MapResult(soft.astype(np.float32, copy=False), mask, tuple(tiles), cam, cracked, crack_probability)
+
+    def map_image(
+        self, image: np.ndarray, *, name: str | None = None, on_progress: OnProgress | None = None
+    ) -> MapResult:
+        """Map one photo (HxWx3 uint8 RGB): soft map, mask and per-tile predictions, at the photo's size."""
+        image = check_image(image)
+        cam, tiles = self.cam_map(image, name=name, on_progress=on_progress)
+        return self.finish(image, cam, tiles)
+
+
+def default_tile(run: ClassifierRun) -> int:
+    """The photo-pixel size the classifier was trained on: its patch size when it learned from photo patches
+    (``config["data"]["patch_settings"]["patch_size"]``), else its input size."""
+    data = run.config.get("data") or {}
+    patch = (data.get("patch_settings") or {}).get("patch_size") if isinstance(data, dict) else None
+    return int(patch) if isinstance(patch, int) and patch >= 8 else int(run.image_size)

@@ -1,0 +1,73 @@
+"""The map presets shipped with crackscope (``crackscope presets`` lists them).
+
+The settings were chosen on DeepCrack *training* photos (544x384 px; never on the photos the benchmarks
+report), as ``benchmarks/results/maps.md`` tells; their sizes are in pixels of photos of that scale.
+"""
+
+from __future__ import annotations
+
+from crackscope.maps.recipe import MapRecipe, PixelStage, PseudoLabelOptions, register_preset
+from crackscope.maps.refine import RefineOptions
+
+#: refinement "v1" is ``RefineOptions()``: a coordinate search on 40 DeepCrack tune photos (the first session)
+#: refinement "v2": coordinate search of 76 settings on 40 DeepCrack tune photos (exact F1 0.670 -> 0.714 there)
+REFINE_V2 = RefineOptions(
+    radii=(3, 6, 12), blur=2.0, contrast=80.0, region_level=0.15, region_dilation=4, min_response=0.3,
+    min_size=120, max_fill=0.4, half_max=0.5, half_max_radius=5,
+)
+#: refinement "v3": v2 with the texture-relative dark-line response (chosen on tune + thin training photos)
+REFINE_V3 = REFINE_V2.with_(contrast=10.0, relative_contrast=True)
+#: mask settings of the first self-trained pixel models: v2 with a wider map region
+SELFTRAIN_MASK = REFINE_V2.with_(region_dilation=8)
+#: mask settings of the pixel-model ensemble: no map region, probability >= 0.4, a tighter half-max width rule
+ENSEMBLE_MASK = RefineOptions(
+    radii=(3, 6, 12), blur=1.0, contrast=80.0, region_level=0.0, region_dilation=0, min_response=0.3,
+    min_size=120, max_fill=0.4, pixel_threshold=0.4, half_max=0.5, half_max_radius=3,
+)
+
+CAM = register_preset(
+    "cam",
+    MapRecipe(refine=False),
+    doc="the CAM studies' approach: Otsu threshold of the blended class map (coarse, wide masks)",
+)
+REFINED = register_preset(
+    "refined",
+    MapRecipe(),
+    doc="class map says where, the photo's dark thin lines say which pixels (settings v1); any classifier run",
+)
+REFINED_V2 = register_preset(
+    "refined-v2",
+    MapRecipe(refine_options=REFINE_V2, gate="pixels"),
+    doc="refined with a width rule and a line-shape filter (v2); sizes for photos of about 544x384 px",
+)
+SELFTRAINED = register_preset(
+    "selftrained",
+    MapRecipe(
+        refine_options=ENSEMBLE_MASK,
+        gate="pixels",
+        pixel_models=("a2", "b2"),
+        stages=(
+            PixelStage(
+                "a1",
+                refine=REFINE_V3,
+                labels=PseudoLabelOptions(outside_lines_unlabelled=True, blobs_background=True),
+                mask=ENSEMBLE_MASK,
+            ),
+            PixelStage("a2", teacher="a1"),
+            PixelStage("b1", refine=REFINE_V2, mask=SELFTRAIN_MASK),
+            PixelStage("b2", teacher="b1"),
+        ),
+    ),
+    doc="best measured: two pixel models self-trained in two rounds each on the photos' pseudo-labels, averaged; "
+    "made by `crackscope fit`",
+)
+RESTORER_PAPER = register_preset(
+    "restorer-paper",
+    MapRecipe(route="restorer"),
+    doc="UP-CrackNet restorer runs: restoration error, bilateral filter and Otsu threshold (the paper's)",
+)
+
+#: the preset ``crackscope fit`` trains for when none is named
+DEFAULT_FIT_PRESET = "selftrained"
+#: the preset ``crackscope map`` uses for a run that records none, by run kind
+DEFAULT_MAP_PRESET = {"classifier": "refined", "restorer": "restorer-paper"}

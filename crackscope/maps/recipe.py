@@ -1,0 +1,280 @@
+"""Map recipes: how a run maps a photo (and, for ``crackscope fit``, how its models are trained), as typed,
+frozen values; named presets are registered here and shipped with the package.
+
+A :class:`MapRecipe` holds everything that decides a map: the route (a classifier's class maps, or a
+UP-CrackNet restorer), the CAM method and layer, tiling, the refinement settings, the gate, the pixel models
+and their mask settings. ``crackscope fit`` stores the recipe it trained for in the run folder
+(``map_recipe.json``), so ``crackscope map RUN`` maps with it and no further option.
+
+Presets are written in Python in :mod:`crackscope.maps.presets` with :func:`register_preset`, and listed by
+:func:`list_presets` (``crackscope presets``)::
+
+    >>> from crackscope.maps.recipe import get_preset
+    >>> get_preset("cam").refine
+    False
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Literal, cast
+
+from crackscope.errors import BadInputError
+from crackscope.maps.refine import RefineOptions
+
+Gate = Literal["photo", "pixels"]
+Route = Literal["classifier", "restorer"]
+GATES: tuple[Gate, ...] = ("photo", "pixels")
+ROUTES: tuple[Route, ...] = ("classifier", "restorer")
+#: the file in a run folder that records the recipe the run was fitted for
+RECIPE_FILE = "map_recipe.json"
+#: the folder in a run folder that holds the pixel models ``fit`` trained, one sub-folder each
+PIXEL_MODELS_DIR = "pixel-models"
+
+
+@dataclass(frozen=True)
+class PseudoLabelOptions:
+    """How refined maps become self-training targets (:func:`crackscope.maps.selftrain.pseudo_labels`).
+
+    ``negative_below``: response (of the refinement's dark-line filter, in [0, 1]) below which a pixel inside
+    the region is background; ``outside_dilation``: px the region grows by before everything outside it is
+    background; ``ring``: px around each positive left unlabelled (crack borders are uncertain);
+    ``outside_lines_unlabelled``: outside the region only weak responses are background, line-like pixels
+    are left unlabelled (the classifier's map can miss a faint crack; calling it background would teach the
+    network to miss such cracks everywhere); ``blobs_background``: dark spots that the refinement's shape
+    filter rejects (connected parts of the response at or above ``min_response`` whose fill exceeds
+    ``max_fill``: pores, stains) are background even outside the region.
+    """
+
+    negative_below: float = 0.15
+    outside_dilation: int = 8
+    ring: int = 1
+    outside_lines_unlabelled: bool = False
+    blobs_background: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PixelStage:
+    """One self-training round of ``crackscope fit``: it trains the pixel model ``name``.
+
+    A first round (``teacher`` None) learns pseudo-labels made from the class maps refined with ``refine``
+    and labelled with ``labels``; a second round learns the masks of the earlier stage named ``teacher``.
+    ``mask``: the mask settings stored with the model (None: the teacher's, else ``refine``).
+    """
+
+    name: str
+    refine: RefineOptions = RefineOptions()
+    labels: PseudoLabelOptions = PseudoLabelOptions()
+    teacher: str | None = None
+    mask: RefineOptions | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "refine": self.refine.as_dict(),
+            "labels": self.labels.as_dict(),
+            "teacher": self.teacher,
+            "mask": None if self.mask is None else self.mask.as_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ClassifierPlan:
+    """How ``crackscope fit`` trains the classifier: model name, input size, epochs and the share of the
+    time budget it may use at most (it stops early when its epochs are done)."""
+
+    model: str = "crackfast"
+    image_size: int = 128
+    epochs: int = 8
+    share: float = 0.25
+
+
+@dataclass(frozen=True)
+class MapRecipe:
+    """How a run maps a photo. Every field has a default; presets change a few.
+
+    ``route``: ``"classifier"`` (class maps of a classifier run) or ``"restorer"`` (UP-CrackNet run).
+    ``method``/``layer``: the CAM method and target layer (None: automatic). ``tile``: tile side in photo px
+    (None: the patch size the classifier learned from); ``overlap``: tile overlap. ``refine``: refine the
+    class map with the image (else the studies' Otsu threshold of the class map); ``refine_options``: the
+    refinement or, with pixel models, the mask settings. ``gate``: ``"photo"`` empties the mask of a photo
+    the classifier calls crack-free, ``"pixels"`` leaves it to the pixel evidence. ``pixel_models``: names
+    of pixel models in the run's ``pixel-models/`` folder, or paths to ``crackscope selftrain`` folders
+    (several: their mean probability). ``stages`` and ``classifier``: how ``crackscope fit`` trains the run
+    (the pixel models are the stages named in ``pixel_models``).
+    """
+
+    route: Route = "classifier"
+    method: str = "gradcam++"
+    layer: str | None = None
+    tile: int | None = None
+    overlap: float = 0.25
+    refine: bool = True
+    refine_options: RefineOptions = RefineOptions()
+    gate: Gate = "photo"
+    pixel_models: tuple[str, ...] = ()
+    stages: tuple[PixelStage, ...] = ()
+    classifier: ClassifierPlan = ClassifierPlan()
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"unknown route {self.route!r}; choose one of {', '.join(ROUTES)}")
+        if self.gate not in GATES:
+            raise ValueError(f"unknown gate {self.gate!r}; choose one of {', '.join(GATES)}")
+        if not 0 <= self.overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.tile is not None and self.tile < 8:
+            raise ValueError(f"tile must be at least 8 px, got {self.tile}")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names repeat: {names}")
+        for i, stage in enumerate(self.stages):
+            if stage.teacher is not None and stage.teacher not in names[:i]:
+                raise ValueError(f"stage {stage.name!r}: teacher {stage.teacher!r} is not an earlier stage")
+        if self.stages:
+            missing = [p for p in self.pixel_models if p not in names]
+            if missing:
+                raise ValueError(f"pixel models {missing} are not trained by any stage")
+
+    def with_(self, **changes: object) -> MapRecipe:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form (read back by :meth:`from_dict`)."""
+        return {
+            "name": self.name,
+            "route": self.route,
+            "method": self.method,
+            "layer": self.layer,
+            "tile": self.tile,
+            "overlap": self.overlap,
+            "refine": self.refine,
+            "refine_options": self.refine_options.as_dict(),
+            "gate": self.gate,
+            "pixel_models": list(self.pixel_models),
+            "stages": [s.as_dict() for s in self.stages],
+            "classifier": asdict(self.classifier),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> MapRecipe:
+        """The recipe written by :meth:`to_dict`.
+
+        Raises
+        ------
+        ValueError
+            If a field is unknown or a value is out of range.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown recipe fields: {', '.join(unknown)}")
+        d = dict(data)
+        if "refine_options" in d:
+            d["refine_options"] = RefineOptions.from_dict(cast(dict, d["refine_options"]))
+        if "pixel_models" in d:
+            d["pixel_models"] = tuple(str(p) for p in cast(list, d["pixel_models"]))
+        if "stages" in d:
+            d["stages"] = tuple(_stage_from_dict(cast(dict, s)) for s in cast(list, d["stages"]))
+        if "classifier" in d:
+            d["classifier"] = ClassifierPlan(**cast(dict, d["classifier"]))
+        return cls(**d)  # type: ignore[arg-type]
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write this recipe into a run folder (``map_recipe.json``)."""
+        from crackscope.io import write_json_atomic
+
+        return write_json_atomic(Path(run_dir) / RECIPE_FILE, self.to_dict())
+
+
+def _stage_from_dict(d: dict[str, object]) -> PixelStage:
+    mask = d.get("mask")
+    return PixelStage(
+        name=str(d["name"]),
+        refine=RefineOptions.from_dict(cast(dict, d.get("refine") or {})),
+        labels=PseudoLabelOptions(**cast(dict, d.get("labels") or {})),
+        teacher=None if d.get("teacher") is None else str(d["teacher"]),
+        mask=None if mask is None else RefineOptions.from_dict(cast(dict, mask)),
+    )
+
+
+def read_run_recipe(run_dir: str | Path) -> MapRecipe | None:
+    """The recipe a run folder was fitted for (``map_recipe.json``), or None if it has none.
+
+    Raises
+    ------
+    BadInputError
+        If the file exists but is not a valid recipe.
+    """
+    path = Path(run_dir) / RECIPE_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return MapRecipe.from_dict(data)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadInputError(path, f"not a valid map recipe ({exc})") from None
+
+
+# -- the preset registry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe with a one-line description."""
+
+    name: str
+    recipe: MapRecipe
+    doc: str
+    needs_fit: bool = field(default=False)
+
+
+_PRESETS: dict[str, Preset] = {}
+
+
+def register_preset(name: str, recipe: MapRecipe, *, doc: str) -> MapRecipe:
+    """Register ``recipe`` under ``name`` (its ``name`` field is set to it); returns the registered recipe.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is taken.
+    """
+    if name in _PRESETS:
+        raise ValueError(f"preset {name!r} is already registered")
+    recipe = recipe.with_(name=name)
+    _PRESETS[name] = Preset(name=name, recipe=recipe, doc=doc, needs_fit=bool(recipe.stages))
+    return recipe
+
+
+def _load_presets() -> None:
+    import crackscope.maps.presets  # noqa: F401  (registers the shipped presets)
+
+
+def list_presets() -> list[Preset]:
+    """Every registered preset, in registration order."""
+    _load_presets()
+    return list(_PRESETS.values())
+
+
+def get_preset(name: str) -> MapRecipe:
+    """The recipe of a registered preset.
+
+    Raises
+    ------
+    ValueError
+        If no preset has that name (the message lists them).
+    """
+    _load_presets()
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(_PRESETS)}")
+    return _PRESETS[name].recipe

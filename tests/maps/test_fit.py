@@ -1,0 +1,72 @@
+"""fit: classifier + self-trained pixel models in one run folder, one budget, resumable; the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from crackscope.errors import BadInputError
+from crackscope.maps.fit import FIT_LOG, FitOptions, fit, photo_paths
+from crackscope.maps.pixel_model import load_pixel_model
+from crackscope.maps.recipe import PIXEL_MODELS_DIR, read_run_recipe
+
+
+def test_fit_writes_everything_map_needs(fitted_run):
+    recipe = read_run_recipe(fitted_run)
+    assert recipe is not None and recipe.name == "small-selftrained"
+    for name in ("a1", "a2", "b1", "b2"):
+        model = load_pixel_model(fitted_run / PIXEL_MODELS_DIR / name)
+        assert model.config["stage"] == name and model.config["steps"] >= 1 and model.config["photos"] == 24
+    assert load_pixel_model(fitted_run / PIXEL_MODELS_DIR / "a2").config["teacher"].endswith("a1")
+    log = json.loads((fitted_run / FIT_LOG).read_text())
+    assert [s["name"] for s in log["steps"]] == ["classifier", "class maps", "a1", "a2", "b1", "b2"]
+    assert log["preset"] == "small-selftrained" and log["photos"] == 24
+    # the budget holds (0.3 min, stages get at least 5 s each, with labelling and saving around them)
+    assert log["seconds"] < 0.3 * 60 + 4 * 5 + 15
+    assert json.loads((fitted_run / "config.json").read_text())["complete"] is True
+
+
+def test_a_finished_fit_resumes_without_redoing_work(fitted_run, small_recipe, synth_dir, tmp_path):
+    run = tmp_path / "again"
+    shutil.copytree(fitted_run, run)
+    res = fit(synth_dir, run, preset=small_recipe, options=FitOptions(minutes=0.3))
+    assert all(s.resumed for s in res.steps) and res.seconds < 10
+    shutil.rmtree(run / PIXEL_MODELS_DIR / "b2")  # a fit stopped in its last round
+    res = fit(synth_dir, run, preset=small_recipe, options=FitOptions(minutes=0.1))
+    assert [s.name for s in res.steps if not s.resumed] == ["class maps", "b2"]
+    assert load_pixel_model(run / PIXEL_MODELS_DIR / "b2").config["teacher"].endswith("b1")
+
+
+def test_fit_refuses_what_it_cannot_do(synth_dir, tmp_path):
+    with pytest.raises(BadInputError, match="fit trains classifier presets"):
+        fit(synth_dir, tmp_path / "r", preset="restorer-paper")
+    with pytest.raises(ValueError, match="minutes must be positive"):
+        FitOptions(minutes=0)
+    empty = tmp_path / "empty"
+    (empty / "images").mkdir(parents=True)
+    with pytest.raises(BadInputError):
+        photo_paths(empty, layout=None, max_photos=5, seed=0)
+
+
+def test_photo_sample_is_seeded_and_sorted(synth_dir):
+    every = photo_paths(synth_dir, layout=None, max_photos=100, seed=0)
+    assert len(every) == 24 and every == sorted(every)
+    some = photo_paths(synth_dir, layout=None, max_photos=5, seed=1)
+    assert len(some) == 5 and some == sorted(some) and set(some) <= set(every)
+    assert some == photo_paths(synth_dir, layout=None, max_photos=5, seed=1)
+
+
+def test_fit_and_presets_commands(fitted_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+    from crackscope.maps.recipe import list_presets
+
+    listing = CliRunner().invoke(app, ["presets"])
+    assert listing.exit_code == 0
+    for p in list_presets():
+        assert any(line.startswith(p.name + " ") for line in listing.output.splitlines()), p.name
+    bad = CliRunner().invoke(app, ["fit", str(tmp_path), "--out", str(tmp_path / "r"), "--minutes", "0"])
+    assert bad.exit_code != 0 and "minutes must be positive" in bad.output
