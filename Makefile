@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 TCMALLOC = $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4))
 RUN_ENV = $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC),)
 
-.PHONY: demo test install bench clean
+.PHONY: demo test lint install bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The code gates CI runs before the tests (rules in pyproject.toml).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check crackscope tests benchmarks
+	$(VENV)/bin/ruff format --check crackscope tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

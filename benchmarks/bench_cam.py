@@ -16,7 +16,6 @@ once, in turn (interleaved, because the machine is shared); the table gives medi
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import platform
 import statistics
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from context import load_1min, run_context  # benchmarks/context.py, beside this script
 
 
 def synthetic_images(n: int, size: int) -> torch.Tensor:
@@ -84,13 +84,13 @@ def main() -> None:
         fn()
         fn()
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    load_before = os.getloadavg()
+    context = run_context()  # date, commit, machine, load before
     for _ in range(args.repeats):
         for name, fn in contenders.items():
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
-    load_after = os.getloadavg()
+    context["load_1min_after"] = load_1min()
     med = {name: statistics.median(ts) for name, ts in times.items()}
     ips = {name: args.n / m for name, m in med.items()}
 
@@ -99,12 +99,13 @@ def main() -> None:
         "",
         f"Command: `.venv/bin/python benchmarks/bench_cam.py --model {args.model} --layer {args.layer} "
         f"--n {args.n} --size {args.size} --repeats {args.repeats}"
-        + (f" --threads {args.threads}" if args.threads else "") + "`",
+        + (f" --threads {args.threads}" if args.threads else "")
+        + "`",
         "",
         f"Machine: {os.cpu_count()}-core CPU ({platform.processor() or platform.machine()}), shared with other jobs; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average "
-        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after. Date: 2026-11-21 "
-        f"(run {dt.datetime.now().strftime('%H:%M')}).",
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; 1-min load average "
+        f"{context['load_1min']} before, {context['load_1min_after']} after.  ",
+        f"Date: {context['date']}. Commit: {context['commit']}. Machine (arch, cores, Python): {context['machine']}.",
         "",
         f"Model `{args.model}` (random init, eval, fp32), batch of {args.n} synthetic images at {args.size} px, target "
         f"layer `{args.layer}` for all; {args.repeats} interleaved repeats, medians.",

@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from crackscope.data.augment import augment_pair
-    from crackscope.data.items import dataset_items, photo_cache
+    from crackscope.data.items import dataset_items
     from crackscope.data.layouts import load_dataset
     from crackscope.data.patches import label_boxes, patch_boxes
     from crackscope.data.splits import split_items
@@ -59,7 +59,7 @@ def main() -> None:
 
     # Loading every patch: cached photo decode versus decoding the photo for every patch.
     def cached() -> int:
-        photo_cache.clear()
+        dc_items.photo_cache.clear()  # the cache dataset_items made for these items
         return sum(item.load().shape[0] for item in dc_items)
 
     def naive() -> int:
@@ -102,7 +102,7 @@ def main() -> None:
     images = [read_image(p) for p in sorted((oz / "cracked").glob("*.jpg"))[:200]]
     rng = np.random.default_rng(0)
     for preset in ("none", "rot90-flip", "keras-v3"):
-        t, _ = median_time(lambda: [augment_pair(im, None, preset=preset, rng=rng) for im in images], args.repeats)
+        t, _ = median_time(lambda p=preset: [augment_pair(im, None, preset=p, rng=rng) for im in images], args.repeats)
         rows.append((f"augment_pair {preset}, 227 px image", f"{len(images) / t:.0f} images/s"))
     mask = np.zeros(images[0].shape[:2], bool)
     t, _ = median_time(lambda: [augment_pair(im, mask, preset="keras-v3", rng=rng) for im in images], args.repeats)

@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,17 +28,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "fit.jsonl"
 #: what the bundled run keeps of a fitted run folder (the rest is training state and plots)
 BUILTIN_FILES = ("config.json", "model.safetensors", "metrics.json", "map_recipe.json", "fit.json")
 
-
-def run_context() -> dict[str, object]:
-    """Date, commit, machine and load, read from the system when the benchmark runs."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
-        "commit": commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "load_1min": round(os.getloadavg()[0], 2),
-    }
+from context import load_1min, run_context  # noqa: E402  (benchmarks/context.py, beside this script)
 
 
 def link_pairs(photos: list[Path], masks: Path, dest: Path) -> Path:
@@ -62,7 +49,7 @@ def print_progress(task: str, done: int, total: int | None) -> None:
 
 
 def score_set(run: Path, photos: list[Path], masks: Path, out: Path) -> dict[str, object]:
-    from crackscope.evaluation.scoring import score_dirs
+    from crackscope.evaluation.map_scores import score_dirs
     from crackscope.maps.pipeline import map_images
 
     t = time.perf_counter()
@@ -99,8 +86,13 @@ def main() -> None:
     context = run_context()
     data = link_pairs(train_photos, args.data / "masks", args.out / "data")
     run = args.out / "run"
-    res = fit(data, run, preset=args.preset, options=FitOptions(minutes=args.minutes, seed=args.seed),
-              on_progress=print_progress)
+    res = fit(
+        data,
+        run,
+        preset=args.preset,
+        options=FitOptions(minutes=args.minutes, seed=args.seed),
+        on_progress=print_progress,
+    )
     row: dict[str, object] = {
         **context,
         "command": " ".join(sys.argv),
@@ -116,7 +108,7 @@ def main() -> None:
     for name, (ps, masks) in sets.items():
         row["scored"][name] = score_set(run, ps, masks, args.out / f"maps-{len(row['scored'])}")  # type: ignore[index]
         print(name, json.dumps(row["scored"][name]), flush=True)  # type: ignore[index]
-    row["load_1min_after"] = round(os.getloadavg()[0], 2)
+    row["load_1min_after"] = load_1min()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as f:
         f.write(json.dumps(row) + "\n")

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
 import os
 import platform
 import random
-import sys
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import torch
+from context import load_1min, run_context  # benchmarks/context.py, beside this script
 
 from crackscope.models import create_model, list_models
 from crackscope.models.speed import bf16_supported, fast_inference, to_fast_input
@@ -91,19 +91,20 @@ def real_agreement(run_dir: Path, images: list[Path], limit: int) -> str:
 
 
 def write_report(
-    args: argparse.Namespace, rows: list, agree_rows: list, *, load_before: tuple, started: float, real: str | None
+    args: argparse.Namespace, rows: list, agree_rows: list, *, context: dict, started: float, real: str | None
 ) -> None:
     """(Re)write the Markdown report; called after every model so a cut-off run keeps what it measured."""
     baseline_fp32 = {r[2]: r[5] for r in rows if r[0] == "seed-baseline"}
-    load_after = os.getloadavg()
+    load_after = load_1min()
     lines = [
         "# Inference speed: float32 vs channels_last + bfloat16",
         "",
-        f"- date: {dt.date(2026, 11, 21).isoformat()}; {len(rows)} rows after {time.time() - started:.0f} s",
+        f"- date: {context['date']}; commit {context['commit']}; {len(rows)} rows after {time.time() - started:.0f} s",
         f"- command: `.venv/bin/python benchmarks/bench_inference.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
-        f"{torch.__version__}, {args.threads} threads, native bf16: {bf16_supported()}; "
-        f"**shared with other jobs** (load average {load_before[0]:.1f} before, {load_after[0]:.1f} after), "
+        f"{torch.__version__}, {args.threads} threads, native bf16: {bf16_supported()}; Python "
+        f"{platform.python_version()}; **shared with other jobs** (1-min load average {context['load_1min']} before, "
+        f"{load_after} after), "
         "so wall-clock numbers are noisy (fp32 and bf16 passes are interleaved, so a row's ratio saw the same load); "
         "with `--threads 1` the images per CPU-second (process time) are robust to that load",
         f"- random-init models, random 0..255 inputs; median of {args.repeats} timed forward passes "
@@ -163,7 +164,7 @@ def main() -> None:
     for size in args.sizes:
         time_pair(warm, torch.rand(args.batch, 3, size, size) * 255, repeats=2)
     del warm
-    load_before = os.getloadavg()
+    context = run_context()  # date, commit, machine, load before
     started = time.time()
     rows: list = []
     agree_rows: list = []
@@ -188,7 +189,7 @@ def main() -> None:
             print(f"{name:14s} {size:4d}px fp32 {fp32:8.1f} img/s  cl+bf16 {fast:8.1f} img/s  "
                   f"x{fast / fp32:.2f}  agree {agree:.0%}", flush=True)  # fmt: skip
         del model
-        write_report(args, rows, agree_rows, load_before=load_before, started=started, real=None)
+        write_report(args, rows, agree_rows, context=context, started=started, real=None)
 
     real = None
     if args.run is not None and args.images is not None:
@@ -196,7 +197,7 @@ def main() -> None:
 
         real = real_agreement(args.run, list_images([args.images]), args.limit)
         print(real)
-    write_report(args, rows, agree_rows, load_before=load_before, started=started, real=real)
+    write_report(args, rows, agree_rows, context=context, started=started, real=real)
     print(f"wrote {args.out}")
 
 

@@ -42,9 +42,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -54,11 +54,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_maps as bm  # noqa: E402
+from context import load_1min, run_context  # noqa: E402  (benchmarks/context.py)
 
 RESULTS = ROOT / "benchmarks" / "results"
 OPT_V2 = RESULTS / "maps_refine_v2.json"
 OPT_V1 = RESULTS / "maps_refine_tuned.json"
 OPT_ST = RESULTS / "maps_selftrain_options.json"
+#: when and where this run started (date, commit, machine, load), read by :func:`main`; recorded with each result
+CONTEXT: dict[str, object] = {}
 
 
 def photo_sets() -> tuple[list[Path], list[Path]]:
@@ -113,7 +116,7 @@ def _self_images(run: Path, photos: str = "self"):
 def cmd_train(args) -> None:
     import torch
 
-    from crackscope.maps.selftrain import PseudoLabelOptions, pseudo_labels, train_pixel_model
+    from crackscope.maps.selftrain import PseudoLabelOptions, SelfTrainOptions, pseudo_labels, train_pixel_model
 
     torch.set_num_threads(2)
     pairs, cams = _self_images(args.run, args.photos)
@@ -123,14 +126,22 @@ def cmd_train(args) -> None:
         source = str(args.labels)
     else:
         refine = bm.load_options(args.refine_options)
-        popts = PseudoLabelOptions(negative_below=args.negative_below,
-                                   outside_lines_unlabelled=args.outside_lines_unlabelled,
-                                   blobs_background=args.blobs_background)
-        labels = [pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), cam in zip(pairs, cams)]
+        popts = PseudoLabelOptions(
+            negative_below=args.negative_below,
+            outside_lines_unlabelled=args.outside_lines_unlabelled,
+            blobs_background=args.blobs_background,
+        )
+        labels = [
+            pseudo_labels(img, cam, refine=refine, options=popts) for (_, img, _), cam in zip(pairs, cams, strict=False)
+        ]
         source = f"refined {args.refine_options.name}, {popts.as_dict()}"
     model = train_pixel_model(
-        [img for _, img, _ in pairs], labels, out=args.out, steps=10**9, seconds=args.seconds, crop=96,
-        batch_size=12, width=args.width, lr=3e-3, seed=args.seed, log=print,
+        [img for _, img, _ in pairs],
+        labels,
+        out=args.out,
+        options=SelfTrainOptions(
+            seconds=args.seconds, crop=96, batch_size=12, width=args.width, lr=3e-3, seed=args.seed
+        ),
         extra_config={"photos": len(pairs), "photo_set": args.photos, "labels": source, "run": str(args.run)},
     )
     print(f"trained {model.config['steps']} steps in {model.config['seconds']} s -> {args.out}")
@@ -147,32 +158,40 @@ def cmd_labels2(args) -> None:
     opts = bm.load_options(args.mask_options)
     pairs, cams = _self_images(args.run, args.photos)
     labels, positive = {}, []
-    for (stem, img, _), cam in zip(pairs, cams):
+    for (stem, img, _), cam in zip(pairs, cams, strict=False):
         prob = model.predict(img)
-        labels[stem] = teacher_labels(img, cam, model, options=opts, negative_below=args.negative_below,
-                                      probability=prob)
+        labels[stem] = teacher_labels(
+            img, cam, model, options=opts, negative_below=args.negative_below, probability=prob
+        )
         positive.append((labels[stem] == 1).mean())
     np.savez_compressed(args.out, **labels)
     print(f"round-2 labels of {len(labels)} photos -> {args.out}; mean positive fraction {np.mean(positive):.4f}")
 
 
 def _score(pairs, cams, probs, opts) -> dict:
-    from crackscope.evaluation.scoring import ods_ois, score_masks
+    from crackscope.evaluation.map_scores import ods_ois, score_masks
     from crackscope.maps.pixel_model import refine_with_pixel_model
 
     masks, softs = [], []
-    for (_, img, _), cam, prob in zip(pairs, cams, probs):
+    for (_, img, _), cam, prob in zip(pairs, cams, probs, strict=False):
         soft, mask = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
         masks.append(mask)
         softs.append(soft)
     gts = [gt for _, _, gt in pairs]
     exact, tol = score_masks(masks, gts), score_masks(masks, gts, tol=2)
-    return {"f1": round(exact["f1"], 4), "precision": round(exact["precision"], 4), "recall": round(exact["recall"], 4),
-            "f1_2px": round(tol["f1"], 4), "ods": round(ods_ois(softs, gts)["ods"]["f1"], 4)}
+    return {
+        "f1": round(exact["f1"], 4),
+        "precision": round(exact["precision"], 4),
+        "recall": round(exact["recall"], 4),
+        "f1_2px": round(tol["f1"], 4),
+        "ods": round(ods_ois(softs, gts)["ods"]["f1"], 4),
+    }
 
 
 def _record(res: dict, path: Path | None) -> None:
-    """Print one result and, with ``--json``, append it as a line to that file."""
+    """Print one result and, with ``--json``, append it as a line to that file, with the run's context (date,
+    commit, machine, load at the start and now)."""
+    res = {**res, "context": {**CONTEXT, "load_1min_after": load_1min()}}
     print(json.dumps(res))
     if path:
         with open(path, "a") as fh:
@@ -203,12 +222,20 @@ def cmd_eval(args) -> None:
     # tune photos: their masks may choose settings; held-out: scoring only
     pairs, cams, probs = scored_set(photos, args.run, model)
     which = "HELD-OUT photos" if args.held_out else "tune photos"
-    res = {"models": args.models, "run": str(args.run), "photos": f"{len(pairs)} {which}",
-           "steps": [m.config.get("steps") for m in models], "seconds": [m.config.get("seconds") for m in models],
-           "self-trained mask settings": _score(pairs, cams, probs, bm.load_options(OPT_ST)),
-           **({f"mask settings {args.mask_options.name}": _score(pairs, cams, probs, bm.load_options(args.mask_options))}
-              if args.mask_options else {}),
-           "v2 mask settings": _score(pairs, cams, probs, bm.load_options(OPT_V2))}
+    res = {
+        "models": args.models,
+        "run": str(args.run),
+        "photos": f"{len(pairs)} {which}",
+        "steps": [m.config.get("steps") for m in models],
+        "seconds": [m.config.get("seconds") for m in models],
+        "self-trained mask settings": _score(pairs, cams, probs, bm.load_options(OPT_ST)),
+        **(
+            {f"mask settings {args.mask_options.name}": _score(pairs, cams, probs, bm.load_options(args.mask_options))}
+            if args.mask_options
+            else {}
+        ),
+        "v2 mask settings": _score(pairs, cams, probs, bm.load_options(OPT_V2)),
+    }
     free = no_region(bm.load_options(OPT_ST))
     res["self-trained mask settings, no map region"] = _score(pairs, cams, probs, free)
     if not args.held_out:
@@ -230,9 +257,9 @@ def cmd_checks(args) -> None:
     import torch
     from scipy import ndimage
 
+    from crackscope.maps.pixel_model import load_pixel_model
     from crackscope.maps.postprocess import remove_small
     from crackscope.maps.refine import dark_line_response, keep_elongated, support_region
-    from crackscope.maps.pixel_model import load_pixel_model
 
     torch.set_num_threads(args.threads)
     model = load_pixel_model(args.model)
@@ -255,15 +282,16 @@ def cmd_checks(args) -> None:
         return (acc / 8).astype(np.float32)
 
     res["tta_8_views"] = _score(pairs, cams, [views(img) for _, img, _ in pairs], opts)
-    regions = [support_region(c, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
-               for c in cams]
+    regions = [
+        support_region(c, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor) for c in cams
+    ]
 
     def width_f1(blur: float, frac: float, radius: int) -> float:
-        from crackscope.evaluation.scoring import score_masks
+        from crackscope.evaluation.map_scores import score_masks
 
         masks = []
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-        for (_, img, _), prob, region in zip(pairs, probs, regions):
+        for (_, img, _), prob, region in zip(pairs, probs, regions, strict=False):
             r = dark_line_response(img, radii=opts.radii, blur=blur, contrast=opts.contrast)
             m = (prob * region >= opts.pixel_threshold) & (r >= frac * cv2.dilate(r, kernel))
             m = keep_elongated(remove_small(m, min_size=opts.min_size), max_fill=opts.max_fill, min_length=0)
@@ -275,32 +303,53 @@ def cmd_checks(args) -> None:
         for b, f, r in itertools.product([0.0, 1.0, 1.5, 2.0], [0.4, 0.5, 0.6], [3, 5])
     ]
     res["region_grid"] = [
-        {"region_level": lvl, "region_dilation": dil, "pixel_threshold": thr,
-         "f1": _score(pairs, cams, probs, opts.with_(region_level=lvl, region_dilation=dil, pixel_threshold=thr))["f1"]}
+        {
+            "region_level": lvl,
+            "region_dilation": dil,
+            "pixel_threshold": thr,
+            "f1": _score(pairs, cams, probs, opts.with_(region_level=lvl, region_dilation=dil, pixel_threshold=thr))[
+                "f1"
+            ],
+        }
         for lvl, dil, thr in itertools.product([0.05, 0.15], [8, 16, 32, 64], [0.4, 0.5])
     ]
     res["no_region"] = _score(pairs, cams, probs, no_region(opts))
     from crackscope.maps.pixel_model import refine_with_pixel_model
 
-    err = dict.fromkeys(("tp", "fp_near", "fp_far", "fn_near", "fn_far", "fn_far_outside_region",
-                         "fn_far_inside_region_low_probability"), 0)
-    for (_, img, gt), cam, prob, region in zip(pairs, cams, probs, regions):
+    err = dict.fromkeys(
+        (
+            "tp",
+            "fp_near",
+            "fp_far",
+            "fn_near",
+            "fn_far",
+            "fn_far_outside_region",
+            "fn_far_inside_region_low_probability",
+        ),
+        0,
+    )
+    for (_, img, gt), cam, prob, region in zip(pairs, cams, probs, regions, strict=False):
         _, m = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
         gt = gt.astype(bool)
         d_gt, d_pred = ndimage.distance_transform_edt(~gt), ndimage.distance_transform_edt(~m)
         fp, fn = m & ~gt, gt & ~m
         far_miss = fn & (d_pred > 2)
-        for key, val in (("tp", m & gt), ("fp_near", fp & (d_gt <= 2)), ("fp_far", fp & (d_gt > 2)),
-                         ("fn_near", fn & (d_pred <= 2)), ("fn_far", far_miss),
-                         ("fn_far_outside_region", far_miss & ~region),
-                         ("fn_far_inside_region_low_probability", far_miss & region & (prob < opts.pixel_threshold))):
+        for key, val in (
+            ("tp", m & gt),
+            ("fp_near", fp & (d_gt <= 2)),
+            ("fp_far", fp & (d_gt > 2)),
+            ("fn_near", fn & (d_pred <= 2)),
+            ("fn_far", far_miss),
+            ("fn_far_outside_region", far_miss & ~region),
+            ("fn_far_inside_region_low_probability", far_miss & region & (prob < opts.pixel_threshold)),
+        ):
             err[key] += int(val.sum())
     res["errors_px"] = err
     _record(res, args.json)
 
 
 def cmd_refine(args) -> None:
-    from crackscope.evaluation.scoring import score_masks
+    from crackscope.evaluation.map_scores import score_masks
     from crackscope.maps.refine import refine_map
 
     tune, _ = photo_sets()
@@ -309,7 +358,7 @@ def cmd_refine(args) -> None:
     res = {"run": str(args.run), "photos": f"{len(pairs)} tune photos"}
     for name, path in (("v1", OPT_V1), ("v2", OPT_V2)):
         opts = bm.load_options(path)
-        masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams)]
+        masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams, strict=False)]
         e = score_masks(masks, [gt for _, _, gt in pairs])
         res[name] = {"f1": round(e["f1"], 4), "precision": round(e["precision"], 4), "recall": round(e["recall"], 4)}
     _record(res, args.json)
@@ -354,7 +403,7 @@ def cmd_refine_grid(args) -> None:
     pixels would let the wide cracks of the tune photos decide) is written to ``--write``."""
     import itertools
 
-    from crackscope.evaluation.scoring import score_masks
+    from crackscope.evaluation.map_scores import score_masks
     from crackscope.maps.refine import refine_map
 
     tune = photo_sets()[0]
@@ -365,11 +414,11 @@ def cmd_refine_grid(args) -> None:
     def run(opts) -> dict:
         out, pooled = {}, []
         for name, (pairs, cams) in data.items():
-            masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams)]
+            masks = [refine_map(img, cam, options=opts)[1] for (_, img, _), cam in zip(pairs, cams, strict=False)]
             gts = [gt for _, _, gt in pairs]
             e = score_masks(masks, gts)
             out[name] = round(e["f1"], 4)
-            pooled += list(zip(masks, gts))
+            pooled += list(zip(masks, gts, strict=False))
         out["pooled"] = round(score_masks([m for m, _ in pooled], [g for _, g in pooled])["f1"], 4)
         out["mean"] = round((out["tune"] + out["thin"]) / 2, 4)
         return out
@@ -384,8 +433,9 @@ def cmd_refine_grid(args) -> None:
     best = max(grid, key=lambda g: g["mean"])
     res["best"] = best
     if args.write:
-        opts = base.with_(relative_contrast=True, blur=best["blur"], contrast=best["contrast"],
-                          min_response=best["min_response"])
+        opts = base.with_(
+            relative_contrast=True, blur=best["blur"], contrast=best["contrast"], min_response=best["min_response"]
+        )
         args.write.write_text(json.dumps(opts.as_dict(), indent=1) + "\n")
     _record(res, args.json)
 
@@ -398,27 +448,39 @@ def cmd_mask_grid(args) -> None:
 
     import torch
 
-    from crackscope.evaluation.scoring import score_masks
+    from crackscope.evaluation.map_scores import score_masks
     from crackscope.maps.pixel_model import load_pixel_models, refine_with_pixel_model
 
     torch.set_num_threads(2)
     model = load_pixel_models(args.model.split(","))  # several: their mean probability
     tune = photo_sets()[0]
-    data = {name: scored_set(photos, args.run, model)
-            for name, photos in (("tune", tune), ("thin", [p for p in thin_photos() if p not in tune]))}
+    data = {
+        name: scored_set(photos, args.run, model)
+        for name, photos in (("tune", tune), ("thin", [p for p in thin_photos() if p not in tune]))
+    }
     base = bm.load_options(OPT_ST)
     grid, settings = [], []
-    blurs, fracs, sizes = ((0.5, 1.0, 2.0), (0.5, 0.6), (120,)) if args.small else ((1.0, 2.0), (0.5, 0.6, 0.7), (30, 120))
+    blurs, fracs, sizes = (
+        ((0.5, 1.0, 2.0), (0.5, 0.6), (120,)) if args.small else ((1.0, 2.0), (0.5, 0.6, 0.7), (30, 120))
+    )
     for region, thr, blur, frac, radius, size in itertools.product(
         (True, False), (0.4, 0.5, 0.6), blurs, fracs, (3, 5), sizes
     ):
         opts = base.with_(pixel_threshold=thr, blur=blur, half_max=frac, half_max_radius=radius, min_size=size)
         opts = opts if region else no_region(opts)
-        row = {"region": region, "pixel_threshold": thr, "blur": blur, "half_max": frac, "half_max_radius": radius,
-               "min_size": size}
+        row = {
+            "region": region,
+            "pixel_threshold": thr,
+            "blur": blur,
+            "half_max": frac,
+            "half_max_radius": radius,
+            "min_size": size,
+        }
         for name, (pairs, cams, probs) in data.items():
-            masks = [refine_with_pixel_model(img, cam, None, options=opts, probability=prob)[1]
-                     for (_, img, _), cam, prob in zip(pairs, cams, probs)]
+            masks = [
+                refine_with_pixel_model(img, cam, None, options=opts, probability=prob)[1]
+                for (_, img, _), cam, prob in zip(pairs, cams, probs, strict=False)
+            ]
             row[name] = round(score_masks(masks, [gt for _, _, gt in pairs])["f1"], 4)
         row["mean"] = round((row["tune"] + row["thin"]) / 2, 4)
         grid.append(row)
@@ -426,12 +488,23 @@ def cmd_mask_grid(args) -> None:
         print(row, flush=True)
     best_index = max(range(len(grid)), key=lambda i: grid[i]["mean"])
     best = grid[best_index]
-    res = {"model": args.model, "run": str(args.run), "base": "maps_selftrain_options.json",
-           "reported settings": next(g for g in grid if g["region"] and g["pixel_threshold"] == 0.5
-                                     and g["blur"] == base.blur and g["half_max"] == base.half_max
-                                     and g["half_max_radius"] == base.half_max_radius
-                                     and g["min_size"] == base.min_size),
-           "best": best, "grid": grid}
+    res = {
+        "model": args.model,
+        "run": str(args.run),
+        "base": "maps_selftrain_options.json",
+        "reported settings": next(
+            g
+            for g in grid
+            if g["region"]
+            and g["pixel_threshold"] == 0.5
+            and g["blur"] == base.blur
+            and g["half_max"] == base.half_max
+            and g["half_max_radius"] == base.half_max_radius
+            and g["min_size"] == base.min_size
+        ),
+        "best": best,
+        "grid": grid,
+    }
     if args.write:
         args.write.write_text(json.dumps(settings[best_index].as_dict(), indent=1) + "\n")
     _record(res, args.json)
@@ -451,12 +524,22 @@ def main() -> None:
     p.add_argument("--width", type=int, default=12, help="pixel network width")
     p.add_argument("--seed", type=int, default=0, help="training seed (crops, initial weights)")
     p.add_argument("--refine-options", type=Path, default=OPT_V2, help="refinement settings of the pseudo-labels")
-    p.add_argument("--outside-lines-unlabelled", action="store_true",
-                   help="outside the map's region, line-like pixels are unlabelled instead of background")
-    p.add_argument("--blobs-background", action="store_true",
-                   help="dark blobs the shape filter rejects are background, also outside the map's region")
-    p.add_argument("--photos", choices=["self", "all"], default="self",
-                   help="self: the 200 self-training photos; all: also the tune and held-out photos' images (no masks)")
+    p.add_argument(
+        "--outside-lines-unlabelled",
+        action="store_true",
+        help="outside the map's region, line-like pixels are unlabelled instead of background",
+    )
+    p.add_argument(
+        "--blobs-background",
+        action="store_true",
+        help="dark blobs the shape filter rejects are background, also outside the map's region",
+    )
+    p.add_argument(
+        "--photos",
+        choices=["self", "all"],
+        default="self",
+        help="self: the 200 self-training photos; all: also the tune and held-out photos' images (no masks)",
+    )
     p = sub.add_parser("labels2")
     p.add_argument("model", type=Path)
     p.add_argument("out", type=Path)
@@ -486,15 +569,27 @@ def main() -> None:
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     p.add_argument("--write", type=Path, help="write the best mask settings here (JSON)")
-    p.add_argument("--small", action="store_true",
-                   help="the first, smaller grid (response blur 0.5/1/2, half-max 0.5/0.6, min size 120)")
+    p.add_argument(
+        "--small",
+        action="store_true",
+        help="the first, smaller grid (response blur 0.5/1/2, half-max 0.5/0.6, min size 120)",
+    )
     p = sub.add_parser("refine")
     p.add_argument("--run", type=Path, required=True)
     p.add_argument("--json", type=Path)
     args = ap.parse_args()
-    commands = {"cams": cmd_cams, "train": cmd_train, "labels2": cmd_labels2, "eval": cmd_eval, "refine": cmd_refine,
-                "checks": cmd_checks, "refine-grid": cmd_refine_grid, "widths": cmd_widths,
-                "mask-grid": cmd_mask_grid}
+    CONTEXT.update(run_context())
+    commands = {
+        "cams": cmd_cams,
+        "train": cmd_train,
+        "labels2": cmd_labels2,
+        "eval": cmd_eval,
+        "refine": cmd_refine,
+        "checks": cmd_checks,
+        "refine-grid": cmd_refine_grid,
+        "widths": cmd_widths,
+        "mask-grid": cmd_mask_grid,
+    }
     commands[args.cmd](args)
 
 

@@ -10,7 +10,6 @@ generating (``generate_pair`` alone) and writing. The machine load average is re
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import platform
 import statistics
@@ -23,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crackscope.data.synth import generate_pair, synthesize  # noqa: E402
+from context import load_1min, run_context
+
+from crackscope.data.synth import generate_pair, synthesize
 
 
 def _timed(func) -> tuple[float, float]:
@@ -41,11 +42,11 @@ def main() -> None:
     args = parser.parse_args()
 
     generate_pair(np.random.default_rng(0), args.size)  # warm-up (imports, OpenCV init)
-    load_before = os.getloadavg()
+    context = run_context()  # date, commit, machine, load before
     full, full_cpu, gen, gen_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            w, c = _timed(lambda: synthesize(Path(tmp) / f"run{r}", n=args.n, size=args.size, seed=r))
+            w, c = _timed(lambda r=r: synthesize(Path(tmp) / f"run{r}", n=args.n, size=args.size, seed=r))
             full.append(args.n / w)
             full_cpu.append(1000 * c / args.n)
 
@@ -56,7 +57,7 @@ def main() -> None:
             w, c = _timed(only_generate)
             gen.append(args.n / w)
             gen_cpu.append(1000 * c / args.n)
-    load_after = os.getloadavg()
+    context["load_1min_after"] = load_1min()
 
     med_full, med_gen = statistics.median(full), statistics.median(gen)
     lines = [
@@ -66,8 +67,9 @@ def main() -> None:
         f"--repeats {args.repeats}`",
         "",
         f"Machine: {platform.machine()} Linux, {os.cpu_count()}-core CPU, shared with other jobs "
-        f"(1-min load average {load_before[0]:.1f} before, {load_after[0]:.1f} after). "
-        f"Date: {datetime.date.today().isoformat()}. Python {platform.python_version()}, numpy {np.__version__}.",
+        f"(1-min load average {context['load_1min']} before, {context['load_1min_after']} after). "
+        f"Date: {context['date']}. Commit: {context['commit']}. Python {platform.python_version()}, "
+        f"numpy {np.__version__}.",
         "",
         f"{args.n} images of {args.size} px per repeat, {args.repeats} repeats, median over repeats.",
         "",
@@ -75,8 +77,7 @@ def main() -> None:
         "|---|---|---|---|",
         f"| `synthesize` (generate + write PNG image and mask + labels.csv) | {med_full:.1f} | "
         f"{min(full):.1f}..{max(full):.1f} | {statistics.median(full_cpu):.1f} |",
-        f"| `generate_pair` only | {med_gen:.1f} | {min(gen):.1f}..{max(gen):.1f} | "
-        f"{statistics.median(gen_cpu):.1f} |",
+        f"| `generate_pair` only | {med_gen:.1f} | {min(gen):.1f}..{max(gen):.1f} | {statistics.median(gen_cpu):.1f} |",
         "",
         f"Writing takes {100 * (1 - med_full / med_gen):.0f} % of the end-to-end time "
         f"(ratio generate-only / end-to-end = {med_gen / med_full:.2f}). Target: at least 50 images/s end to end.",

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
+
+from context import load_1min, run_context  # benchmarks/context.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -58,7 +58,7 @@ def deepcrack_split(out: Path) -> Path:
 
 
 def run_job(job: str, out: Path) -> dict[str, Any]:
-    from crackscope.training import train
+    from crackscope.training import TrainOptions, train
 
     dataset, _, model = job.partition("-")
     precision = "bf16"
@@ -66,7 +66,11 @@ def run_job(job: str, out: Path) -> dict[str, Any]:
         model, precision = model[: -len("-fp32")], "fp32"
     settings = dict(SETTINGS.get(model, {"image_size": 96, "epochs": 3}))
     kwargs: dict[str, Any] = {
-        "precision": precision, "time_limit": TIME_LIMIT_S, "seed": 0, "threads": THREADS, **settings
+        "precision": precision,
+        "time_limit": TIME_LIMIT_S,
+        "seed": 0,
+        "threads": THREADS,
+        **settings,
     }
     if dataset == "ozgenel":
         data = OZGENEL
@@ -77,9 +81,9 @@ def run_job(job: str, out: Path) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown dataset in job {job!r}")
     run_dir = out / job
-    load_before = os.getloadavg()[0]
+    context = run_context()  # date, commit, machine, load before
     t0 = time.perf_counter()
-    train(data, model=model, out=run_dir, progress=False, **kwargs)
+    train(data, out=run_dir, options=TrainOptions(model=model, **kwargs), progress=False)
     wall = time.perf_counter() - t0
     config = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -99,8 +103,11 @@ def run_job(job: str, out: Path) -> dict[str, Any]:
         "training_seconds": config["training_seconds"],
         "data_seconds": config["data_seconds"],
         "wall_seconds": round(wall, 1),
-        "load_before": round(load_before, 2),
-        "load_after": round(os.getloadavg()[0], 2),
+        "load_before": context["load_1min"],
+        "load_after": load_1min(),
+        "date": context["date"],
+        "commit": context["commit"],
+        "machine": context["machine"],
         "finished": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -115,9 +122,10 @@ def render(results: list[dict[str, Any]], command: str) -> str:
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {platform.machine()} 2-core CPU ({os.cpu_count()} logical), torch threads per row in the table; the 1-minute load"
-        " average before/after each run is in the table (a load of 2 means the two cores were fully busy, more"
-        " means other jobs shared them). Date: 2026-11-21.",
+        "Machine: shared with other jobs; torch threads per row in the table; the 1-minute load"
+        " average before/after each run is in the table (a load equal to the core count means the cores were fully"
+        " busy, more means other jobs shared them). Each run's date, commit and machine, read from the system when"
+        " it ran, are listed below the table.",
         "",
         "Settings: seed 0; each model's own recipe (optimizer, lr, augmentation, smoothing, L2) except the image size"
         f" and epochs shown; early stopping on validation loss with restore-best; training stops after"
@@ -127,17 +135,25 @@ def render(results: list[dict[str, Any]], command: str) -> str:
         " photo: the last 60 photos in sorted order are the held-out test set (`bench-out/deepcrack-heldout.txt`),"
         " the other 240 are split 85/15 into train/val.",
         "",
-        "| data | model | precision, threads | size | params | epochs (best) | val accuracy | val recall | test accuracy"
+        "| data | model | precision, threads | size | params | epochs (best) | val accuracy | val recall "
+        "| test accuracy"
         " | test recall | training time | data decode | load before/after |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['dataset']} | {r['model']} | {r['precision']}, {r.get('threads', 2)} thr | {r['image_size']} | {r['parameters']:,} |"
+            f"| {r['dataset']} | {r['model']} | {r['precision']}, {r.get('threads', 2)} thr "
+            f"| {r['image_size']} | {r['parameters']:,} |"
             f" {r['epochs_run']} ({r['best_epoch']}) | {pct(r['val'], 'accuracy')} | {pct(r['val'], 'recall')} |"
             f" {pct(r['test'], 'accuracy')} | {pct(r['test'], 'recall')} | {r['training_seconds'] / 60:.1f} min |"
             f" {r['data_seconds']:.0f} s | {r['load_before']}/{r['load_after']} |"
         )
+    lines += ["", "Runs (date, commit; machine: arch, cores, Python):", ""]
+    for r in results:
+        if "commit" in r:
+            lines.append(f"- {r['job']}: {r['date']}, commit {r['commit']}; {r['machine']}")
+        else:  # rows recorded before the context was read from the system
+            lines.append(f"- {r['job']}: finished {r.get('finished', 'unknown')}, commit not recorded")
     return "\n".join(lines) + "\n"
 
 

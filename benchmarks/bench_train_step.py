@@ -57,7 +57,10 @@ def main() -> None:
             step(precision)
             times[precision].append(time.perf_counter() - t)
     med = {p: statistics.median(v) for p, v in times.items()}
-    print(f"{args.model}, batch {args.batch}, {args.size} px, {args.threads} threads, load {load:.2f} -> {os.getloadavg()[0]:.2f}")
+    print(
+        f"{args.model}, batch {args.batch}, {args.size} px, {args.threads} threads, "
+        f"load {load:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
     for p, m in med.items():
         print(f"{p}: median {m:.4f} s/step, {args.batch / m:.1f} images/s")
     print(f"fp32 / bf16 time per step: {med['fp32'] / med['bf16']:.2f}x")

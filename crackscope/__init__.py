@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from crackscope.errors import BadInputError, CrackscopeError  # noqa: E402
+from crackscope.errors import BadInputError, CrackscopeError
 
-__all__ = ["__version__", "BadInputError", "CrackscopeError"]
+__all__ = ["BadInputError", "CrackscopeError", "__version__"]

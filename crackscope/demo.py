@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,49 +32,74 @@ SCORE_TOL = 2
 EXPLAIN_LIMIT = 16
 
 
+@dataclass(frozen=True)
+class DemoOptions:
+    """The demo's sizes and choices. ``n`` images of ``size`` px, ``epochs`` and ``batch_size`` default to the
+    full demo's (:data:`FULL`) or, with ``quick``, the smoke test's (:data:`QUICK`); ``seed`` seeds the data and
+    the training; ``preset`` is the map recipe of the maps and the report, with ``method`` as its CAM method.
+
+    Raises
+    ------
+    ValueError
+        If a size is too small or the method or preset is unknown.
+    """
+
+    n: int | None = None
+    size: int | None = None
+    seed: int = 0
+    quick: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    method: str = "gradcam++"
+    preset: str = "refined"
+
+    def __post_init__(self) -> None:
+        from crackscope.cam import METHODS
+        from crackscope.maps.recipe import get_preset
+
+        if self.sizes["n"] < 12:
+            raise ValueError(f"n must be at least 12 (train, validation and test need images), got {self.sizes['n']}")
+        if self.sizes["size"] < 32:
+            raise ValueError(f"size must be at least 32 px, got {self.sizes['size']}")
+        if self.sizes["epochs"] < 1 or self.sizes["batch_size"] < 1:
+            raise ValueError(f"epochs and batch size must be at least 1, got {self.sizes}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        get_preset(self.preset)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """``n``, ``size``, ``epochs`` and ``batch_size`` with the defaults filled in."""
+        given = {"n": self.n, "size": self.size, "epochs": self.epochs, "batch_size": self.batch_size}
+        base = QUICK if self.quick else FULL
+        return {key: base[key] if value is None else int(value) for key, value in given.items()}
+
+
 def run_demo(
     out: str | Path,
     *,
-    n: int | None = None,
-    size: int | None = None,
-    seed: int = 0,
-    quick: bool = False,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    method: str = "gradcam++",
-    preset: str = "refined",
+    options: DemoOptions = DemoOptions(),
     progress: bool = True,
     on_progress: OnProgress | None = None,
 ) -> dict[str, Any]:
     """Run the whole demo into ``out`` and return the headline figures (also in ``OUT/summary.json``).
 
-    ``preset`` is the map recipe of the maps and the report (with ``method`` as its CAM method);
     ``progress`` shows the training display, ``on_progress`` is told of the mapping."""
-    from crackscope.cam import METHODS, explain
+    from crackscope.cam import explain
     from crackscope.data.splits import read_split_csv
     from crackscope.data.synth import synthesize
-    from crackscope.evaluation.scoring import score_dirs
+    from crackscope.evaluation.map_scores import score_dirs
     from crackscope.io import read_image, write_json_atomic
     from crackscope.maps.pipeline import map_images
     from crackscope.maps.recipe import get_preset
     from crackscope.models import DEFAULT_MODEL
     from crackscope.report import build_report
-    from crackscope.training import train
+    from crackscope.training import TrainOptions, train
     from crackscope.training.run import load_run
 
-    sizes = QUICK if quick else FULL
-    n = sizes["n"] if n is None else int(n)
-    size = sizes["size"] if size is None else int(size)
-    epochs = sizes["epochs"] if epochs is None else int(epochs)
-    batch_size = sizes["batch_size"] if batch_size is None else int(batch_size)
-    if n < 12:
-        raise ValueError(f"n must be at least 12 (train, validation and test need images), got {n}")
-    if size < 32:
-        raise ValueError(f"size must be at least 32 px, got {size}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    sizes = options.sizes
+    n, size, epochs, batch_size = sizes["n"], sizes["size"], sizes["epochs"], sizes["batch_size"]
+    seed, quick, method, preset = options.seed, options.quick, options.method, options.preset
     recipe = get_preset(preset).with_(method=method)
 
     started = time.perf_counter()
@@ -95,8 +121,12 @@ def run_demo(
 
     # patch_size = size keeps each synthetic photo whole (one item per image, labelled by its mask).
     run_dir = train(
-        data, model=DEFAULT_MODEL, out=out / "run", epochs=epochs, image_size=size, batch_size=batch_size,
-        seed=seed, patch_size=size, progress=progress,
+        data,
+        out=out / "run",
+        options=TrainOptions(
+            model=DEFAULT_MODEL, epochs=epochs, image_size=size, batch_size=batch_size, seed=seed, patch_size=size
+        ),
+        progress=progress,
     )
     t = lap("train", t)
 

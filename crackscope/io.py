@@ -89,7 +89,7 @@ def read_mask(path: str | Path, *, shape: tuple[int, int] | None = None) -> np.n
     arr = np.asarray(img)
     if arr.ndim == 3:
         arr = arr[..., :3].max(axis=2) if arr.shape[2] >= 3 else arr[..., 0]
-    mask = arr != 0
+    mask: np.ndarray = arr != 0
     if shape is not None and mask.shape != tuple(shape):
         raise BadInputError(
             path, f"mask size {mask.shape[1]}x{mask.shape[0]} differs from its image size {shape[1]}x{shape[0]}"
@@ -140,6 +140,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file holding one object, as a dict.
+
+    Raises
+    ------
+    BadInputError
+        If the file cannot be read, is not valid JSON, or holds something else than an object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(path, f"unreadable ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise BadInputError(path, f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BadInputError(path, "not a JSON object")
+    return data
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -197,7 +219,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def manifest(*, command: str, inputs: Iterable[str | Path] = (), settings: dict[str, Any] | None = None) -> dict:
+def manifest(
+    *, command: str, inputs: Iterable[str | Path] = (), settings: dict[str, Any] | None = None
+) -> dict[str, object]:
     """A manifest describing how a result was made: command, inputs, settings, versions, time."""
     return {
         "command": command,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from crackscope.errors import BadInputError
+from crackscope.io import read_json_object
 
 #: the run argument that names the model shipped with the package (``crackscope map builtin PHOTOS``)
 BUILTIN = "builtin"
@@ -40,10 +40,7 @@ def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     cfg_path = run_dir / "config.json"
     if not cfg_path.is_file():
         raise BadInputError(run_dir, "not a crackscope run folder (no config.json); train one with `crackscope train`")
-    try:
-        return json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BadInputError(cfg_path, f"invalid JSON ({exc})") from None
+    return read_json_object(cfg_path)
 
 
 def run_kind(run_dir: str | Path) -> str:

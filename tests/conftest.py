@@ -21,10 +21,11 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained run of the tiny test model (a few seconds), shared by the CAM, map and app tests."""
-    from crackscope.training import train
+    from crackscope.training import TrainOptions, train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    return train(synth_dir, model="tiny", out=out, epochs=2, image_size=32, batch_size=8, seed=0)
+    options = TrainOptions(model="tiny", epochs=2, image_size=32, batch_size=8, seed=0)
+    return train(synth_dir, out=out, options=options)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ HiResCAM, Score-CAM, Eigen-CAM) for binary crack classifiers."""
 from __future__ import annotations
 
 from crackscope.cam.base import CamExtractor, CamInputs, CamMethod, capture, target_scores
-from crackscope.cam.explanation import Explanation, normalise_maps
+from crackscope.cam.explanation import Explanation, OverlayStyle, normalise_maps
 from crackscope.cam.layers import LayerInfo, auto_layer, layers
 from crackscope.cam.methods import METHODS, create_cam, explain
 
@@ -15,6 +15,7 @@ __all__ = [
     "CamMethod",
     "Explanation",
     "LayerInfo",
+    "OverlayStyle",
     "auto_layer",
     "capture",
     "create_cam",

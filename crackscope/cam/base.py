@@ -53,7 +53,7 @@ def capture(model: nn.Module, module: nn.Module, *, differentiable: bool) -> Ite
     """
     store = _Store()
 
-    def hook(_module: nn.Module, _inputs: tuple, output: object) -> Tensor | None:
+    def hook(_module: nn.Module, _inputs: tuple[object, ...], output: object) -> Tensor | None:
         if not isinstance(output, Tensor) or output.ndim != 4:
             raise ValueError(
                 f"target layer must output an N x C x H x W tensor, got {type(output).__name__}"
@@ -241,7 +241,7 @@ def _take(store: _Store) -> Tensor:
     return acts
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[object]:
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()

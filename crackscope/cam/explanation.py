@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
@@ -18,13 +19,48 @@ ALL_ZERO = "all-zero"
 NON_FINITE = "non-finite"
 
 
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How a map is drawn over its image: overlay opacity, colormap, and whether the three-panel figure is made.
+
+    Checked once, when made.
+
+    Attributes
+    ----------
+    alpha : float
+        Opacity of the map in the overlay, 0..1.
+    colormap : str
+        A matplotlib colormap name (``jet``, ``turbo``, ``inferno``...).
+    panels : bool
+        Also write ``<stem>_panel.png`` (original, map with colour bar, overlay).
+    """
+
+    alpha: float = 0.5
+    colormap: str = "jet"
+    panels: bool = True
+
+    def __post_init__(self) -> None:
+        """Check the opacity and the colormap.
+
+        Raises
+        ------
+        ValueError
+            If ``alpha`` is outside [0, 1] or ``colormap`` is no matplotlib colormap; the message names the field.
+        """
+        from crackscope.cam.overlay import check_colormap
+
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        check_colormap(self.colormap)
+
+
 def flag_maps(maps: Tensor) -> tuple[tuple[str, ...], ...]:
     """Per map: ``"non-finite"`` if any value is NaN/inf, ``"all-zero"`` if it holds no positive evidence."""
     flat = maps.reshape(maps.shape[0], -1)
     finite = torch.isfinite(flat).all(1).tolist()
     peak = torch.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0).amax(1).tolist()
     out = []
-    for ok, top in zip(finite, peak):
+    for ok, top in zip(finite, peak, strict=True):
         flags = []
         if not ok:
             flags.append(NON_FINITE)
@@ -65,14 +101,15 @@ def normalise_maps(
     return clean * scale if lo is None else (clean - lo) * scale
 
 
-def display_map(raw: np.ndarray, *, scale: float | None) -> np.ndarray:
+def display_map(raw: npt.NDArray[np.floating[Any]], *, scale: float | None) -> npt.NDArray[np.float32]:
     """A raw map as [0, 1] for drawing: divided by ``scale`` (its own peak when None), never flipped."""
     clean = np.nan_to_num(raw.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     lo = min(float(clean.min(initial=0.0)), 0.0)
     hi = float(clean.max(initial=0.0)) if scale is None else float(scale)
     if hi - lo <= 0:
         return np.zeros_like(clean)
-    return np.clip((clean - lo) / (hi - lo), 0.0, 1.0)
+    shown: npt.NDArray[np.float32] = np.clip((clean - lo) / (hi - lo), 0.0, 1.0)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -104,16 +141,43 @@ class Explanation:
         images: Sequence[np.ndarray] | None = None,
         names: Sequence[str] | None = None,
         *,
-        alpha: float = 0.5,
         threshold: float = 0.5,
-        colormap: str = "jet",
-        panels: bool = True,
+        style: OverlayStyle | None = None,
         settings: dict[str, Any] | None = None,
     ) -> list[Path]:
-        """Write ``<name>_map.npy`` (raw map, resized to the image's size when ``images`` are given, else at
-        input resolution), ``<name>_overlay.png`` and ``<name>_panel.png`` (when ``images`` are given),
-        ``predictions.csv`` and ``manifest.json``. Returns the written paths."""
+        """Write the maps, overlays and panels of the batch, ``predictions.csv`` and ``manifest.json``.
+
+        Per image: ``<name>_map.npy`` (raw map, resized to the image's size when ``images`` are given, else at
+        input resolution), and with ``images`` ``<name>_overlay.png`` and ``<name>_panel.png``.
+
+        Parameters
+        ----------
+        out_dir : str or Path
+            The folder to write (made if missing).
+        images : sequence of ndarray or None
+            The N images explained (H x W x 3 uint8 RGB, any size), for the overlays and panels.
+        names : sequence of str or None
+            N file names (default ``image_0000`` ...).
+        threshold : float
+            Crack probability from which ``predictions.csv`` says ``cracked``.
+        style : OverlayStyle or None
+            How overlays and panels are drawn (None: ``OverlayStyle()``).
+        settings : dict or None
+            More settings for ``manifest.json``.
+
+        Returns
+        -------
+        list of Path
+            The written files.
+
+        Raises
+        ------
+        ValueError
+            If ``names`` or ``images`` are not N long.
+        """
         from crackscope.io import manifest, write_json_atomic
+
+        style = OverlayStyle() if style is None else style
 
         out = Path(out_dir)
         n = len(self)
@@ -133,19 +197,18 @@ class Explanation:
                 scale=1.0 if self.normalise == "none" else scale,
                 flags=self.flags[i],
                 probability=float(self.probabilities[i]),
-                alpha=alpha,
-                colormap=colormap,
-                panel=panels,
+                style=style,
             )
             rows.append(prediction_row(names[i], float(self.probabilities[i]), threshold, self.flags[i]))
         written.append(write_predictions(out / "predictions.csv", rows))
         info = {"method": self.method, "layer": self.layer, "target": self.target, "normalise": self.normalise}
         info.update(settings or {})
-        written.append(write_json_atomic(out / "manifest.json", manifest(command="explain", inputs=names, settings=info)))
+        man = manifest(command="explain", inputs=names, settings=info)
+        written.append(write_json_atomic(out / "manifest.json", man))
         return written
 
 
-def _batch_scale(maps: np.ndarray) -> float:
+def _batch_scale(maps: npt.NDArray[np.floating[Any]]) -> float:
     clean = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
     return float(clean.max(initial=0.0))
 
@@ -183,19 +246,47 @@ def write_predictions(path: Path, rows: Sequence[dict[str, str]]) -> Path:
 def write_item(
     out: Path,
     name: str,
-    raw: np.ndarray,
-    image: np.ndarray | None,
+    raw: npt.NDArray[np.floating[Any]],
+    image: npt.NDArray[np.uint8] | None,
     *,
     scale: float | None,
     flags: Sequence[str],
     probability: float,
-    alpha: float = 0.5,
-    colormap: str = "jet",
-    panel: bool = True,
-    draw: bool = True,
+    style: OverlayStyle | None,
 ) -> list[Path]:
-    """Write one image's raw map (.npy, resized to the image's size when given) and, with ``draw`` and an image,
-    its overlay and three-panel figure."""
+    """Write one image's raw map and, with a ``style`` and an image, its overlay and three-panel figure.
+
+    Parameters
+    ----------
+    out : Path
+        The folder to write (made if missing).
+    name : str
+        The image's file name; its stem names the outputs.
+    raw : ndarray
+        The raw map (H x W float); written to ``<stem>_map.npy`` as float32, resized to the image's size when
+        ``image`` is given.
+    image : ndarray or None
+        The image explained (H x W x 3 uint8 RGB).
+    scale : float or None
+        The map value drawn as 1 (None: the map's own peak).
+    flags : sequence of str
+        The map's flags (``"all-zero"``, ``"non-finite"``): a flagged map is drawn as a note, not a colour wash.
+    probability : float
+        The image's crack probability, for the panel's title.
+    style : OverlayStyle or None
+        How the overlay (``<stem>_overlay.png``) and panel (``<stem>_panel.png``) are drawn; None writes the map
+        only (its drawing waits, for example, for a common scale).
+
+    Returns
+    -------
+    list of Path
+        The written files.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not H x W x 3 uint8.
+    """
     from crackscope.cam.overlay import overlay, resize_map, save_panel
     from crackscope.io import atomic_path, write_image_atomic
 
@@ -203,21 +294,27 @@ def write_item(
     stem = Path(name).stem
     if image is not None:
         raw = resize_map(raw, image.shape[:2])
-    written = []
+    written: list[Path] = []
     npy = out / f"{stem}_map.npy"
-    with atomic_path(npy) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, raw.astype(np.float32))
+    with atomic_path(npy) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, raw.astype(np.float32))
     written.append(npy)
-    if image is None or not draw:
+    if image is None or style is None:
         return written
     shown = display_map(raw, scale=scale)
-    blended = overlay(image, shown, alpha=alpha, colormap=colormap, flags=flags)
+    blended = overlay(image, shown, alpha=style.alpha, colormap=style.colormap, flags=flags)
     written.append(write_image_atomic(out / f"{stem}_overlay.png", blended))
-    if panel:
+    if style.panels:
         written.append(
-            save_panel(out / f"{stem}_panel.png", image, shown, blended, title=_title(name, probability, flags),
-                       colormap=colormap, flags=flags)
+            save_panel(
+                out / f"{stem}_panel.png",
+                image,
+                shown,
+                blended,
+                title=_title(name, probability, flags),
+                colormap=style.colormap,
+                flags=flags,
+            )
         )
     return written
 

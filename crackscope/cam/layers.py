@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import torch
@@ -76,8 +76,8 @@ def _dry_run(model: nn.Module, image_size: int | tuple[int, int]) -> list[tuple[
     handles = []
     counter = [0]
 
-    def make_hook(name: str):
-        def hook(module: nn.Module, _inputs: tuple, output: object) -> None:
+    def make_hook(name: str) -> Callable[[nn.Module, tuple[object, ...], object], None]:
+        def hook(module: nn.Module, _inputs: tuple[object, ...], output: object) -> None:
             if isinstance(output, torch.Tensor) and output.ndim == 4:
                 counter[0] += 1
                 records[name] = (counter[0], module, tuple(output.shape[1:]))
@@ -169,4 +169,5 @@ def resolve_layer(model: nn.Module, name: str) -> nn.Module:
         hints = difflib.get_close_matches(name, [n for n in modules if n], n=3)
         hint = f"; did you mean {', '.join(hints)}?" if hints else "; list them with `crackscope layers RUN`"
         raise ValueError(f"model has no layer named {name!r}{hint}")
-    return modules[name]
+    module: nn.Module = modules[name]
+    return module

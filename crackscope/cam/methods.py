@@ -11,8 +11,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crackscope.cam.base import METHODS, CamExtractor, CamInputs, CamMethod, target_scores
+from crackscope.cam.explanation import Explanation
+
+__all__ = [
+    "METHODS",
+    "ClassicCAM",
+    "EigenCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "HiResCAM",
+    "LayerCAM",
+    "ScoreCAM",
+    "XGradCAM",
+    "create_cam",
+    "explain",
+]
 
 EPS = 1e-7
+
+
+def _gradients(inputs: CamInputs) -> Tensor:
+    """dS/dA; a gradient method always has them (``needs_grad``)."""
+    if inputs.gradients is None:
+        raise RuntimeError("this CAM method needs the target layer's gradients, and none were computed")
+    return inputs.gradients
 
 
 class GradCAM(CamMethod):
@@ -21,7 +43,7 @@ class GradCAM(CamMethod):
     name = "gradcam"
 
     def weights(self, inputs: CamInputs) -> Tensor:
-        return inputs.gradients.mean((2, 3))
+        return _gradients(inputs).mean((2, 3))
 
 
 class GradCAMPlusPlus(CamMethod):
@@ -35,7 +57,7 @@ class GradCAMPlusPlus(CamMethod):
     name = "gradcam++"
 
     def weights(self, inputs: CamInputs) -> Tensor:
-        r = torch.relu(inputs.gradients)  # only g > 0 contributes; alpha * ReLU(g) = r / (2 + S r)
+        r = torch.relu(_gradients(inputs))  # only g > 0 contributes; alpha * ReLU(g) = r / (2 + S r)
         s = inputs.activations.sum((2, 3), keepdim=True)
         denom = r * s + 2.0
         if bool(s.min() < 0):  # activations that can be negative (a pre-ReLU layer): guard 2 + S r = 0
@@ -50,7 +72,7 @@ class XGradCAM(CamMethod):
 
     def weights(self, inputs: CamInputs) -> Tensor:
         a = inputs.activations
-        return (inputs.gradients * a).sum((2, 3)) / (a.sum((2, 3)) + EPS)
+        return (_gradients(inputs) * a).sum((2, 3)) / (a.sum((2, 3)) + EPS)
 
 
 class LayerCAM(CamMethod):
@@ -59,7 +81,7 @@ class LayerCAM(CamMethod):
     name = "layercam"
 
     def weights(self, inputs: CamInputs) -> Tensor:
-        return torch.relu(inputs.gradients)
+        return torch.relu(_gradients(inputs))
 
 
 class HiResCAM(CamMethod):
@@ -69,7 +91,7 @@ class HiResCAM(CamMethod):
     name = "hirescam"
 
     def weights(self, inputs: CamInputs) -> Tensor:
-        return inputs.gradients
+        return _gradients(inputs)
 
 
 class ClassicCAM(CamMethod):
@@ -150,7 +172,7 @@ class EigenCAM(CamMethod):
 
     def layer_map(self, inputs: CamInputs) -> Tensor:
         a = inputs.activations
-        n, c, h, w = a.shape
+        n, _, h, w = a.shape
         x = a.flatten(2).transpose(1, 2)  # (N, hw, C)
         centred = x - x.mean(1, keepdim=True)
         _, _, vh = torch.linalg.svd(centred, full_matrices=False)
@@ -167,7 +189,31 @@ class EigenCAM(CamMethod):
 def create_cam(
     name: str, model: nn.Module, *, layer: str | None = None, min_size: int = 8, chunk_size: int = 64
 ) -> CamExtractor:
-    """An extractor for method ``name`` on ``model``; call it on batches: ``create_cam("gradcam", m)(x)``."""
+    """An extractor for method ``name`` on ``model``; call it on batches: ``create_cam("gradcam", m)(x)``.
+
+    Parameters
+    ----------
+    name : str
+        A method of :data:`METHODS`.
+    model : nn.Module
+        The classifier (crack logits N x 1, or two-class N x 2).
+    layer : str or None
+        The target layer's name (``crackscope layers RUN`` lists them); None: chosen per input size.
+    min_size : int
+        Smallest map side for the automatic layer choice.
+    chunk_size : int
+        Masked images per forward pass (Score-CAM).
+
+    Returns
+    -------
+    CamExtractor
+        The method bound to the model.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is no known method, ``layer`` no layer of the model or ``chunk_size`` below 1.
+    """
     try:
         method = METHODS[name]()
     except KeyError:
@@ -184,9 +230,43 @@ def explain(
     layer: str | None = None,
     normalise: str = "image",
     precision: str = "fp32",
-    min_size: int = 8,
     chunk_size: int = 64,
-):
-    """Explain a batch (N x 3 x H x W, pixel values 0..255) in one forward pass; returns an Explanation."""
-    extractor = create_cam(method, model, layer=layer, min_size=min_size, chunk_size=chunk_size)
+) -> Explanation:
+    """Explain a batch in one forward pass.
+
+    For repeated batches, or another ``min_size`` of the automatic layer choice, make the extractor once with
+    :func:`create_cam` and call it on each batch.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The classifier (crack logits N x 1, or two-class N x 2).
+    batch : Tensor
+        N x 3 x H x W, pixel values 0..255.
+    method : str
+        A method of :data:`METHODS`.
+    target : str or int
+        ``"crack"`` (the crack logit), ``"no-crack"`` (its negation) or a column of the model output.
+    layer : str or None
+        The target layer's name; None: the automatic choice for the input size.
+    normalise : str
+        ``"image"``, ``"batch"`` or ``"none"`` (:data:`~crackscope.cam.explanation.NORMALISE`), for
+        ``Explanation.normalised``.
+    precision : str
+        ``"fp32"`` or ``"bf16"`` (autocast forward; maps in float32).
+    chunk_size : int
+        Masked images per forward pass (Score-CAM).
+
+    Returns
+    -------
+    Explanation
+        Raw and normalised maps, logits, probabilities and flags of the batch.
+
+    Raises
+    ------
+    ValueError
+        If an argument is not one of its allowed values, the layer is not in the model, or the batch is not
+        N x 3 x H x W.
+    """
+    extractor = create_cam(method, model, layer=layer, chunk_size=chunk_size)
     return extractor(batch, target=target, normalise=normalise, precision=precision)

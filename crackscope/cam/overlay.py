@@ -8,22 +8,43 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 
 @lru_cache(maxsize=8)
-def _lut(colormap: str) -> np.ndarray:
+def _lut(colormap: str) -> npt.NDArray[np.uint8]:
     # matplotlib colormaps are RGB by construction (OpenCV's applyColorMap returns BGR, a classic trap).
     from matplotlib import colormaps
 
     if colormap not in colormaps:
-        raise ValueError(f"unknown colormap {colormap!r}")
-    return (colormaps[colormap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).round().astype(np.uint8)
+        raise ValueError(f"colormap must be a matplotlib colormap (jet, turbo, inferno...), got {colormap!r}")
+    table: npt.NDArray[np.uint8] = (
+        (colormaps[colormap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0).round().astype(np.uint8)
+    )
+    return table
 
 
-def colorize(values: np.ndarray, *, colormap: str = "jet") -> np.ndarray:
+def check_colormap(colormap: str) -> None:
+    """Check that ``colormap`` names a matplotlib colormap.
+
+    Parameters
+    ----------
+    colormap : str
+        The name (``jet``, ``turbo``, ``inferno``...).
+
+    Raises
+    ------
+    ValueError
+        If matplotlib has no colormap of that name.
+    """
+    _lut(colormap)
+
+
+def colorize(values: np.ndarray, *, colormap: str = "jet") -> npt.NDArray[np.uint8]:
     """HxW values in [0, 1] -> HxWx3 uint8 RGB."""
     idx = np.clip(np.nan_to_num(values, nan=0.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return _lut(colormap)[idx]
+    colours: npt.NDArray[np.uint8] = _lut(colormap)[idx]
+    return colours
 
 
 def resize_map(raw: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -57,7 +78,7 @@ def overlay(
 def _note(image: np.ndarray, text: str) -> np.ndarray:
     h, w = image.shape[:2]
     scale = max(0.3, min(w, h) / 400.0)
-    thickness = max(1, int(round(scale * 2)))
+    thickness = max(1, round(scale * 2))
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
     cv2.rectangle(image, (0, 0), (min(w - 1, tw + 6), min(h - 1, th + base + 6)), (0, 0, 0), -1)
     cv2.putText(image, text, (3, th + 3), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 220, 0), thickness, cv2.LINE_AA)
@@ -88,8 +109,16 @@ def save_panel(
     axes[0].set_title("original")
     if flags:
         axes[1].imshow(np.full(image.shape[:2], 0.85), cmap="gray", vmin=0.0, vmax=1.0)
-        axes[1].text(0.5, 0.5, "no evidence\n(" + ", ".join(flags) + ")", ha="center", va="center",
-                     color="darkorange", fontsize=12, transform=axes[1].transAxes)
+        axes[1].text(
+            0.5,
+            0.5,
+            "no evidence\n(" + ", ".join(flags) + ")",
+            ha="center",
+            va="center",
+            color="darkorange",
+            fontsize=12,
+            transform=axes[1].transAxes,
+        )
     else:
         im = axes[1].imshow(resize_map(shown, image.shape[:2]), cmap=colormap, vmin=0.0, vmax=1.0)
         fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)

@@ -30,8 +30,14 @@ def version_command() -> None:
 
 
 def _register_all() -> None:
-    from crackscope.cli import app_commands, cam_commands, data_commands, map_commands, model_commands
-    from crackscope.cli import unsupervised_commands
+    from crackscope.cli import (
+        app_commands,
+        cam_commands,
+        data_commands,
+        map_commands,
+        model_commands,
+        unsupervised_commands,
+    )
 
     for module in (data_commands, model_commands, cam_commands, map_commands, unsupervised_commands, app_commands):
         module.register(app)

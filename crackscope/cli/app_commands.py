@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,21 +13,21 @@ def demo_cmd(
     out_dir: Path = typer.Option(Path("demo-out"), "--out", help="folder for the data, run, maps and report"),
     quick: bool = typer.Option(False, "--quick", help="tiny sizes, for a smoke test (seconds, not minutes)"),
     seed: int = typer.Option(0, "--seed", help="seed for the synthetic data and the training"),
-    n: Optional[int] = typer.Option(None, "--n", help="number of synthetic images (default: 400, quick: 40)"),
-    size: Optional[int] = typer.Option(None, "--size", help="image size in px (default: 96, quick: 48)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="training epochs (default: 12, quick: 1)"),
+    n: int | None = typer.Option(None, "--n", help="number of synthetic images (default: 400, quick: 40)"),
+    size: int | None = typer.Option(None, "--size", help="image size in px (default: 96, quick: 48)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="training epochs (default: 12, quick: 1)"),
     method: str = typer.Option("gradcam++", "--method", help="explanation method for the maps and the report"),
 ) -> None:
     """Synthesise data, train the fast default model, explain, map and score held-out images, write a report."""
-    from crackscope.demo import run_demo
+    from crackscope.demo import DemoOptions, run_demo
 
-    kwargs = {k: v for k, v in (("n", n), ("size", size), ("epochs", epochs)) if v is not None}
     try:
-        with ProgressBars() as bars:
-            summary = run_demo(out_dir, seed=seed, quick=quick, method=method, on_progress=bars, **kwargs)
+        options = DemoOptions(n=n, size=size, epochs=epochs, seed=seed, quick=quick, method=method)
     except ValueError as exc:
         fail(str(exc))
         return
+    with ProgressBars() as bars:
+        summary = run_demo(out_dir, options=options, on_progress=bars)
     out.print(f"[bold]report:[/] {summary['report']}")
     out.print(
         f"test accuracy {summary['test_accuracy']:.3f}  recall {summary['test_recall']:.3f}  "
@@ -39,11 +38,11 @@ def demo_cmd(
 
 def report_cmd(
     run: Path = typer.Argument(..., help="a run folder made by `crackscope train` or `fit`, or `builtin`"),
-    data: Optional[Path] = typer.Option(None, "--data", help="the data folder (default: the one the run used)"),
-    maps: Optional[Path] = typer.Option(None, "--maps", help="a `crackscope map` output to tabulate and score"),
-    out_file: Optional[Path] = typer.Option(None, "--out", help="the HTML file (default: RUN/report.html)"),
-    method: Optional[str] = typer.Option(None, "--method", help="explanation method (default: the recipe's)"),
-    preset: Optional[str] = typer.Option(
+    data: Path | None = typer.Option(None, "--data", help="the data folder (default: the one the run used)"),
+    maps: Path | None = typer.Option(None, "--maps", help="a `crackscope map` output to tabulate and score"),
+    out_file: Path | None = typer.Option(None, "--out", help="the HTML file (default: RUN/report.html)"),
+    method: str | None = typer.Option(None, "--method", help="explanation method (default: the recipe's)"),
+    preset: str | None = typer.Option(
         None, "--preset", "-p", help="map recipe for the gallery's masks (default: the run's own)"
     ),
 ) -> None:
@@ -56,8 +55,10 @@ def report_cmd(
 
 
 def serve_cmd(
-    run: Path = typer.Argument(Path("builtin"), help="a run folder made by `crackscope train` or `fit` (default: builtin)"),
-    preset: Optional[str] = typer.Option(
+    run: Path = typer.Argument(
+        Path("builtin"), help="a run folder made by `crackscope train` or `fit` (default: builtin)"
+    ),
+    preset: str | None = typer.Option(
         None, "--preset", "-p", help="map recipe for /api/map (default: the run's own; `crackscope presets`)"
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),

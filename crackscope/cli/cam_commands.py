@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from crackscope.cli.common import console, fail, out, progress
-
-METHOD_NAMES = ("cam", "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam", "eigencam")
 
 
 def explain_cmd(
     run: Path = typer.Argument(..., help="A classifier run folder, or `builtin`."),
     images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    method: str = typer.Option("gradcam++", "--method", "-m", help=f"One of: {', '.join(METHOD_NAMES)}."),
+    method: str = typer.Option(
+        "gradcam++",
+        "--method",
+        "-m",
+        help="A CAM method of crackscope.cam.METHODS (gradcam++, gradcam, cam...; a wrong name lists them all).",
+    ),
     target: str = typer.Option("crack", "--target", help="crack (the crack logit) or no-crack (its negation)."),
-    layer: Optional[str] = typer.Option(None, "--layer", help="Target layer name (see `crackscope layers RUN`)."),
+    layer: str | None = typer.Option(None, "--layer", help="Target layer name (see `crackscope layers RUN`)."),
     alpha: float = typer.Option(0.5, "--alpha", help="Overlay opacity of the map, 0..1."),
     normalise: str = typer.Option("image", "--normalise", help="image (per image), batch (one scale), none."),
     batch_size: int = typer.Option(16, "--batch-size", help="Images per forward pass."),
@@ -26,41 +28,42 @@ def explain_cmd(
     colormap: str = typer.Option("jet", "--colormap", help="A matplotlib colormap (jet, turbo, inferno...)."),
     panels: bool = typer.Option(True, "--panels/--no-panels", help="Also write the three-panel figures."),
     tiles: bool = typer.Option(
-        True, "--tiles/--resized",
+        True,
+        "--tiles/--resized",
         help="Photos larger than the run's tile: explain them in tiles as `map` sees them (default) or resized whole.",
     ),
 ) -> None:
     """Explain why the classifier calls images cracked: maps (.npy), overlays, panels, predictions.csv."""
-    from crackscope.cam import METHODS
-    from crackscope.cam.api import explain_images
+    from crackscope.cam.api import ExplainOptions, explain_images
+    from crackscope.errors import BadInputError
     from crackscope.io import list_images
 
-    if method not in METHODS:
-        fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if target not in ("crack", "no-crack"):
-        fail("--target must be crack or no-crack")
-    if normalise not in ("image", "batch", "none"):
-        fail("--normalise must be image, batch or none")
-    if precision not in ("fp32", "bf16"):
-        fail("--precision must be fp32 or bf16")
-    if not 0.0 <= alpha <= 1.0:
-        fail("--alpha must be between 0 and 1")
-    if batch_size < 1:
-        fail("--batch-size must be at least 1")
+    try:
+        options = ExplainOptions(
+            method=method,
+            target=target,
+            layer=layer,
+            normalise=normalise,
+            batch_size=batch_size,
+            alpha=alpha,
+            precision=precision,
+            colormap=colormap,
+            panels=panels,
+            tiles=tiles,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+        return
     total = 0
     for item in images:
         try:
             total += len(list_images([item]))
-        except Exception:
+        except (BadInputError, OSError):  # reported as skipped by explain_images
             continue
     try:
         with progress() as bar:
             task = bar.add_task(f"explaining ({method})", total=total)
-            report = explain_images(
-                run, images, out=out_dir, method=method, target=target, layer=layer, normalise=normalise,
-                batch_size=batch_size, alpha=alpha, precision=precision, colormap=colormap, panels=panels,
-                tiles=tiles, on_batch=lambda n: bar.advance(task, n),
-            )
+            report = explain_images(run, images, out=out_dir, options=options, on_batch=lambda n: bar.advance(task, n))
     except ValueError as exc:  # bad layer name, head not fit for classic CAM, ...
         fail(str(exc))
         return
@@ -85,7 +88,7 @@ def explain_cmd(
 
 def layers_cmd(
     run: Path = typer.Argument(..., help="A classifier run folder."),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size (default: the run's)."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Input size (default: the run's)."),
     min_size: int = typer.Option(8, "--min-size", help="Smallest map side for the automatic choice."),
 ) -> None:
     """List the layers a CAM can explain, with their output sizes; marks the automatic choice."""

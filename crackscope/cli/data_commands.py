@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect as pyinspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -21,7 +21,7 @@ def _check_layout(layout: str | None) -> None:
         fail(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
 
 
-def _progress_parameter(func) -> str | None:
+def _progress_parameter(func: Callable[..., object]) -> str | None:
     """The name of a progress-callback parameter of ``func``, if it has one."""
     params = pyinspect.signature(func).parameters
     return next((n for n in ("progress", "callback", "on_progress") if n in params), None)
@@ -44,21 +44,23 @@ def synth_cmd(
         with progress() as bar:
             task = bar.add_task("synth", total=n)
 
-            def advance(*args, **_kw) -> None:
+            def advance(*args: object, **_kw: object) -> None:
                 done = args[0] if args and isinstance(args[0], int) else None
                 if done is None:
                     bar.advance(task)
                 else:
                     bar.update(task, completed=done)
 
-            synthesize(out_dir, n=n, size=size, seed=seed, **{name: advance})
+            # the callback goes by whichever name ``synthesize`` gives it, so call it as a plain callable
+            write: Callable[..., Path] = synthesize
+            write(out_dir, n=n, size=size, seed=seed, **{name: advance})
     console.print(f"[green]wrote[/] {n} images to {out_dir}/images, masks to {out_dir}/masks, {out_dir}/labels.csv")
 
 
 def inspect_cmd(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for summary.json, samples.png and histograms."),
-    layout: Optional[str] = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    layout: str | None = typer.Option(None, "--layout", help=LAYOUT_HELP),
     max_per_class: int = typer.Option(500, "--max-per-class", min=2, help="Images per class for pixel statistics."),
     seed: int = typer.Option(0, "--seed", help="Seed for picking the images used for pixel statistics."),
 ) -> None:
@@ -116,11 +118,11 @@ def split_cmd(
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same split)."),
     val: float = typer.Option(0.15, "--val", min=0.0, max=1.0, help="Validation fraction."),
     test: float = typer.Option(0.15, "--test", min=0.0, max=1.0, help="Test fraction."),
-    layout: Optional[str] = typer.Option(None, "--layout", help=LAYOUT_HELP),
-    patch_size: Optional[int] = typer.Option(
+    layout: str | None = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    patch_size: int | None = typer.Option(
         None, "--patch-size", min=0, help="Patch side for image+mask sets (default: automatic; 0: whole photos)."
     ),
-    stride: Optional[int] = typer.Option(None, "--stride", min=1, help="Patch stride (default: patch size)."),
+    stride: int | None = typer.Option(None, "--stride", min=1, help="Patch stride (default: patch size)."),
 ) -> None:
     """Split a dataset into train/val/test, stratified by class and grouped by source photo."""
     from rich.table import Table

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -57,21 +56,22 @@ def map_cmd(
     run: Path = typer.Argument(..., help="A run folder (classifier or restorer), or `builtin` for the bundled model."),
     images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    preset: Optional[str] = typer.Option(
+    preset: str | None = typer.Option(
         None, "--preset", "-p", help="Map recipe (`crackscope presets`; default: the run's own, from `fit`)."
     ),
-    mm_per_px: Optional[float] = typer.Option(None, "--mm-per-px", help="Scale, to report sizes in millimetres."),
-    method: Optional[str] = typer.Option(None, "--method", help="Override the recipe's CAM method."),
-    refine: Optional[bool] = typer.Option(None, "--refine/--no-refine", help="Override: refine maps with the image."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Override the tile size in photo pixels."),
-    gate: Optional[str] = typer.Option(
+    mm_per_px: float | None = typer.Option(None, "--mm-per-px", help="Scale, to report sizes in millimetres."),
+    method: str | None = typer.Option(None, "--method", help="Override the recipe's CAM method."),
+    refine: bool | None = typer.Option(None, "--refine/--no-refine", help="Override: refine maps with the image."),
+    tile: int | None = typer.Option(None, "--tile", help="Override the tile size in photo pixels."),
+    gate: str | None = typer.Option(
         None, "--gate", help="Override: photo (a photo called crack-free gets an empty mask) or pixels (pixels decide)."
     ),
-    refine_options: Optional[Path] = typer.Option(
+    refine_options: Path | None = typer.Option(
         None, "--refine-options", help="Override the refinement with a JSON file of RefineOptions fields."
     ),
-    pixel_model: Optional[list[Path]] = typer.Option(
-        None, "--pixel-model",
+    pixel_model: list[Path] | None = typer.Option(
+        None,
+        "--pixel-model",
         help="Override: a `crackscope selftrain` folder picks the crack pixels (repeat: their mean).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
@@ -82,11 +82,19 @@ def map_cmd(
     if mm_per_px is not None and mm_per_px <= 0:
         fail("--mm-per-px must be > 0")
     recipe = _recipe(
-        run, preset, method=method, tile=tile, gate=gate, refine=refine, refine_options=refine_options,
+        run,
+        preset,
+        method=method,
+        tile=tile,
+        gate=gate,
+        refine=refine,
+        refine_options=refine_options,
         pixel_models=pixel_model,
     )
     with ProgressBars() as bars:
-        summary = map_images(run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars)
+        summary = map_images(
+            run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars
+        )
     done = summary["counts"]
     out.print(
         f"mapped {done['mapped']} image(s) with preset {recipe.name}, skipped {done['skipped']} finished, "
@@ -102,25 +110,28 @@ def selftrain_cmd(
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the pixel model."),
     minutes: float = typer.Option(10.0, "--minutes", help="Training time."),
     method: str = typer.Option("gradcam++", "--method", help="CAM method for the class maps."),
-    preset: Optional[str] = typer.Option(
+    preset: str | None = typer.Option(
         None, "--preset", "-p", help="Take the refinement for the pseudo-labels from this preset (default: refined)."
     ),
-    refine_options: Optional[Path] = typer.Option(
+    refine_options: Path | None = typer.Option(
         None, "--refine-options", help="JSON refinement settings for the pseudo-labels (overrides --preset)."
     ),
-    mask_options: Optional[Path] = typer.Option(
-        None, "--mask-options",
-        help="JSON settings stored with the model for `map --pixel-model` (default: the teacher's, else the refinement).",
+    mask_options: Path | None = typer.Option(
+        None,
+        "--mask-options",
+        help="JSON mask settings stored with the model (default: the teacher's, else the refinement).",
     ),
     outside_lines_unlabelled: bool = typer.Option(
-        False, "--outside-lines-unlabelled",
+        False,
+        "--outside-lines-unlabelled",
         help="Outside the class map's region, leave line-like pixels unlabelled instead of background.",
     ),
     blobs_background: bool = typer.Option(
-        False, "--blobs-background",
+        False,
+        "--blobs-background",
         help="Dark blobs the line-shape filter rejects (pores, stains) are background, also outside the map's region.",
     ),
-    teacher: Optional[Path] = typer.Option(
+    teacher: Path | None = typer.Option(
         None, "--teacher", help="A pixel-model folder: learn its masks instead (a second self-training round)."
     ),
     seed: int = typer.Option(0, "--seed"),
@@ -147,8 +158,14 @@ def selftrain_cmd(
     )
     with ProgressBars() as bars:
         res = self_train(
-            run, images, out_dir, stage=stage, teacher=teacher, method=method,
-            options=SelfTrainOptions(seconds=minutes * 60, seed=seed), on_progress=bars,
+            run,
+            images,
+            out_dir,
+            stage=stage,
+            teacher=teacher,
+            method=method,
+            options=SelfTrainOptions(seconds=minutes * 60, seed=seed),
+            on_progress=bars,
         )
     cfg = res.config
     out.print(
@@ -163,10 +180,10 @@ def fit_cmd(
     data: Path = typer.Argument(..., help="A data set in any layout (class folders, labelled files, images + masks)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The run folder (an interrupted fit resumes in it)."),
     minutes: float = typer.Option(20.0, "--minutes", help="Time budget for everything."),
-    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Map recipe to train for (default: selftrained)."),
+    preset: str | None = typer.Option(None, "--preset", "-p", help="Map recipe to train for (default: selftrained)."),
     seed: int = typer.Option(0, "--seed"),
     max_photos: int = typer.Option(400, "--max-photos", help="Most photos self-training reads (a seeded sample)."),
-    layout: Optional[str] = typer.Option(None, "--layout", help="Override the detected data layout."),
+    layout: str | None = typer.Option(None, "--layout", help="Override the detected data layout."),
 ) -> None:
     """Train a classifier and the pixel models its map preset needs, in one run folder; then `crackscope map RUN`."""
     from crackscope.maps.fit import FitOptions, fit
@@ -203,13 +220,13 @@ def score_cmd(
     pred_dir: Path = typer.Argument(..., help="A `crackscope map` output folder or a folder of masks."),
     gt_dir: Path = typer.Argument(..., help="Ground-truth masks (matched by file stem)."),
     tol: float = typer.Option(0, "--tol", help="Pixel tolerance (2 is the usual in crack papers)."),
-    prob_dir: Optional[Path] = typer.Option(None, "--prob", help="Probability maps (default: PRED_DIR/probability)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Write scores.json and pr_curve.png here."),
+    prob_dir: Path | None = typer.Option(None, "--prob", help="Probability maps (default: PRED_DIR/probability)."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Write scores.json and pr_curve.png here."),
 ) -> None:
     """Pooled precision, recall, F1 and IoU (exact and with tolerance), and ODS/OIS from probability maps."""
     from rich.table import Table
 
-    from crackscope.evaluation.scoring import plot_pr_curve, score_dirs
+    from crackscope.evaluation.map_scores import plot_pr_curve, score_dirs
     from crackscope.io import write_json_atomic
 
     if tol < 0:
@@ -221,7 +238,7 @@ def score_cmd(
     for col in ("", "precision", "recall", "F1", "IoU"):
         table.add_column(col, justify="right" if col else "left")
 
-    def row(label: str, m: dict) -> None:
+    def row(label: str, m: dict[str, float]) -> None:
         table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
 
     row("masks, exact", res["exact"])

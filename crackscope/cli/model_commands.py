@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from crackscope.cli.common import console, fail, out, progress
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+T = TypeVar("T")
 
 
 def models_cmd() -> None:
@@ -25,7 +31,7 @@ def models_cmd() -> None:
             with torch.device("meta"):  # shapes only: counting VGG-16's 134 M parameters costs no memory
                 n = sum(p.numel() for p in info.builder().parameters())
             count = f"{n:,}"
-        except Exception as exc:  # a model that cannot be built without options is still listed
+        except (TypeError, ValueError, RuntimeError, OSError) as exc:  # listed even if it needs options
             count = f"? ({type(exc).__name__})"
         table.add_row(info.name, count, str(info.recipe.image_size), info.description)
     out.print(table)
@@ -34,62 +40,57 @@ def models_cmd() -> None:
 def train_cmd(
     data: Path = typer.Argument(..., help="dataset folder (class folders, labelled files or images/ + masks/)"),
     out_dir: Path = typer.Option(..., "--out", "-o", help="run folder to write"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="registered model (default: crackfast)"),
-    epochs: Optional[int] = typer.Option(None, help="maximum epochs (default: the model's recipe)"),
-    image_size: Optional[int] = typer.Option(None, help="input size in pixels (square)"),
-    batch_size: Optional[int] = typer.Option(None, help="training batch size"),
+    model: str | None = typer.Option(None, "--model", "-m", help="registered model (default: crackfast)"),
+    epochs: int | None = typer.Option(None, help="maximum epochs (default: the model's recipe)"),
+    image_size: int | None = typer.Option(None, help="input size in pixels (square)"),
+    batch_size: int | None = typer.Option(None, help="training batch size"),
     seed: int = typer.Option(0, help="seed of the split, initialisation, shuffling and augmentation"),
-    augment: Optional[str] = typer.Option(None, help="augmentation preset: none, rot90-flip, keras-v3"),
-    target_recall: Optional[float] = typer.Option(None, help="choose the threshold on validation data for this recall"),
-    lr: Optional[float] = typer.Option(None, help="learning rate"),
-    optimizer: Optional[str] = typer.Option(None, help="adam, adamw or sgd"),
-    weight_decay: Optional[float] = typer.Option(None, help="optimiser weight decay"),
-    label_smoothing: Optional[float] = typer.Option(None, help="Keras-style label smoothing"),
-    patience: Optional[int] = typer.Option(None, help="early-stopping patience in epochs (0 = off)"),
-    scheduler: Optional[str] = typer.Option(None, help="learning-rate schedule: none or cosine"),
+    augment: str | None = typer.Option(None, help="augmentation preset: none, rot90-flip, keras-v3"),
+    target_recall: float | None = typer.Option(None, help="choose the threshold on validation data for this recall"),
+    lr: float | None = typer.Option(None, help="learning rate"),
+    optimizer: str | None = typer.Option(None, help="adam, adamw or sgd"),
+    weight_decay: float | None = typer.Option(None, help="optimiser weight decay"),
+    label_smoothing: float | None = typer.Option(None, help="Keras-style label smoothing"),
+    patience: int | None = typer.Option(None, help="early-stopping patience in epochs (0 = off)"),
+    scheduler: str | None = typer.Option(None, help="learning-rate schedule: none or cosine"),
     precision: str = typer.Option("auto", help="bf16, fp32 or auto (bf16 where the CPU supports it)"),
-    patch_size: Optional[int] = typer.Option(None, help="patch size for image + mask data (default: automatic)"),
-    stride: Optional[int] = typer.Option(None, help="patch stride for image + mask data"),
-    split: Optional[Path] = typer.Option(None, help="reuse this split CSV instead of drawing one"),
-    weights: Optional[Path] = typer.Option(None, help="pretrained backbone weights (vgg16, resnet50)"),
-    time_limit: Optional[float] = typer.Option(None, help="stop training after this many minutes (ends the epoch in progress early)"),
+    patch_size: int | None = typer.Option(None, help="patch size for image + mask data (default: automatic)"),
+    stride: int | None = typer.Option(None, help="patch stride for image + mask data"),
+    split: Path | None = typer.Option(None, help="reuse this split CSV instead of drawing one"),
+    weights: Path | None = typer.Option(None, help="pretrained backbone weights (vgg16, resnet50)"),
+    time_limit: float | None = typer.Option(
+        None, help="stop training after this many minutes (ends the epoch in progress early)"
+    ),
     resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Train a crack classifier and write a run folder (weights, config, history, curves, metrics)."""
     from crackscope.errors import CrackscopeError
-    from crackscope.training import train
+    from crackscope.training import TrainOptions, train
 
-    overrides = {
-        "lr": lr,
-        "optimizer": optimizer,
-        "weight_decay": weight_decay,
-        "label_smoothing": label_smoothing,
-        "patience": patience,
-        "scheduler": scheduler,
-        "precision": precision,
-        "patch_size": patch_size,
-        "stride": stride,
-        "split": split,
-        "weights": weights,
-        "time_limit": None if time_limit is None else time_limit * 60.0,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
-        run = train(
-            data,
+        options = TrainOptions(
             model=model,
-            out=out_dir,
             epochs=epochs,
             image_size=image_size,
             batch_size=batch_size,
             seed=seed,
             augment=augment,
             target_recall=target_recall,
-            resume=resume,
-            progress=not quiet,
-            **overrides,
+            lr=lr,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            label_smoothing=label_smoothing,
+            patience=patience,
+            scheduler=scheduler,
+            precision=precision,
+            patch_size=patch_size,
+            stride=stride,
+            split=split,
+            weights=weights,
+            time_limit=None if time_limit is None else time_limit * 60.0,
         )
+        run = train(data, out=out_dir, options=options, resume=resume, progress=not quiet)
     except (CrackscopeError, ValueError) as exc:
         fail(str(exc))
         return
@@ -97,7 +98,7 @@ def train_cmd(
     console.print(f"run written to [bold]{run}[/]")
 
 
-def _metric_row(name: str, m: dict) -> list[str]:
+def _metric_row(name: str, m: dict[str, Any]) -> list[str]:
     auc = m.get("roc_auc")
     return [
         name,
@@ -112,7 +113,7 @@ def _metric_row(name: str, m: dict) -> list[str]:
     ]
 
 
-def _metrics_table(rows: list[list[str]], title: str):
+def _metrics_table(rows: list[list[str]], title: str) -> Table:
     from rich.table import Table
 
     table = Table(title=title)
@@ -135,28 +136,33 @@ def _print_metrics_table(run: Path) -> None:
         out.print(_metrics_table(rows, f"{run.name}"))
 
 
-def evaluate_cmd(
-    run: Path = typer.Argument(..., help="a classifier run folder"),
-    data: Path = typer.Argument(..., help="a labelled dataset folder (any layout)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for metrics-<data>.json (default: the run)"),
-    split: Optional[str] = typer.Option(None, help="only the run's train, val or test items"),
-    batch_size: int = typer.Option(64, help="inference batch size"),
-) -> None:
-    """Measure a run on a dataset: accuracy, precision, recall, F1, ROC-AUC, confusion matrix."""
+def _with_progress(description: str, work: Callable[[Callable[[int, int], None]], T]) -> T:
+    """``work(report)`` under a progress bar fed by ``report(done, total)``; its errors end the command."""
     from crackscope.errors import CrackscopeError
-    from crackscope.io import write_json_atomic
-    from crackscope.training import evaluate
 
     try:
         with progress() as bar:
-            task = bar.add_task("evaluating", total=None)
-            metrics = evaluate(
-                run, data, split=split, batch_size=batch_size,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
+            task = bar.add_task(description, total=None)
+            return work(lambda done, total: bar.update(task, completed=done, total=total))
     except (CrackscopeError, ValueError) as exc:
         fail(str(exc))
-        return
+        raise  # not reached: fail exits
+
+
+def evaluate_cmd(
+    run: Path = typer.Argument(..., help="a classifier run folder"),
+    data: Path = typer.Argument(..., help="a labelled dataset folder (any layout)"),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="folder for metrics-<data>.json (default: the run)"),
+    split: str | None = typer.Option(None, help="only the run's train, val or test items"),
+    batch_size: int = typer.Option(64, help="inference batch size"),
+) -> None:
+    """Measure a run on a dataset: accuracy, precision, recall, F1, ROC-AUC, confusion matrix."""
+    from crackscope.io import write_json_atomic
+    from crackscope.training import evaluate
+
+    metrics = _with_progress(
+        "evaluating", lambda report: evaluate(run, data, split=split, batch_size=batch_size, on_progress=report)
+    )
     for item in metrics["skipped"][:20]:
         console.print(f"[yellow]skipped[/] {item['item']}: {item['problem']}", highlight=False)
     name = Path(data).resolve().name + (f"-{split}" if split else "")
@@ -169,25 +175,20 @@ def evaluate_cmd(
 def predict_cmd(
     run: Path = typer.Argument(..., help="a classifier run folder"),
     images: list[str] = typer.Argument(..., help="image files, folders or glob patterns"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="write filename,class rows here (else to stdout)"),
+    csv: Path | None = typer.Option(None, "--csv", help="write filename,class rows here (else to stdout)"),
     probability: bool = typer.Option(False, "--probability", help="add a probability column"),
     batch_size: int = typer.Option(32, help="inference batch size"),
 ) -> None:
     """Classify images as cracked/uncracked at the run's threshold (the study's CSV format)."""
-    from crackscope.errors import CrackscopeError
     from crackscope.training import predict
     from crackscope.training.prediction import predictions_csv
 
-    try:
-        with progress() as bar:
-            task = bar.add_task("predicting", total=None)
-            rows = predict(
-                run, images, csv=csv, probability=probability, batch_size=batch_size,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except (CrackscopeError, ValueError) as exc:
-        fail(str(exc))
-        return
+    rows = _with_progress(
+        "predicting",
+        lambda report: predict(
+            run, images, csv=csv, probability=probability, batch_size=batch_size, on_progress=report
+        ),
+    )
     for path, problem in rows.skipped:
         console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
     if csv is None:

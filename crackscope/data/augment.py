@@ -16,9 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
+
+from crackscope.data.splits import SplitItem
 
 PRESETS = ("none", "rot90-flip", "keras-v3")
 
@@ -67,11 +70,13 @@ def _affine(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     return np.hstack([linear, offset[:, None]])
 
 
-def _keras_v3(image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator):
+def _keras_v3(
+    image: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
     height, width = image.shape[:2]
     matrix = _affine(height, width, rng)
     size = (width, height)
-    out = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out: np.ndarray = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if mask is not None:
         warped = cv2.warpAffine(
             mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
@@ -106,43 +111,58 @@ def augment_pair(
     return _keras_v3(image, mask, rng)
 
 
+class Item(SplitItem, Protocol):
+    """What ``TransformedItem`` and ``expand_rot90_flip`` need of an item (``LabelledItem`` has it): what a
+    split needs, its file and its pixels."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def load(self) -> np.ndarray: ...
+
+    def load_mask(self) -> np.ndarray | None: ...
+
+
+ItemT = TypeVar("ItemT", bound=Item)
+
+
 @dataclass(frozen=True)
 class TransformedItem:
     """An item seen through a fixed rotation/flip; same group and label, key ``<key>@r<k>[f]``."""
 
-    item: object
+    item: Item
     k: int
     flip: bool
 
     @property
     def key(self) -> str:
-        return f"{self.item.key}@r{self.k}{'f' if self.flip else ''}"  # type: ignore[attr-defined]
+        return f"{self.item.key}@r{self.k}{'f' if self.flip else ''}"
 
     @property
     def group(self) -> str:
-        return self.item.group  # type: ignore[attr-defined]
+        return self.item.group
 
     @property
     def label(self) -> int:
-        return self.item.label  # type: ignore[attr-defined]
+        return self.item.label
 
     @property
     def path(self) -> Path:
-        return self.item.path  # type: ignore[attr-defined]
+        return self.item.path
 
     def load(self) -> np.ndarray:
-        return dihedral(self.item.load(), self.k, self.flip)  # type: ignore[attr-defined]
+        return dihedral(self.item.load(), self.k, self.flip)
 
     def load_mask(self) -> np.ndarray | None:
-        mask = self.item.load_mask()  # type: ignore[attr-defined]
+        mask = self.item.load_mask()
         return None if mask is None else dihedral(mask, self.k, self.flip)
 
 
-def expand_rot90_flip(items: Iterable, *, seed: int = 0) -> list:
+def expand_rot90_flip(items: Iterable[ItemT], *, seed: int = 0) -> list[ItemT | TransformedItem]:
     """Double a training list: each item as it is, followed by a copy under one of the 7 non-identity
     rotations/flips, chosen from ``seed``. Use on the training split only."""
     rng = np.random.default_rng(seed)
-    out: list = []
+    out: list[ItemT | TransformedItem] = []
     for item in items:
         choice = int(rng.integers(1, 8))  # 1..7: skip the identity
         out.append(item)

@@ -5,7 +5,8 @@
 
 Shortcut rule: for each image (for image+mask sets: each labelled patch, as a model will see them) we
 measure brightness (median gray level) and contrast (twice the distance from the median to the 75th
-percentile of gray levels: the spread of the brighter half, which thin dark cracks barely change), leaving out crack pixels (grown by 3 px) when a mask exists, so the cracks themselves do not
+percentile of gray levels: the spread of the brighter half, which thin dark cracks barely change), leaving out crack
+pixels (grown by 3 px) when a mask exists, so the cracks themselves do not
 count. When the standardized mean difference between the classes (Cohen's d = difference of class means /
 pooled standard deviation) exceeds 0.5 in absolute value for either measure, a model could separate the
 classes by lighting or camera alone, and a warning is raised.
@@ -16,15 +17,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from crackscope.data.layouts import CLASS_NAMES, Dataset, load_dataset
+from crackscope.data.layouts import CLASS_NAMES, Dataset, Sample, load_dataset
 from crackscope.errors import BadInputError
 from crackscope.io import atomic_path, manifest, read_mask, write_json_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SHORTCUT_SMD = 0.5
 SHORTCUT_RULE = (
@@ -62,7 +66,7 @@ def standardized_mean_difference(a: np.ndarray, b: np.ndarray) -> float:
     return diff / pooled
 
 
-def shortcut_check(stats: dict[str, list[tuple[float, float]]], *, threshold: float = SHORTCUT_SMD) -> dict:
+def shortcut_check(stats: dict[str, list[tuple[float, float]]], *, threshold: float = SHORTCUT_SMD) -> dict[str, Any]:
     """Apply the shortcut rule to per-class lists of (brightness, contrast); returns a JSON-able verdict."""
     verdict: dict[str, Any] = {"rule": SHORTCUT_RULE, "threshold": threshold, "warning": False, "messages": []}
     cracked, uncracked = stats.get("cracked", []), stats.get("uncracked", [])
@@ -89,15 +93,15 @@ def shortcut_check(stats: dict[str, list[tuple[float, float]]], *, threshold: fl
     return verdict
 
 
-def _image_class(sample, mask: np.ndarray | None) -> str:
+def _image_class(sample: Sample, mask: np.ndarray | None) -> str:
     if sample.label is not None:
         return CLASS_NAMES[sample.label]
     return "cracked" if mask is not None and mask.any() else "uncracked"
 
 
-def _headers(dataset: Dataset, skipped: list[tuple[Path, str]]) -> tuple[Counter, Counter]:
-    sizes: Counter = Counter()
-    modes: Counter = Counter()
+def _headers(dataset: Dataset, skipped: list[tuple[Path, str]]) -> tuple[Counter[tuple[int, int]], Counter[str]]:
+    sizes: Counter[tuple[int, int]] = Counter()
+    modes: Counter[str] = Counter()
     for s in dataset.samples:
         try:
             with Image.open(s.path) as img:
@@ -108,7 +112,7 @@ def _headers(dataset: Dataset, skipped: list[tuple[Path, str]]) -> tuple[Counter
     return sizes, modes
 
 
-def _save_figure(fig, path: Path) -> None:
+def _save_figure(fig: Figure, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
 
@@ -213,7 +217,7 @@ def inspect_dataset(
     by_class = {name: [it for it in items if CLASS_NAMES[it.label] == name] for name in _CLASS_ORDER}
     stats: dict[str, list[tuple[float, float]]] = {name: [] for name in _CLASS_ORDER}
     hist = {name: np.zeros((3, 256), np.int64) for name in _CLASS_ORDER}
-    examples: dict[str, list] = {name: [] for name in _CLASS_ORDER}
+    examples: dict[str, list[tuple[np.ndarray, np.ndarray | None, str]]] = {name: [] for name in _CLASS_ORDER}
     masks_used = 0
     for name, members in by_class.items():
         # sorted picks keep the patches of one photo together, so each photo is decoded once (cache)

@@ -6,18 +6,19 @@ file-name sets give one item per file; image + mask sets are cut into square pat
 kept within 64..128 px and never larger than the photo; stride = patch; ``min_crack_pixels`` = 0.5% of the
 patch area; margin 8 px). When a patch is the whole photo the item is simply the photo.
 
-Loading patches decodes each photo once and keeps it in a small least-recently-used cache bounded in bytes
-(``CRACKSCOPE_PHOTO_CACHE_MB``, default 256), so iterating over the patches of a photo is cheap.
+Loading patches decodes each photo once and keeps it in a ``PhotoCache``: a least-recently-used cache bounded
+in bytes, so iterating over the patches of a photo is cheap. There is no cache at module level: every patch
+item holds the cache of the ``dataset_items`` call that made it (one per call unless the caller passes its
+own, as the trainer does once per training run), and the cache lives as long as those items.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,22 @@ MIN_AUTO_PATCH, MAX_AUTO_PATCH = 64, 128
 CRACK_FRACTION = 0.005
 
 
-class _PhotoCache:
-    """Thread-safe LRU of decoded arrays, bounded by total bytes."""
+DEFAULT_PHOTO_CACHE_BYTES = 256 * 2**20
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
+
+class PhotoCache:
+    """Decoded photos and masks, bounded in bytes; the least recently used go first. Thread-safe.
+
+    Lifetime: its owner's. ``dataset_items`` makes one per call unless it is given one, and the items it
+    returns hold it, so the decoded photos are freed with those items; the trainer makes one per training
+    run, sized by ``TrainOptions.photo_cache_limit``. A pickled copy (a loader worker's) starts empty.
+    Arrays handed out are read-only; ``LabelledItem.load`` returns copies of crops of them.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_PHOTO_CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must not be negative, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
         self._data: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -46,6 +58,7 @@ class _PhotoCache:
         self.misses = 0
 
     def get(self, key: tuple[str, str], load: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array stored under ``key``, made with ``load()`` (and kept, if it fits) when missing."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
@@ -63,22 +76,31 @@ class _PhotoCache:
                     self._bytes -= old.nbytes
         return value
 
+    def image(self, path: Path) -> np.ndarray:
+        """The decoded RGB photo at ``path``."""
+        return self.get((str(path), "image"), lambda: read_image(path))
+
+    def mask(self, path: Path) -> np.ndarray:
+        """The decoded crack mask at ``path``."""
+        return self.get((str(path), "mask"), lambda: read_mask(path))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held now."""
+        return self._bytes
+
     def clear(self) -> None:
+        """Drop every array and reset the hit and miss counts."""
         with self._lock:
             self._data.clear()
             self._bytes = 0
             self.hits = self.misses = 0
 
+    def __getstate__(self) -> dict[str, int]:
+        return {"max_bytes": self.max_bytes}
 
-photo_cache = _PhotoCache(int(float(os.environ.get("CRACKSCOPE_PHOTO_CACHE_MB", "256")) * 2**20))
-
-
-def _cached_image(path: Path) -> np.ndarray:
-    return photo_cache.get((str(path), "image"), lambda: read_image(path))
-
-
-def _cached_mask(path: Path) -> np.ndarray:
-    return photo_cache.get((str(path), "mask"), lambda: read_mask(path))
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__dict__.update(PhotoCache(state["max_bytes"]).__dict__)
 
 
 def _crop(array: np.ndarray, box: Box, path: Path) -> np.ndarray:
@@ -96,6 +118,8 @@ class LabelledItem:
     """One training example: a whole image file, or a patch ``box`` (y, x, h, w) of it.
 
     ``key`` is the path, or ``path#y,x,h,w`` for a patch; ``group`` is the source photo; label 1 = cracked.
+    ``photo_cache`` (not part of equality) is where a patch's photo is decoded once; without one, every
+    ``load`` of a patch decodes the whole photo.
     """
 
     key: str
@@ -104,12 +128,14 @@ class LabelledItem:
     path: Path
     box: Box | None = None
     mask_path: Path | None = None
+    photo_cache: PhotoCache | None = field(default=None, compare=False, repr=False)
 
     def load(self) -> np.ndarray:
-        """The pixels as HxWx3 uint8 RGB (patches come from a cached decode of their photo)."""
+        """The pixels as HxWx3 uint8 RGB (a patch is cut from its photo, decoded once in ``photo_cache``)."""
         if self.box is None:
             return read_image(self.path)
-        return _crop(_cached_image(self.path), self.box, self.path)
+        photo = read_image(self.path) if self.photo_cache is None else self.photo_cache.image(self.path)
+        return _crop(photo, self.box, self.path)
 
     def load_mask(self) -> np.ndarray | None:
         """The crack mask (HxW bool) when the item has one, else None."""
@@ -117,10 +143,19 @@ class LabelledItem:
             return None
         if self.box is None:
             return read_mask(self.mask_path)
-        return _crop(_cached_mask(self.mask_path), self.box, self.mask_path)
+        mask = read_mask(self.mask_path) if self.photo_cache is None else self.photo_cache.mask(self.mask_path)
+        return _crop(mask, self.box, self.mask_path)
 
     @classmethod
-    def from_key(cls, key: str, *, group: str, label: int, mask_path: Path | None = None) -> LabelledItem:
+    def from_key(
+        cls,
+        key: str,
+        *,
+        group: str,
+        label: int,
+        mask_path: Path | None = None,
+        photo_cache: PhotoCache | None = None,
+    ) -> LabelledItem:
         """Rebuild an item from its key (``path`` or ``path#y,x,h,w``)."""
         path_text, sep, box_text = key.rpartition("#")
         box: Box | None = None
@@ -132,16 +167,32 @@ class LabelledItem:
                 path_text, box = key, None  # a '#' that belongs to the file name
         if not sep:
             path_text = key
-        return cls(key=key, group=group, label=int(label), path=Path(path_text), box=box, mask_path=mask_path)
+        return cls(
+            key=key,
+            group=group,
+            label=int(label),
+            path=Path(path_text),
+            box=box,
+            mask_path=mask_path,
+            photo_cache=photo_cache,
+        )
 
 
-class ItemList(list):
+class ItemList(list[LabelledItem]):
     """``list[LabelledItem]`` plus what was left out: ``skipped`` (path, problem), ``dropped`` (ambiguous
-    patches), the ``dataset`` it came from, and the patch ``settings`` used (empty for whole-file sets)."""
+    patches), the ``dataset`` it came from, the patch ``settings`` used (empty for whole-file sets) and the
+    ``photo_cache`` its patch items share."""
 
-    def __init__(self, items: Iterable[LabelledItem] = (), *, dataset: Dataset | None = None) -> None:
+    def __init__(
+        self,
+        items: Iterable[LabelledItem] = (),
+        *,
+        dataset: Dataset | None = None,
+        photo_cache: PhotoCache | None = None,
+    ) -> None:
         super().__init__(items)
         self.dataset = dataset
+        self.photo_cache = photo_cache
         self.skipped: list[tuple[Path, str]] = list(dataset.skipped) if dataset else []
         self.dropped = 0
         self.settings: dict[str, int] = {}
@@ -186,7 +237,7 @@ def _patch_items(
     boxes = patch_boxes(height, width, size=size, stride=stride)
     labels = label_boxes(mask, boxes, min_crack_pixels=min_crack_pixels, margin=margin)
     base = _key(sample.path)
-    for box, label in zip(boxes, labels):
+    for box, label in zip(boxes, labels, strict=True):
         if label is None:
             out.dropped += 1
         elif box == (0, 0, height, width):  # the patch is the whole photo
@@ -194,7 +245,7 @@ def _patch_items(
         else:
             y, x, h, w = box
             key = f"{base}#{y},{x},{h},{w}"
-            out.append(LabelledItem(key, sample.group, label, sample.path, box, sample.mask_path))
+            out.append(LabelledItem(key, sample.group, label, sample.path, box, sample.mask_path, out.photo_cache))
 
 
 def _whole_photo_item(sample: Sample, *, min_crack_pixels: int, margin: int, out: ItemList) -> None:
@@ -215,6 +266,7 @@ def dataset_items(
     stride: int | None = None,
     min_crack_pixels: int | None = None,
     margin: int = DEFAULT_MARGIN,
+    photo_cache: PhotoCache | None = None,
 ) -> ItemList:
     """Labelled items of a dataset folder (or an already loaded ``Dataset``).
 
@@ -222,9 +274,20 @@ def dataset_items(
     ``patch_size=0``: whole photos labelled by the same rule, with ``min_crack_pixels`` defaulting to 0.5% of
     the automatic patch); other layouts give one item per file and ignore the patch options. Files that
     cannot be used are listed in ``.skipped``, never fatal; ``.dropped`` counts ambiguous patches.
+    The patch items decode their photos through ``photo_cache`` (None: a new ``PhotoCache`` of
+    ``DEFAULT_PHOTO_CACHE_BYTES`` for this call's items), also found as ``.photo_cache``.
+
+    Raises
+    ------
+    BadInputError
+        If the folder cannot be read as a dataset (see ``crackscope.data.layouts.load_dataset``).
+    ValueError
+        If ``layout``, ``patch_size`` or ``stride`` is invalid.
     """
     dataset = root if isinstance(root, Dataset) else load_dataset(root, layout=layout)
-    items = ItemList(dataset=dataset)
+    if dataset.layout == "image-mask" and photo_cache is None:
+        photo_cache = PhotoCache()
+    items = ItemList(dataset=dataset, photo_cache=photo_cache if dataset.layout == "image-mask" else None)
     if dataset.layout != "image-mask":
         for s in dataset.samples:
             if s.label is not None:
@@ -253,8 +316,13 @@ def dataset_items(
                 _whole_photo_item(s, min_crack_pixels=min_pixels, margin=margin, out=items)
             else:
                 _patch_items(
-                    s, size=size, stride=step, min_crack_pixels=min_pixels, margin=margin,
-                    shrink=patch_size is None, out=items,
+                    s,
+                    size=size,
+                    stride=step,
+                    min_crack_pixels=min_pixels,
+                    margin=margin,
+                    shrink=patch_size is None,
+                    out=items,
                 )
         except BadInputError as exc:
             items.skipped.append((exc.path or s.path, exc.problem))
@@ -265,5 +333,6 @@ def dataset_items(
 def _log_skipped(items: ItemList) -> None:
     if items.skipped and items.dataset is not None:
         first_path, first_problem = items.skipped[0]
-        log.warning("%d file(s) skipped in %s; first: %s: %s", len(items.skipped), items.dataset.root,
-                    first_path, first_problem)
+        log.warning(
+            "%d file(s) skipped in %s; first: %s: %s", len(items.skipped), items.dataset.root, first_path, first_problem
+        )

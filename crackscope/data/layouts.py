@@ -17,7 +17,7 @@ out; an empty folder or an unknown layout raises ``BadInputError`` naming the fo
 from __future__ import annotations
 
 import csv
-import functools
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -103,7 +103,9 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         """Number of samples per class name (``unlabelled`` for image+mask samples before patching)."""
-        counts = Counter(CLASS_NAMES.get(s.label, "unlabelled") for s in self.samples)  # type: ignore[arg-type]
+        counts = Counter(
+            "unlabelled" if s.label is None else CLASS_NAMES.get(s.label, "unlabelled") for s in self.samples
+        )
         return dict(counts)
 
     def __len__(self) -> int:
@@ -139,9 +141,7 @@ def _subdirs(folder: Path) -> list[Path]:
 
 def _image_files(folder: Path, *, recursive: bool = False) -> list[Path]:
     pattern = "**/*" if recursive else "*"
-    return sorted(
-        p for p in folder.glob(pattern) if p.is_file() and is_image_file(p) and not p.name.startswith(".")
-    )
+    return sorted(p for p in folder.glob(pattern) if p.is_file() and is_image_file(p) and not p.name.startswith("."))
 
 
 def _find_child(folder: Path, names: tuple[str, ...]) -> Path | None:
@@ -232,6 +232,19 @@ def _mask_index(mask_dir: Path | None) -> dict[str, Path]:
     return index
 
 
+def _mask_candidates(mask_dir: Path, stem: str) -> dict[str, Path]:
+    """``_mask_index(mask_dir)`` restricted to the masks one image could have (names read, few files checked)."""
+    wanted = {stem + suffix for suffix in _MASK_SUFFIXES}
+    with os.scandir(mask_dir) as entries:
+        names = sorted(e.name for e in entries if e.name.startswith(stem) and not e.name.startswith("."))
+    index: dict[str, Path] = {}
+    for name in names:
+        path = mask_dir / name
+        if path.stem in wanted and is_image_file(path) and path.is_file():
+            index.setdefault(path.stem, path)
+    return index
+
+
 def _match_mask(stem: str, index: dict[str, Path]) -> Path | None:
     for suffix in _MASK_SUFFIXES:
         if stem + suffix in index:
@@ -239,20 +252,20 @@ def _match_mask(stem: str, index: dict[str, Path]) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=64)
-def _sibling_mask_index(image_dir: Path) -> dict[str, Path]:
-    parent = image_dir.parent
-    if not parent.is_dir():
-        return {}
-    return _mask_index(_find_child(parent, _MASK_DIRS))
-
-
 def find_mask_for(image_path: str | Path) -> Path | None:
-    """The mask of an image that lives in an ``images/`` folder with a ``masks/`` sibling (same stem), or None."""
+    """The mask of an image that lives in an ``images/`` folder with a ``masks/`` sibling (same stem), or None.
+
+    Nothing is cached between calls, so a folder that changed is never answered from an old listing; a call
+    reads the names in the two folders and checks only the files that could be the mask.
+    """
     image_path = Path(image_path)
     if image_path.parent.name.lower() not in _IMAGE_DIRS:
         return None
-    return _match_mask(image_path.stem, _sibling_mask_index(image_path.parent))
+    parent = image_path.parent.parent
+    mask_dir = _find_child(parent, _MASK_DIRS) if parent.is_dir() else None
+    if mask_dir is None:
+        return None
+    return _match_mask(image_path.stem, _mask_candidates(mask_dir, image_path.stem))
 
 
 def _read_labels_csv(path: Path, skipped: list[tuple[Path, str]]) -> dict[str, int]:
@@ -295,7 +308,11 @@ def _check(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None
 
 
 def _finish(
-    root: Path, layout: str, entries: list[tuple[Path, int | None, Path | None]], skipped, verify: bool
+    root: Path,
+    layout: str,
+    entries: list[tuple[Path, int | None, Path | None]],
+    skipped: list[tuple[Path, str]],
+    verify: bool,
 ) -> Dataset:
     """Header-check (or with ``verify`` fully decode) every image and mask, attach groups, drop what is unusable."""
     groups = _groups([e[0] for e in entries], root)
@@ -338,7 +355,7 @@ def _load_image_mask(root: Path, verify: bool) -> Dataset:
             continue
         used.add(mask)
         entries.append((path, None, mask))
-    for stem, mask in index.items():
+    for mask in index.values():
         if mask not in used:
             skipped.append((mask, f"mask without an image in {image_dir}"))
     if not entries:
@@ -375,11 +392,11 @@ def _load_filename_labels(root: Path, verify: bool) -> Dataset:
         if label is None:
             label = label_from_name(path.name)
         entries.append((path, label, _match_mask(path.stem, masks)))
-    if listed:
+    if csv_path is not None and listed:
         present = {p.relative_to(image_dir).as_posix() for p in files} | {p.name for p in files}
         for name in listed:
             if name not in present:
-                skipped.append((image_dir / name, f"listed in {csv_path.name} but missing"))  # type: ignore[union-attr]
+                skipped.append((image_dir / name, f"listed in {csv_path.name} but missing"))
     return _finish(root, "filename-labels", entries, skipped, verify)
 
 

@@ -53,7 +53,8 @@ def _integral(mask: np.ndarray) -> np.ndarray:
 
 def _counts(table: np.ndarray, y0: np.ndarray, x0: np.ndarray, y1: np.ndarray, x1: np.ndarray) -> list[int]:
     """Crack pixels in each [y0,y1) x [x0,x1) rectangle."""
-    return (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]).tolist()
+    counts: list[int] = (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]).tolist()
+    return counts
 
 
 def label_boxes(mask: np.ndarray, boxes: list[Box], *, min_crack_pixels: int, margin: int) -> list[int | None]:
@@ -79,7 +80,10 @@ def label_boxes(mask: np.ndarray, boxes: list[Box], *, min_crack_pixels: int, ma
         np.minimum(y + h + margin, height),
         np.minimum(x + w + margin, width),
     )
-    return [1 if n_in >= min_crack_pixels else (0 if n_near == 0 else None) for n_in, n_near in zip(inside, near)]
+    return [
+        1 if n_in >= min_crack_pixels else (0 if n_near == 0 else None)
+        for n_in, n_near in zip(inside, near, strict=False)
+    ]
 
 
 def label_patch(mask: np.ndarray, box: Box, *, min_crack_pixels: int, margin: int) -> int | None:
@@ -134,7 +138,7 @@ def cut_patches(
     boxes = patch_boxes(*mask.shape, size=size, stride=stride, cover_edges=cover_edges)
     labels = label_boxes(mask, boxes, min_crack_pixels=min_crack_pixels, margin=margin)
     patches = []
-    for (y, x, h, w), label in zip(boxes, labels):
+    for (y, x, h, w), label in zip(boxes, labels, strict=False):
         if label is None:
             continue
         crop = (slice(y, y + h), slice(x, x + w))

@@ -11,31 +11,54 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.io import write_text_atomic
 
+if TYPE_CHECKING:
+    from crackscope.data.items import LabelledItem
+
 SPLITS = ("train", "val", "test")
 CSV_COLUMNS = ("key", "group", "label", "split")
 _TRIALS = 16  # random orders tried; 4 when there are over 2000 groups (balance is then easy)
 
 
+class SplitItem(Protocol):
+    """What splitting needs of an item (``LabelledItem`` has it)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def group(self) -> str: ...
+
+    @property
+    def label(self) -> int: ...
+
+
+ItemT = TypeVar("ItemT", bound=SplitItem)
+
+
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if len(fractions) != 3:
         raise ValueError(f"fractions must be (train, val, test), got {tuple(fractions)!r}")
-    values = tuple(float(f) for f in fractions)
+    values = (float(fractions[0]), float(fractions[1]), float(fractions[2]))
     if any(not np.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
         raise ValueError(f"fractions must be >= 0, sum to 1 and give train a share, got {values!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def _assign(
-    group_counts: list[list[float]], targets: list[list[float]], scale: list[float], order, allowed: list[int]
+    group_counts: list[list[float]],
+    targets: list[list[float]],
+    scale: list[float],
+    order: list[int],
+    allowed: list[int],
 ) -> tuple[list[int], float]:
     """Greedy assignment of groups (per-class counts) to splits; returns (split per group, final cost).
 
@@ -68,8 +91,8 @@ def _assign(
 
 
 def split_items(
-    items: Iterable[Any], *, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
-) -> dict[str, list]:
+    items: Iterable[ItemT], *, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
+) -> dict[str, list[ItemT]]:
     """Split items (anything with ``.key``, ``.group``, ``.label``) into ``train``/``val``/``test``.
 
     Stratified by label and grouped by ``group``; items keep their input order inside each split.
@@ -98,13 +121,13 @@ def split_items(
         if cost < best_cost - 1e-12:
             best_choice, best_cost = choice, cost
     assert best_choice is not None
-    out: dict[str, list] = {name: [] for name in SPLITS}
+    out: dict[str, list[ItemT]] = {name: [] for name in SPLITS}
     for item in items:
         out[SPLITS[best_choice[group_index[str(item.group)]]]].append(item)
     return out
 
 
-def write_split_csv(path: str | Path, splits: dict[str, list]) -> Path:
+def write_split_csv(path: str | Path, splits: Mapping[str, Iterable[SplitItem]]) -> Path:
     """Write ``key,group,label,split`` rows (atomically) for every item of every split."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -115,27 +138,29 @@ def write_split_csv(path: str | Path, splits: dict[str, list]) -> Path:
     return write_text_atomic(path, buffer.getvalue())
 
 
-def read_split_csv(path: str | Path, *, items: Iterable[Any] | None = None) -> dict[str, list]:
+def read_split_csv(path: str | Path, *, items: Iterable[ItemT] | None = None) -> dict[str, list[ItemT | LabelledItem]]:
     """Read a split CSV back as ``{split: [LabelledItem, ...]}`` (always with train/val/test keys).
 
     With ``items`` (e.g. from ``dataset_items``) rows are matched to them by key, so masks are kept; a row
     whose key is not among them raises BadInputError naming the CSV. Without ``items``, items are rebuilt
-    from their keys (``path`` or ``path#y,x,h,w``); their mask is found again when the image sits in an
+    from their keys (``path`` or ``path#y,x,h,w``), sharing one photo cache (so the patches of a photo decode
+    it once; it lives as long as the returned items); their mask is found again when the image sits in an
     ``images/`` folder beside a ``masks/`` folder.
     """
-    from crackscope.data.items import LabelledItem
+    from crackscope.data.items import LabelledItem, PhotoCache
     from crackscope.data.layouts import find_mask_for
 
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, "split file not found")
     by_key = {item.key: item for item in items} if items is not None else None
-    out: dict[str, list] = {name: [] for name in SPLITS}
+    cache = PhotoCache() if by_key is None else None
+    out: dict[str, list[ItemT | LabelledItem]] = {name: [] for name in SPLITS}
     missing: list[str] = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if tuple(reader.fieldnames or ()) [:4] != CSV_COLUMNS:
+            if tuple(reader.fieldnames or ())[:4] != CSV_COLUMNS:
                 raise BadInputError(path, f"not a split file: needs the columns {','.join(CSV_COLUMNS)}")
             for lineno, row in enumerate(reader, start=2):
                 try:
@@ -146,14 +171,14 @@ def read_split_csv(path: str | Path, *, items: Iterable[Any] | None = None) -> d
                 if not key or not split:
                     raise BadInputError(path, f"line {lineno}: empty key or split")
                 if by_key is None:
-                    item = LabelledItem.from_key(key, group=row["group"], label=label)
-                    item = _with_mask(item, find_mask_for(item.path))
+                    rebuilt = LabelledItem.from_key(key, group=row["group"], label=label, photo_cache=cache)
+                    out.setdefault(split, []).append(_with_mask(rebuilt, find_mask_for(rebuilt.path)))
                 else:
-                    item = by_key.get(key)
-                    if item is None:
+                    found = by_key.get(key)
+                    if found is None:
                         missing.append(key)
                         continue
-                out.setdefault(split, []).append(item)
+                    out.setdefault(split, []).append(found)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BadInputError(path, f"unreadable split file ({exc})") from None
     if missing:
@@ -163,15 +188,15 @@ def read_split_csv(path: str | Path, *, items: Iterable[Any] | None = None) -> d
     return out
 
 
-def _with_mask(item: Any, mask_path: Path | None) -> Any:
+def _with_mask(item: LabelledItem, mask_path: Path | None) -> LabelledItem:
     from dataclasses import replace
 
     return item if mask_path is None else replace(item, mask_path=mask_path)
 
 
-def split_counts(splits: dict[str, list]) -> dict[str, dict[str, int]]:
+def split_counts(splits: Mapping[str, Sequence[SplitItem]]) -> dict[str, dict[str, int]]:
     """``{split: {"cracked": n, "uncracked": n, "groups": n}}`` for reports."""
-    out = {}
+    out: dict[str, dict[str, int]] = {}
     for name, members in splits.items():
         cracked = sum(1 for item in members if int(item.label) == 1)
         groups: defaultdict[str, int] = defaultdict(int)

@@ -37,7 +37,7 @@ _SHIFT = 3  # fractional bits of cv2 drawing coordinates
 # ----------------------------------------------------------------------------------------------- surface
 def _value_noise(rng: np.random.Generator, size: int, cell: float) -> np.ndarray:
     """Smooth noise with features about ``cell`` px across, roughly unit variance."""
-    n = max(2, int(math.ceil(size / cell)) + 1)
+    n = max(2, math.ceil(size / cell) + 1)
     grid = rng.standard_normal((n, n)).astype(np.float32)
     return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
 
@@ -48,7 +48,7 @@ def _speckle(rng: np.random.Generator, size: int, count: int, sigma: float) -> n
     ys = rng.integers(0, size, count)
     xs = rng.integers(0, size, count)
     layer[ys, xs] = rng.normal(0, 1, count).astype(np.float32)
-    layer = cv2.GaussianBlur(layer, (0, 0), sigma)
+    layer = np.asarray(cv2.GaussianBlur(layer, (0, 0), sigma), dtype=np.float32)
     return layer * np.float32(2.0 * np.pi * sigma * sigma)  # undo the blur's spreading
 
 
@@ -58,7 +58,12 @@ def _surface(rng: np.random.Generator, size: int) -> np.ndarray:
     base = rng.uniform(70, 120) if asphalt else rng.uniform(115, 190)
     lum = np.full((size, size), base, np.float32)
     # multi-scale value noise: broad mottling down to fine grain
-    for cell, amp in ((64, rng.uniform(3, 10)), (16, rng.uniform(2, 7)), (6, rng.uniform(1, 5)), (3, rng.uniform(1, 4))):
+    for cell, amp in (
+        (64, rng.uniform(3, 10)),
+        (16, rng.uniform(2, 7)),
+        (6, rng.uniform(1, 5)),
+        (3, rng.uniform(1, 4)),
+    ):
         lum += amp * _value_noise(rng, size, cell)
     # aggregate: many small blobs of varying tone (coarser and more contrasted on asphalt)
     area = size * size / 65536.0
@@ -95,11 +100,23 @@ def _pores(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]
         ang = rng.uniform(0, 180)
         centre = (int(x * f), int(y * f))
         if rng.random() < 0.3:  # crater: lighter rim around the hole
-            cv2.ellipse(rim, centre, (int((a + 1.5) * f), int((b + 1.5) * f)), ang, 0, 360, rng.uniform(0.05, 0.15), -1,
-                        cv2.LINE_AA, _SHIFT)
-        cv2.ellipse(dark, centre, (int(a * f), int(b * f)), ang, 0, 360, rng.uniform(0.25, 0.7), -1, cv2.LINE_AA, _SHIFT)
-    dark = cv2.GaussianBlur(dark, (0, 0), 0.7)
-    rim = cv2.GaussianBlur(rim, (0, 0), 1.0)
+            cv2.ellipse(
+                rim,
+                centre,
+                (int((a + 1.5) * f), int((b + 1.5) * f)),
+                ang,
+                0,
+                360,
+                rng.uniform(0.05, 0.15),
+                -1,
+                cv2.LINE_AA,
+                _SHIFT,
+            )
+        cv2.ellipse(
+            dark, centre, (int(a * f), int(b * f)), ang, 0, 360, rng.uniform(0.25, 0.7), -1, cv2.LINE_AA, _SHIFT
+        )
+    dark = np.asarray(cv2.GaussianBlur(dark, (0, 0), 0.7), dtype=np.float32)
+    rim = np.asarray(cv2.GaussianBlur(rim, (0, 0), 1.0), dtype=np.float32)
     return np.clip(dark, 0, 0.8), rim
 
 
@@ -108,7 +125,7 @@ def _lighting(rng: np.random.Generator, size: int) -> np.ndarray:
     coords = (np.arange(size, dtype=np.float32) - size / 2) / size
     yy, xx = coords[:, None], coords[None, :]
     phi = rng.uniform(0, 2 * np.pi)
-    light = 1.0 + rng.uniform(0, 0.45) * (np.cos(phi) * xx + np.sin(phi) * yy)
+    light: np.ndarray = 1.0 + rng.uniform(0, 0.45) * (np.cos(phi) * xx + np.sin(phi) * yy)
     light -= rng.uniform(0, 0.5) * (xx * xx + yy * yy)
     return light.astype(np.float32)
 
@@ -132,7 +149,7 @@ def _walk(
     turn[kinks] += rng.normal(0, 0.5, int(kinks.sum()))
     theta = theta0 + np.cumsum(turn) * 0.85
     steps = np.stack([np.cos(theta), np.sin(theta)], axis=1) * step
-    pts = start + np.vstack([[0.0, 0.0], np.cumsum(steps, axis=0)])
+    pts: np.ndarray = start + np.vstack([[0.0, 0.0], np.cumsum(steps, axis=0)])
     # jagged edges of the fracture: sideways jitter at two scales
     normal = np.stack([-np.sin(theta), np.cos(theta)], axis=1)
     jitter = _smooth(rng.normal(0, 1, n), 3) * rng.uniform(0.4, 1.2) + _smooth(rng.normal(0, 1, n), 12) * rng.uniform(

@@ -6,7 +6,8 @@ How a map is made (``ClassifierMapper.map_image``):
    trained on when it learned from photo patches, else its input size) and each tile is resized to the
    run's input size (so a larger tile means the model sees the photo at a smaller scale). Photos smaller
    than a tile are mirror-padded.
-2. Tiles go through the method's CAM extractor (:func:`crackscope.cam.create_cam`) in batches: one forward/backward gives both the tile's
+2. Tiles go through the method's CAM extractor (:func:`crackscope.cam.create_cam`) in batches: one forward/backward
+gives both the tile's
    crack probability ``p`` and its map (normalised per tile to [0, 1]).
 3. Each tile contributes ``p x map``: the per-tile normalisation makes every map peak at 1, so weighting by
    the crack probability is what keeps crack-free tiles (small ``p``) from painting noise. The weighted maps

@@ -98,9 +98,7 @@ def make_mapper(run: Run | str | Path, recipe: MapRecipe | str | None = None, *,
     chosen = resolve_recipe(run_dir, recipe)
     kind = "restorer" if isinstance(loaded, RestorerRun) else "classifier"
     if chosen.route != kind:
-        raise BadInputError(
-            run_dir, f"preset {chosen.name!r} maps with a {chosen.route} run, and this is a {kind} run"
-        )
+        raise BadInputError(run_dir, f"preset {chosen.name!r} maps with a {chosen.route} run, and this is a {kind} run")
     if isinstance(loaded, RestorerRun):
         from crackscope.unsupervised.mapper import RestorerMapper
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,14 +130,16 @@ def fit(
     from crackscope.io import manifest, write_json_atomic
     from crackscope.maps.factory import resolve_recipe
     from crackscope.maps.presets import DEFAULT_FIT_PRESET
-    from crackscope.training import train
+    from crackscope.training import TrainOptions, train
 
     started = time.perf_counter()
     deadline = started + options.minutes * 60
     data, out = Path(data), Path(out)
     recipe = resolve_recipe(out, preset if preset is not None else DEFAULT_FIT_PRESET)
     if recipe.route != "classifier":
-        raise BadInputError(Path(recipe.name), "fit trains classifier presets; train a restorer with `crackscope train-restorer`")
+        raise BadInputError(
+            Path(recipe.name), "fit trains classifier presets; train a restorer with `crackscope train-restorer`"
+        )
     plan = recipe.classifier
     steps: list[StageRecord] = []
 
@@ -145,13 +147,23 @@ def fit(
     resumed = _classifier_done(out)
     if not resumed:
         train(
-            data, model=plan.model, out=out, epochs=plan.epochs, image_size=plan.image_size, seed=options.seed,
-            layout=options.layout, time_limit=max(1.0, plan.share * (deadline - t)), resume=True,
+            data,
+            out=out,
+            options=TrainOptions(
+                model=plan.model,
+                epochs=plan.epochs,
+                image_size=plan.image_size,
+                seed=options.seed,
+                layout=options.layout,
+                time_limit=max(1.0, plan.share * (deadline - t)),
+            ),
+            resume=True,
             progress=on_progress is not None,
         )
     steps.append(StageRecord("classifier", round(time.perf_counter() - t, 1), resumed=resumed))
 
-    photos, skipped = 0, ()
+    photos = 0
+    skipped: tuple[tuple[str, str], ...] = ()
     if recipe.stages:
         photos, skipped = _fit_stages(data, out, recipe, options, deadline, steps, on_progress)
     recipe.save(out)
@@ -162,7 +174,7 @@ def fit(
         "seed": options.seed,
         "seconds": seconds,
         "photos": photos,
-        "steps": [s.__dict__ for s in steps],
+        "steps": [asdict(step) for step in steps],
         "skipped": [list(s) for s in skipped],
         "manifest": manifest(command="fit", inputs=[str(data)], settings=recipe.to_dict()),
     }
@@ -203,9 +215,14 @@ def _fit_stages(
         labels = stage_labels(maps, stage, teacher=teacher, on_progress=on_progress)
         seconds = max(MIN_STAGE_SECONDS, (deadline - time.perf_counter()) / (len(todo) - i))
         model = train_on_labels(
-            maps, labels, stage, folders[stage.name], teacher=teacher,
+            maps,
+            labels,
+            stage,
+            folders[stage.name],
+            teacher=teacher,
             options=SelfTrainOptions(seconds=seconds, seed=options.seed),
-            settings={"run": str(out), "method": recipe.method}, on_progress=on_progress,
+            settings={"run": str(out), "method": recipe.method},
+            on_progress=on_progress,
         )
         models[stage.name] = model
         steps.append(StageRecord(stage.name, round(time.perf_counter() - t, 1), int(model.config["steps"])))

@@ -75,7 +75,7 @@ def _links(skel_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: int, dx
     linked = skel_pad[rows + dy, cols + dx]
     if dy and dx:  # diagonal: only when no edge-neighbour path joins the two pixels
         linked = linked & ~skel_pad[rows + dy, cols] & ~skel_pad[rows, cols + dx]
-    return linked
+    return np.asarray(linked)
 
 
 def measure_cracks(
@@ -103,10 +103,8 @@ def measure_cracks(
     # Outside the image a crack is assumed to go on as its mirror image, so a crack leaving the image
     # is neither thinned nor given an end there; one more ring of background keeps the distances finite.
     pad = _BORDER_PAD + 1
-    if min(mask.shape) > 1:
-        mirrored = np.pad(np.pad(mask, _BORDER_PAD, mode="reflect"), 1)
-    else:  # a single row or column cannot be mirrored: its border counts as background
-        mirrored = np.pad(mask, pad)
+    # (a single row or column cannot be mirrored: its border counts as background)
+    mirrored = np.pad(np.pad(mask, _BORDER_PAD, mode="reflect"), 1) if min(mask.shape) > 1 else np.pad(mask, pad)
     dist_pad = ndimage.distance_transform_edt(mirrored)
     skel_pad = skeletonize_mask(mirrored)
     inside = np.zeros(mirrored.shape, bool)

@@ -14,9 +14,9 @@ SHADOW_RGB = (0, 0, 0)
 
 def _sizes(shape: tuple[int, int]) -> tuple[int, float, int]:
     side = min(shape)
-    thickness = max(1, int(round(side / 400)))
+    thickness = max(1, round(side / 400))
     font_scale = max(0.35, side / 900)
-    return thickness, font_scale, max(1, int(round(font_scale * 2)))
+    return thickness, font_scale, max(1, round(font_scale * 2))
 
 
 def draw_overlay(

@@ -71,7 +71,7 @@ def _finished(out: Path, stem: str, settings: dict[str, Any]) -> dict[str, Any] 
 
 
 def _to_u8(prob: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+    return np.asarray(np.rint(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 255), dtype=np.uint8)
 
 
 def map_one(
@@ -160,8 +160,21 @@ def _load_records(out: Path) -> list[dict[str, Any]]:
 
 
 def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
-    keys = ("file", "name", "width", "height", "crack_probability", "cracked", "n_cracks", "crack_pixels",
-            "total_length_px", "max_width_px", "total_length_mm", "max_width_mm", "tiles")
+    keys = (
+        "file",
+        "name",
+        "width",
+        "height",
+        "crack_probability",
+        "cracked",
+        "n_cracks",
+        "crack_pixels",
+        "total_length_px",
+        "max_width_px",
+        "total_length_mm",
+        "max_width_mm",
+        "tiles",
+    )
     return {k: record.get(k) for k in keys}
 
 

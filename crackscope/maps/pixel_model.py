@@ -11,7 +11,6 @@ The network is written here because torchvision does not work on this machine's 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,7 +72,8 @@ def make_pixel_net(width: int = 16) -> Any:
             d3 = self.d3(torch.cat([F.interpolate(m, scale_factor=2.0), e3], 1))
             d2 = self.d2(torch.cat([F.interpolate(d3, scale_factor=2.0), e2], 1))
             d1 = self.d1(torch.cat([F.interpolate(d2, scale_factor=2.0), e1], 1))
-            return self.head(d1)
+            logits: torch.Tensor = self.head(d1)
+            return logits
 
     return PixelNet()
 
@@ -138,7 +138,7 @@ class PixelEnsemble:
             raise ValueError("an ensemble needs at least one pixel model")
         self.models = list(models)
         self.config = self.models[0].config
-        self.source = ",".join(str(m.source) for m in self.models)
+        self.source: str | None = ",".join(str(m.source) for m in self.models)
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         total = self.models[0].predict(image)
@@ -174,13 +174,9 @@ def read_pixel_model_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not (path / MODEL_FILE).is_file() or not (path / CONFIG_FILE).is_file():
         raise BadInputError(path, f"not a pixel-model folder (needs {MODEL_FILE} and {CONFIG_FILE})")
-    try:
-        config = json.loads((path / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise BadInputError(path / CONFIG_FILE, f"invalid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise BadInputError(path / CONFIG_FILE, "not a JSON object")
-    return config
+    from crackscope.io import read_json_object
+
+    return read_json_object(path / CONFIG_FILE)
 
 
 def load_pixel_model(path: str | Path) -> PixelModel:
@@ -234,5 +230,3 @@ def refine_with_pixel_model(
     if opts.max_fill is not None or opts.min_length:
         mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
     return soft, mask
-
-

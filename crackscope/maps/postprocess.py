@@ -59,7 +59,7 @@ def threshold_map(prob: np.ndarray, *, method: str = "otsu", value: float | None
             raise ValueError("value is only used with method='fixed' or 'percentile'")
         if prob.size == 0 or prob.min() == prob.max():
             return np.zeros(prob.shape, bool)
-        return prob > threshold_otsu(prob)
+        return np.asarray(prob > threshold_otsu(prob), dtype=bool)
     if value is None:
         raise ValueError(f"method={method!r} needs a value")
     value = float(value)
@@ -71,7 +71,7 @@ def threshold_map(prob: np.ndarray, *, method: str = "otsu", value: float | None
         raise ValueError(f"percentile value must be in [0, 100], got {value}")
     if prob.size == 0:
         return np.zeros(prob.shape, bool)
-    return prob > np.percentile(prob, value)
+    return np.asarray(prob > np.percentile(prob, value), dtype=bool)
 
 
 def _morph(mask: np.ndarray, radius: int, op: int) -> np.ndarray:
@@ -107,7 +107,7 @@ def erode_mask(mask: np.ndarray, *, radius: int = 1) -> np.ndarray:
 def _structure(connectivity: int) -> np.ndarray:
     if connectivity not in (1, 2):
         raise ValueError(f"connectivity must be 1 (4-neighbours) or 2 (8-neighbours), got {connectivity!r}")
-    return ndimage.generate_binary_structure(2, connectivity)
+    return np.asarray(ndimage.generate_binary_structure(2, connectivity), dtype=bool)
 
 
 def label_cracks(mask: np.ndarray, *, connectivity: int = 2) -> tuple[np.ndarray, int]:
@@ -132,7 +132,7 @@ def remove_small(mask: np.ndarray, *, min_size: int, connectivity: int = 2) -> n
     sizes = np.bincount(labels.ravel())
     keep = sizes >= min_size
     keep[0] = False
-    return keep[labels]
+    return np.asarray(keep[labels], dtype=bool)
 
 
 def skeletonize_mask(mask: np.ndarray) -> np.ndarray:
@@ -140,35 +140,4 @@ def skeletonize_mask(mask: np.ndarray) -> np.ndarray:
     mask = _as_mask(mask)
     if not mask.any():
         return np.zeros(mask.shape, bool)
-    return skeletonize(mask)
-
-
-def postprocess(
-    prob: np.ndarray,
-    *,
-    threshold: str | float = "otsu",
-    value: float | None = None,
-    opening: int = 0,
-    closing: int = 0,
-    min_size: int = 0,
-) -> np.ndarray:
-    """Soft map -> clean mask: threshold, then opening (radius), closing (radius), then small-object removal.
-
-    ``threshold`` is a method name (see :func:`threshold_map`, with ``value``) or a number, which means
-    ``method="fixed"`` at that value. Radii and ``min_size`` of 0 skip their step.
-    """
-    if isinstance(threshold, str):
-        mask = threshold_map(prob, method=threshold, value=value)
-    elif isinstance(threshold, (int, float, np.floating, np.integer)) and not isinstance(threshold, bool):
-        if value is not None:
-            raise ValueError("give either a numeric threshold or value, not both")
-        mask = threshold_map(prob, method="fixed", value=float(threshold))
-    else:
-        raise ValueError(f"threshold must be a method name or a number, got {threshold!r}")
-    if opening:
-        mask = open_mask(mask, radius=opening)
-    if closing:
-        mask = close_mask(mask, radius=closing)
-    if min_size:
-        mask = remove_small(mask, min_size=min_size)
-    return mask
+    return np.asarray(skeletonize(mask), dtype=bool)

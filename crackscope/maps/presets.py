@@ -12,8 +12,16 @@ from crackscope.maps.refine import RefineOptions
 #: refinement "v1" is ``RefineOptions()``: a coordinate search on 40 DeepCrack tune photos (the first session)
 #: refinement "v2": coordinate search of 76 settings on 40 DeepCrack tune photos (exact F1 0.670 -> 0.714 there)
 REFINE_V2 = RefineOptions(
-    radii=(3, 6, 12), blur=2.0, contrast=80.0, region_level=0.15, region_dilation=4, min_response=0.3,
-    min_size=120, max_fill=0.4, half_max=0.5, half_max_radius=5,
+    radii=(3, 6, 12),
+    blur=2.0,
+    contrast=80.0,
+    region_level=0.15,
+    region_dilation=4,
+    min_response=0.3,
+    min_size=120,
+    max_fill=0.4,
+    half_max=0.5,
+    half_max_radius=5,
 )
 #: refinement "v3": v2 with the texture-relative dark-line response (chosen on tune + thin training photos)
 REFINE_V3 = REFINE_V2.with_(contrast=10.0, relative_contrast=True)
@@ -21,8 +29,17 @@ REFINE_V3 = REFINE_V2.with_(contrast=10.0, relative_contrast=True)
 SELFTRAIN_MASK = REFINE_V2.with_(region_dilation=8)
 #: mask settings of the pixel-model ensemble: no map region, probability >= 0.4, a tighter half-max width rule
 ENSEMBLE_MASK = RefineOptions(
-    radii=(3, 6, 12), blur=1.0, contrast=80.0, region_level=0.0, region_dilation=0, min_response=0.3,
-    min_size=120, max_fill=0.4, pixel_threshold=0.4, half_max=0.5, half_max_radius=3,
+    radii=(3, 6, 12),
+    blur=1.0,
+    contrast=80.0,
+    region_level=0.0,
+    region_dilation=0,
+    min_response=0.3,
+    min_size=120,
+    max_fill=0.4,
+    pixel_threshold=0.4,
+    half_max=0.5,
+    half_max_radius=3,
 )
 
 CAM = register_preset(

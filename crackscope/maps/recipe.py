@@ -16,10 +16,9 @@ Presets are written in Python in :mod:`crackscope.maps.presets` with :func:`regi
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from crackscope.errors import BadInputError
 from crackscope.maps.refine import RefineOptions
@@ -178,13 +177,13 @@ class MapRecipe:
             raise ValueError(f"unknown recipe fields: {', '.join(unknown)}")
         d = dict(data)
         if "refine_options" in d:
-            d["refine_options"] = RefineOptions.from_dict(cast(dict, d["refine_options"]))
+            d["refine_options"] = RefineOptions.from_dict(cast(dict[str, Any], d["refine_options"]))
         if "pixel_models" in d:
-            d["pixel_models"] = tuple(str(p) for p in cast(list, d["pixel_models"]))
+            d["pixel_models"] = tuple(str(p) for p in cast(list[Any], d["pixel_models"]))
         if "stages" in d:
-            d["stages"] = tuple(_stage_from_dict(cast(dict, s)) for s in cast(list, d["stages"]))
+            d["stages"] = tuple(_stage_from_dict(cast(dict[str, Any], s)) for s in cast(list[Any], d["stages"]))
         if "classifier" in d:
-            d["classifier"] = ClassifierPlan(**cast(dict, d["classifier"]))
+            d["classifier"] = ClassifierPlan(**cast(dict[str, Any], d["classifier"]))
         return cls(**d)  # type: ignore[arg-type]
 
     def save(self, run_dir: str | Path) -> Path:
@@ -198,10 +197,10 @@ def _stage_from_dict(d: dict[str, object]) -> PixelStage:
     mask = d.get("mask")
     return PixelStage(
         name=str(d["name"]),
-        refine=RefineOptions.from_dict(cast(dict, d.get("refine") or {})),
-        labels=PseudoLabelOptions(**cast(dict, d.get("labels") or {})),
+        refine=RefineOptions.from_dict(cast(dict[str, Any], d.get("refine") or {})),
+        labels=PseudoLabelOptions(**cast(dict[str, Any], d.get("labels") or {})),
         teacher=None if d.get("teacher") is None else str(d["teacher"]),
-        mask=None if mask is None else RefineOptions.from_dict(cast(dict, mask)),
+        mask=None if mask is None else RefineOptions.from_dict(cast(dict[str, Any], mask)),
     )
 
 
@@ -213,13 +212,13 @@ def read_run_recipe(run_dir: str | Path) -> MapRecipe | None:
     BadInputError
         If the file exists but is not a valid recipe.
     """
+    from crackscope.io import read_json_object
+
     path = Path(run_dir) / RECIPE_FILE
     if not path.is_file():
         return None
+    data = read_json_object(path)
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
         return MapRecipe.from_dict(data)
     except (ValueError, TypeError, KeyError) as exc:
         raise BadInputError(path, f"not a valid map recipe ({exc})") from None

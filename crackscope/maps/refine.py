@@ -169,7 +169,7 @@ def support_region(cam: np.ndarray, *, level: float, dilation: int, floor: float
         return np.zeros(cam.shape, bool)
     region = (cam >= max(level * peak, floor)).astype(np.uint8)
     if dilation > 0:
-        region = cv2.dilate(region, _ellipse(dilation))
+        region = np.asarray(cv2.dilate(region, _ellipse(dilation)), dtype=np.uint8)
     return region.astype(bool)
 
 
@@ -242,4 +242,4 @@ def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_lengt
     if max_fill is not None:
         keep &= area <= max_fill * np.maximum(length, 1) ** 2
     keep[0] = False
-    return keep[labels]
+    return np.asarray(keep[labels], dtype=bool)

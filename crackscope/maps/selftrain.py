@@ -49,18 +49,18 @@ IGNORE = 255
 
 __all__ = [
     "IGNORE",
+    "ClassMaps",
     "PseudoLabelOptions",
     "SelfTrainOptions",
     "SelfTrainResult",
-    "ClassMaps",
     "class_maps",
     "masked_loss",
     "pseudo_labels",
     "self_train",
     "stage_labels",
     "teacher_labels",
-    "train_pixel_model",
     "train_on_labels",
+    "train_pixel_model",
 ]
 
 
@@ -178,88 +178,117 @@ def masked_loss(logits: Any, labels: Any) -> Any:
     return bce + dice
 
 
+@dataclass(frozen=True)
+class SelfTrainOptions:
+    """How a pixel model is trained: for ``seconds`` of wall time and/or ``steps`` steps (whichever ends
+    first; at least one must be set), on random ``crop`` px crops (``positive_crops`` of them centred on a crack
+    pixel) in batches of ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` with a cosine decay
+    over the run, ``seed``.
+
+    Raises
+    ------
+    ValueError
+        If neither ``seconds`` nor ``steps`` is set, or a value is out of range.
+    """
+
+    seconds: float | None = 600.0
+    steps: int | None = None
+    crop: int = 96
+    batch_size: int = 12
+    width: int = 12
+    lr: float = 3e-3
+    positive_crops: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.seconds is None and self.steps is None:
+            raise ValueError("set seconds, steps or both")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"seconds must be positive, got {self.seconds}")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps must be positive, got {self.steps}")
+        if self.crop % 8 or self.crop < 16:
+            raise ValueError(f"crop must be a multiple of 8 and at least 16, got {self.crop}")
+        if self.batch_size < 1 or self.width < 1:
+            raise ValueError(f"batch_size and width must be positive, got {self.batch_size} and {self.width}")
+        if not 0.0 <= self.positive_crops <= 1.0:
+            raise ValueError(f"positive_crops must be in [0, 1], got {self.positive_crops}")
+
+
 def train_pixel_model(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
     *,
+    options: SelfTrainOptions = SelfTrainOptions(),
     out: str | Path | None = None,
-    steps: int = 1000,
-    seconds: float | None = None,
-    crop: int = 128,
-    batch_size: int = 12,
-    lr: float = 2e-3,
-    width: int = 16,
-    positive_crops: float = 0.5,
-    seed: int = 0,
-    log: Callable[[str], None] | None = None,
     extra_config: dict[str, Any] | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> PixelModel:
-    """Train a :class:`PixelNet` on (image, pseudo-label) pairs; stop after ``steps`` or ``seconds``.
+    """Train a pixel network (:func:`~crackscope.maps.pixel_model.make_pixel_net`) on (image, label) pairs.
 
-    The learning rate follows a cosine from ``lr`` to 0 over the run (over time when ``seconds`` is given).
-    With ``out`` the model is saved there (``pixel_model.safetensors`` + ``pixel_model.json``).
-    ``on_step(step, elapsed_seconds)`` is called after every step (progress bars).
+    Labels are uint8 1 (crack), 0 (background) and :data:`IGNORE`. Training stops after ``options.steps`` or
+    ``options.seconds``; the learning rate follows a cosine from ``options.lr`` to 0 over the run (over time
+    when ``seconds`` is set). With ``out`` the model is saved there (``pixel_model.safetensors`` +
+    ``pixel_model.json``, with ``extra_config`` added). ``on_step(step, elapsed_seconds)`` is called after
+    every step.
+
+    Raises
+    ------
+    ValueError
+        If images and labels are empty, differ in number or differ in size.
     """
     import torch
 
     if len(images) != len(labels) or not images:
         raise ValueError(f"need matching, non-empty images and labels, got {len(images)} and {len(labels)}")
-    if crop % 8 or crop < 16:
-        raise ValueError(f"crop must be a multiple of 8 and at least 16, got {crop}")
-    if steps < 1 or batch_size < 1:
-        raise ValueError("steps and batch_size must be positive")
-    for img, lab in zip(images, labels):
+    for img, lab in zip(images, labels, strict=True):
         if img.shape[:2] != lab.shape:
             raise ValueError(f"image {img.shape[:2]} and labels {lab.shape} differ in size")
     # tiny BatchNorm'd nets drift into denormal floats, which make CPU training several times slower; the
     # setting is process-wide, so it is set back to torch's default (off; torch has no getter) when training ends
     torch.set_flush_denormal(True)
     try:
-        return _train(
-            images, labels, out=out, steps=steps, seconds=seconds, crop=crop, batch_size=batch_size, lr=lr,
-            width=width, positive_crops=positive_crops, seed=seed, log=log, extra_config=extra_config, on_step=on_step,
-        )
+        model = _train(images, labels, options, on_step)
     finally:
         torch.set_flush_denormal(False)
+    model.config.update(extra_config or {})
+    if out is not None:
+        model.source = str(out)
+        save_pixel_model(model, out)
+    return model
 
 
 def _train(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
-    *,
-    out: str | Path | None,
-    steps: int,
-    seconds: float | None,
-    crop: int,
-    batch_size: int,
-    lr: float,
-    width: int,
-    positive_crops: float,
-    seed: int,
-    log: Callable[[str], None] | None,
-    extra_config: dict[str, Any] | None,
+    options: SelfTrainOptions,
     on_step: Callable[[int, float], None] | None,
 ) -> PixelModel:
     import torch
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    net = make_pixel_net(width)
+    o = options
+    torch.manual_seed(o.seed)
+    rng = np.random.default_rng(o.seed)
+    net = make_pixel_net(o.width)
     net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=1e-4)
     has_pos = [i for i, lab in enumerate(labels) if (lab == 1).any()]
     t0 = time.perf_counter()
     step, losses = 0, []
-    while step < steps and (seconds is None or time.perf_counter() - t0 < seconds):
-        frac = (time.perf_counter() - t0) / seconds if seconds else step / steps
+
+    def running() -> bool:
+        elapsed = time.perf_counter() - t0
+        return (o.steps is None or step < o.steps) and (o.seconds is None or elapsed < o.seconds)
+
+    while running():
+        frac = (time.perf_counter() - t0) / o.seconds if o.seconds else step / (o.steps or 1)
         for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+            g["lr"] = o.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         xb, yb = [], []
-        for _ in range(batch_size):
-            on_pos = bool(has_pos) and rng.random() < positive_crops
+        for _ in range(o.batch_size):
+            on_pos = bool(has_pos) and rng.random() < o.positive_crops
             i = int(rng.choice(has_pos)) if on_pos else int(rng.integers(len(images)))
-            img, lab = _crop(images[i], labels[i], crop, rng, on_pos)
+            img, lab = _crop(images[i], labels[i], o.crop, rng, on_pos)
             img, lab = _augment(img, lab, rng)
             xb.append(np.ascontiguousarray(img.transpose(2, 0, 1)))
             yb.append(np.ascontiguousarray(lab))
@@ -273,43 +302,18 @@ def _train(
         step += 1
         if on_step is not None:
             on_step(step, time.perf_counter() - t0)
-        if log and step % 50 == 0:
-            log(f"step {step}: loss {np.mean(losses[-50:]):.4f} ({time.perf_counter() - t0:.0f} s)")
-    config = {
+    config: dict[str, Any] = {
         "kind": "pixel-model",
-        "width": width,
+        "width": o.width,
         "steps": step,
         "seconds": round(time.perf_counter() - t0, 1),
-        "crop": crop,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
+        "crop": o.crop,
+        "batch_size": o.batch_size,
+        "lr": o.lr,
+        "seed": o.seed,
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
-        **(extra_config or {}),
     }
-    model = PixelModel(net, config, source=str(out) if out else None)
-    if out is not None:
-        save_pixel_model(model, out)
-    return model
-
-
-
-
-@dataclass(frozen=True)
-class SelfTrainOptions:
-    """How a pixel model is trained: for ``seconds`` of wall time, on random ``crop`` px crops in batches of
-    ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` (cosine decay over the time), ``seed``."""
-
-    seconds: float = 600.0
-    crop: int = 96
-    batch_size: int = 12
-    width: int = 12
-    lr: float = 3e-3
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.seconds > 0:
-            raise ValueError(f"seconds must be positive, got {self.seconds}")
+    return PixelModel(net, config)
 
 
 @dataclass(frozen=True)
@@ -332,9 +336,7 @@ class ClassMaps:
     skipped: tuple[tuple[str, str], ...]
 
 
-def class_maps(
-    mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | None = None
-) -> ClassMaps:
+def class_maps(mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | None = None) -> ClassMaps:
     """Read each photo and make its blended class map with ``mapper`` (a
     :class:`~crackscope.maps.classifier.ClassifierMapper`); a photo that cannot be read or mapped is skipped
     with its reason.
@@ -390,7 +392,8 @@ def stage_labels(
         report(on_progress, task, i, len(maps.images))
     if not any((lab == 1).any() for lab in labels):
         raise BadInputError(
-            Path(maps.used[0]), f"the refined maps of all {len(labels)} photo(s) are empty: no crack pixel to learn from"
+            Path(maps.used[0]),
+            f"the refined maps of all {len(labels)} photo(s) are empty: no crack pixel to learn from",
         )
     return labels
 
@@ -423,17 +426,14 @@ def train_on_labels(
         "photos": len(maps.images),
     }
     task = f"training {stage.name}"
-    total = max(1, int(options.seconds))
+    total = max(1, int(options.seconds)) if options.seconds is not None else options.steps or 1
 
     def on_step(step: int, elapsed: float) -> None:
-        report(on_progress, task, min(int(elapsed), total), total)
+        done = int(elapsed) if options.seconds is not None else step
+        report(on_progress, task, min(done, total), total)
 
     report(on_progress, task, 0, total)
-    model = train_pixel_model(
-        list(maps.images), labels, out=out, steps=10**9, seconds=options.seconds, crop=options.crop,
-        batch_size=options.batch_size, width=options.width, lr=options.lr, seed=options.seed,
-        extra_config=config, on_step=on_step,
-    )
+    model = train_pixel_model(list(maps.images), labels, options=options, out=out, extra_config=config, on_step=on_step)
     report(on_progress, task, total, total)
     return model
 
@@ -469,19 +469,20 @@ def self_train(
 
     out = Path(out)
     stage = stage or PixelStage(out.name)
-    if isinstance(teacher, (str, Path)):
-        teacher = load_pixel_models(teacher)
+    teacher_model = load_pixel_models(teacher) if isinstance(teacher, (str, Path)) else teacher
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if not paths:
         raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
     mapper = make_mapper(run, MapRecipe(method=method, refine_options=stage.refine))
     maps = class_maps(mapper, paths, on_progress=on_progress)
-    labels = stage_labels(maps, stage, teacher=teacher, on_progress=on_progress)
+    labels = stage_labels(maps, stage, teacher=teacher_model, on_progress=on_progress)
     settings = {"run": str(mapper.settings()["run"]), "method": method}
     model = train_on_labels(
-        maps, labels, stage, out, teacher=teacher, options=options, settings=settings, on_progress=on_progress
+        maps, labels, stage, out, teacher=teacher_model, options=options, settings=settings, on_progress=on_progress
     )
-    write_json_atomic(out / "manifest.json", manifest(command="selftrain", inputs=list(maps.used), settings=model.config))
+    write_json_atomic(
+        out / "manifest.json", manifest(command="selftrain", inputs=list(maps.used), settings=model.config)
+    )
     if maps.skipped:
         write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in maps.skipped))
     return SelfTrainResult(out=out, photos=len(maps.images), skipped=maps.skipped, config=model.config)

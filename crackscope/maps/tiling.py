@@ -10,11 +10,13 @@ weight is never zero. Only these two float32 buffers are full-size, so memory gr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 WINDOW_FLOOR = 1e-3
+T = TypeVar("T")
 
 
 def axis_starts(length: int, tile: int, stride: int) -> list[int]:
@@ -28,14 +30,14 @@ def axis_starts(length: int, tile: int, stride: int) -> list[int]:
     if length <= tile:
         return [0]
     n = int(np.ceil((length - tile) / stride)) + 1
-    return [int(round(s)) for s in np.linspace(0, length - tile, n)]
+    return [round(s) for s in np.linspace(0, length - tile, n)]
 
 
 def tile_grid(height: int, width: int, *, tile: int, overlap: float = 0.25) -> list[tuple[int, int]]:
     """(y0, x0) of every tile, row by row; neighbouring tiles share at least ``overlap`` of a tile."""
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-    stride = max(1, int(round(tile * (1 - overlap))))
+    stride = max(1, round(tile * (1 - overlap)))
     return [(y, x) for y in axis_starts(height, tile, stride) for x in axis_starts(width, tile, stride)]
 
 
@@ -77,7 +79,7 @@ class BlendAccumulator:
 
     def add(self, y0: int, x0: int, values: np.ndarray) -> None:
         """Add one tile's map (tile x tile [x C]) whose top-left corner is at (y0, x0); parts outside are dropped."""
-        expected = (self.tile, self.tile) + self.shape[2:]
+        expected = (self.tile, self.tile, *self.shape[2:])
         if values.shape != expected:
             raise ValueError(f"tile map must be {'x'.join(map(str, expected))}, got {values.shape}")
         h = min(self.tile, self.shape[0] - y0)
@@ -93,7 +95,7 @@ class BlendAccumulator:
         return out
 
 
-def batched(items: list, size: int) -> Iterator[list]:
+def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive chunks of at most ``size`` items."""
     if size < 1:
         raise ValueError(f"batch size must be positive, got {size}")
@@ -101,7 +103,7 @@ def batched(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def balanced_chunks(items: list, max_size: int) -> list[list]:
+def balanced_chunks(items: Sequence[T], max_size: int) -> list[Sequence[T]]:
     """Split ``items`` into the fewest chunks of at most ``max_size``, sizes differing by at most one (so no
     tile is normalised with the statistics of a tiny last batch)."""
     if max_size < 1:

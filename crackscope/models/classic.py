@@ -30,6 +30,9 @@ MIN_INPUT = 32
 class ImageNetNormalize(nn.Module):
     """0..255 RGB -> ImageNet-normalised input (no state dict entries)."""
 
+    mean: torch.Tensor  # buffers registered in __init__
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
@@ -44,8 +47,25 @@ class ImageNetNormalize(nn.Module):
 # --- VGG-16 (configuration "D") -------------------------------------------------------------------
 
 VGG16_CFG: tuple[int | str, ...] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M",
-)  # fmt: skip
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
 
 
 class VGG16(nn.Module):
@@ -65,13 +85,18 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(4096, 1),
-        )  # fmt: skip
+        )
         for m in self.modules():  # torchvision's initialisation
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                assert m.bias is not None  # VGG's convs all have biases
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
@@ -79,7 +104,8 @@ class VGG16(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(self.normalize(x)))
-        return self.classifier(torch.flatten(x, 1))
+        logits: torch.Tensor = self.classifier(torch.flatten(x, 1))
+        return logits
 
 
 # --- ResNet-50 (Bottleneck v1.5) ------------------------------------------------------------------
@@ -107,11 +133,18 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        result: torch.Tensor = self.relu(out + identity)
+        return result
 
 
 class ResNet50(nn.Module):
     """torchvision ``resnet50`` layout with a one-logit ``fc``."""
+
+    # the four stages, set in __init__ under torchvision's names
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self, *, layers: tuple[int, int, int, int] = (3, 4, 6, 3)) -> None:
         super().__init__()
@@ -121,7 +154,9 @@ class ResNet50(nn.Module):
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         cin = 64
-        for index, (blocks, width, stride) in enumerate(zip(layers, (64, 128, 256, 512), (1, 2, 2, 2)), start=1):
+        for index, (blocks, width, stride) in enumerate(
+            zip(layers, (64, 128, 256, 512), (1, 2, 2, 2), strict=False), start=1
+        ):
             stage, cin = self._make_layer(cin, width, blocks, stride)
             setattr(self, f"layer{index}", stage)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -146,7 +181,8 @@ class ResNet50(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(self.normalize(x)))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        logits: torch.Tensor = self.fc(torch.flatten(self.avgpool(x), 1))
+        return logits
 
 
 # --- a plain small CNN ----------------------------------------------------------------------------
@@ -162,10 +198,15 @@ class SimpleCNN(nn.Module):
         w = width
         self.features = nn.Sequential(
             OrderedDict(
-                conv1=nn.Conv2d(3, w, 3, padding=1), act1=nn.ReLU(), pool1=nn.MaxPool2d(2),
-                conv2=nn.Conv2d(w, 2 * w, 3, padding=1), act2=nn.ReLU(), pool2=nn.MaxPool2d(2),
-                conv3=nn.Conv2d(2 * w, 4 * w, 3, padding=1), act3=nn.ReLU(),
-            )  # fmt: skip
+                conv1=nn.Conv2d(3, w, 3, padding=1),
+                act1=nn.ReLU(),
+                pool1=nn.MaxPool2d(2),
+                conv2=nn.Conv2d(w, 2 * w, 3, padding=1),
+                act2=nn.ReLU(),
+                pool2=nn.MaxPool2d(2),
+                conv3=nn.Conv2d(2 * w, 4 * w, 3, padding=1),
+                act3=nn.ReLU(),
+            )
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
@@ -173,7 +214,8 @@ class SimpleCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x / 255.0)
-        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        logits: torch.Tensor = self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        return logits
 
 
 # --- registration ---------------------------------------------------------------------------------
@@ -195,8 +237,17 @@ def simple_cnn(width: int = 32, dropout: float = 0.3, weights: str | None = None
 @register_model(
     "vgg16",
     description="VGG-16 with torchvision names (ImageNet weights via --weights)",
-    recipe=Recipe(optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=1e-4, epochs=10, patience=3,
-                  batch_size=16, image_size=224, augment="rot90-flip"),  # fmt: skip
+    recipe=Recipe(
+        optimizer="sgd",
+        lr=1e-3,
+        momentum=0.9,
+        weight_decay=1e-4,
+        epochs=10,
+        patience=3,
+        batch_size=16,
+        image_size=224,
+        augment="rot90-flip",
+    ),
     tags=("classic", "imagenet"),
 )
 def vgg16(dropout: float = 0.5, weights: str | None = None) -> nn.Module:
@@ -206,8 +257,16 @@ def vgg16(dropout: float = 0.5, weights: str | None = None) -> nn.Module:
 @register_model(
     "resnet50",
     description="ResNet-50 v1.5 with torchvision names (ImageNet weights via --weights)",
-    recipe=Recipe(optimizer="adamw", lr=3e-4, weight_decay=1e-4, epochs=10, patience=3,
-                  batch_size=16, image_size=224, augment="rot90-flip"),  # fmt: skip
+    recipe=Recipe(
+        optimizer="adamw",
+        lr=3e-4,
+        weight_decay=1e-4,
+        epochs=10,
+        patience=3,
+        batch_size=16,
+        image_size=224,
+        augment="rot90-flip",
+    ),
     tags=("classic", "imagenet"),
 )
 def resnet50(weights: str | None = None) -> nn.Module:

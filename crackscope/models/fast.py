@@ -47,9 +47,14 @@ class ConvBNReLU(nn.Sequential):
         super().__init__(
             OrderedDict(
                 conv=nn.Conv2d(
-                    cin, cout, kernel, stride=stride, padding=dilation * (kernel - 1) // 2,
-                    dilation=dilation, bias=False,
-                ),  # fmt: skip
+                    cin,
+                    cout,
+                    kernel,
+                    stride=stride,
+                    padding=dilation * (kernel - 1) // 2,
+                    dilation=dilation,
+                    bias=False,
+                ),
                 bn=nn.BatchNorm2d(cout),
                 act=nn.ReLU(),
             )
@@ -66,7 +71,8 @@ class DilatedResidual(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.bn(self.conv(x)))
+        out: torch.Tensor = self.act(x + self.bn(self.conv(x)))
+        return out
 
 
 class CrackFast(nn.Module):
@@ -76,6 +82,8 @@ class CrackFast(nn.Module):
     """
 
     output_stride = 8
+    mean: torch.Tensor  # buffers registered in __init__
+    std: torch.Tensor
 
     def __init__(self, widths: Sequence[int] = (24, 48, 96), *, dropout: float = 0.2) -> None:
         super().__init__()
@@ -86,15 +94,13 @@ class CrackFast(nn.Module):
         c1, c2, c3 = (int(w) for w in widths)
         self.register_buffer("mean", torch.tensor(_MEAN), persistent=False)
         self.register_buffer("std", torch.tensor(_STD), persistent=False)
-        self.features = nn.Sequential(
-            OrderedDict(
-                stem=nn.Sequential(ConvBNReLU(3, c1, stride=2), ConvBNReLU(c1, c1)),
-                stage2=nn.Sequential(ConvBNReLU(c1, c2, stride=2), ConvBNReLU(c2, c2)),
-                stage3=nn.Sequential(ConvBNReLU(c2, c3, stride=2), ConvBNReLU(c3, c3)),
-                context=DilatedResidual(c3, dilation=2),
-                last=DilatedResidual(c3, dilation=4),
-            )
-        )
+        # built in this order (it fixes the random initial weights for a given seed)
+        stem = nn.Sequential(ConvBNReLU(3, c1, stride=2), ConvBNReLU(c1, c1))
+        stage2 = nn.Sequential(ConvBNReLU(c1, c2, stride=2), ConvBNReLU(c2, c2))
+        stage3 = nn.Sequential(ConvBNReLU(c2, c3, stride=2), ConvBNReLU(c3, c3))
+        context = DilatedResidual(c3, dilation=2)
+        last = DilatedResidual(c3, dilation=4)
+        self.features = nn.Sequential(OrderedDict(stem=stem, stage2=stage2, stage3=stage3, context=context, last=last))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c3, 1)
@@ -102,13 +108,14 @@ class CrackFast(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         # Residual branches start near identity (zero-init the last BN of each branch).
-        for block in (self.features.context, self.features.last):
+        for block in (context, last):
             nn.init.zeros_(block.bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / self.std
         x = self.features(x)
-        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        logits: torch.Tensor = self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        return logits
 
 
 _FAST_RECIPE = Recipe(
@@ -134,9 +141,7 @@ def _build(widths: Sequence[int], dropout: float, weights: str | None, name: str
     recipe=_FAST_RECIPE,
     tags=("fast", "default"),
 )
-def crackfast(
-    widths: Sequence[int] = (24, 48, 96), dropout: float = 0.2, weights: str | None = None
-) -> nn.Module:
+def crackfast(widths: Sequence[int] = (24, 48, 96), dropout: float = 0.2, weights: str | None = None) -> nn.Module:
     return _build(widths, dropout, weights, "crackfast")
 
 
@@ -146,7 +151,5 @@ def crackfast(
     recipe=_FAST_RECIPE,
     tags=("fast",),
 )
-def crackfast_s(
-    widths: Sequence[int] = (16, 32, 64), dropout: float = 0.2, weights: str | None = None
-) -> nn.Module:
+def crackfast_s(widths: Sequence[int] = (16, 32, 64), dropout: float = 0.2, weights: str | None = None) -> nn.Module:
     return _build(widths, dropout, weights, "crackfast-s")

@@ -33,6 +33,7 @@ patience 15. The study does not fix epochs/patience for the others; we use 30 ep
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -83,7 +84,9 @@ class KerasCNN(nn.Module):
     so CAM layers can be picked by name (the last conv block is ``features.conv_last``/its activation).
     """
 
-    def __init__(self, features: OrderedDict, head: OrderedDict, *, l2: float = 0.0) -> None:
+    def __init__(
+        self, features: OrderedDict[str, nn.Module], head: OrderedDict[str, nn.Module], *, l2: float = 0.0
+    ) -> None:
         super().__init__()
         self.rescale = Rescaling(1.0 / 255.0)
         self.features = nn.Sequential(features)
@@ -97,7 +100,8 @@ class KerasCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(self.rescale(x))
-        return self.head(torch.flatten(self.pool(x), 1))
+        out: torch.Tensor = self.head(torch.flatten(self.pool(x), 1))
+        return out
 
 
 def _keras_init(model: nn.Module) -> None:
@@ -110,7 +114,9 @@ def _keras_init(model: nn.Module) -> None:
 
 
 def _with_l2(module: nn.Module) -> nn.Module:
-    module._keras_l2 = True  # type: ignore[attr-defined]  # marks a kernel that carries kernel_regularizer=l2
+    # marks a kernel that carries kernel_regularizer=l2; torch's stubs only allow tensors and modules as
+    # module attributes, though any value is accepted at run time
+    module._keras_l2 = True  # type: ignore[assignment]
     return module
 
 
@@ -134,7 +140,7 @@ def keras_parameter_count(model: nn.Module) -> tuple[int, int]:
     frozen = sum(
         m.running_mean.numel() + m.running_var.numel()
         for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None and m.running_var is not None
     )
     return trainable + frozen, trainable
 
@@ -206,7 +212,22 @@ def build_v3() -> KerasCNN:
 
 # --- registration --------------------------------------------------------------------------------
 
-_SEED = dict(image_size=256, batch_size=32, monitor="val_loss")
+
+class _SeedFields(TypedDict):
+    image_size: int
+    batch_size: int
+    monitor: str
+
+
+class _V3Fields(_SeedFields):
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    label_smoothing: float
+
+
+_SEED: _SeedFields = {"image_size": 256, "batch_size": 32, "monitor": "val_loss"}
 
 
 @register_model(
@@ -229,7 +250,14 @@ def seed_v2(weights: str | None = None) -> nn.Module:
     return with_weights(build_v2(), weights, model_name="seed-v2")
 
 
-_V3_RECIPE = dict(optimizer="sgd", lr=1e-2, momentum=0.9, weight_decay=0.0, label_smoothing=0.05, **_SEED)
+_V3_RECIPE: _V3Fields = {
+    "optimizer": "sgd",
+    "lr": 1e-2,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "label_smoothing": 0.05,
+    **_SEED,
+}
 
 
 @register_model(

@@ -37,7 +37,8 @@ def fast_inference(model: nn.Module, *, channels_last: bool = True, bf16: bool =
     was_training = model.training
     model.eval()
     if channels_last:
-        model.to(memory_format=torch.channels_last)
+        # torch's stubs lack the memory_format overload of Module.to (it is accepted at run time)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     device_type = _device_type(model)
     use_bf16 = bf16 and bf16_supported(device_type)
     try:
@@ -60,7 +61,7 @@ def predict_logits(
 ) -> torch.Tensor:
     """Crack logits (float32, N x 1) for a 0..255 batch, using channels_last and bf16 where supported."""
     with fast_inference(model, channels_last=channels_last, bf16=bf16) as fast_model:
-        logits = fast_model(to_fast_input(batch.to(_device(model)), channels_last=channels_last))
+        logits: torch.Tensor = fast_model(to_fast_input(batch.to(_device(model)), channels_last=channels_last))
     return logits.float()
 
 

@@ -25,7 +25,8 @@ class TinyCrackNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x / 255.0
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        out: torch.Tensor = self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        return out
 
 
 @register_model(

@@ -70,6 +70,7 @@ def read_state_dict(path: str | Path, *, model_name: str = "") -> dict[str, torc
     suffix = path.suffix.lower()
     if suffix not in _SUFFIXES:
         raise BadInputError(path, f"unsupported weights format {suffix or '(none)'}; use .pth, .pt or .safetensors")
+    state: object  # whatever the file holds; checked below
     try:
         if suffix == ".safetensors":
             from safetensors.torch import load_file

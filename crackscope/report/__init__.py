@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["build_report"]
+import lazy_loader
+
+if TYPE_CHECKING:  # the names, for type checkers (lazy_loader resolves them at run time)
+    from crackscope.report.html import (
+        build_report as build_report,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so importing crackscope.report.render stays light.
-    if name == "build_report":
-        from crackscope.report.html import build_report
-
-        return build_report
-    raise AttributeError(f"module 'crackscope.report' has no attribute {name!r}")
+# names are imported on first use (scikit-image's lazy_loader), so importing crackscope.report.render stays light
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={"html": ["build_report"]})

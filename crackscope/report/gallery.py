@@ -51,7 +51,9 @@ def pick_cases(
     return {"most_confident": most, "least_confident": least, "errors": errors}
 
 
-def explain_images(run: Any, images: list[np.ndarray], *, method: str) -> tuple[list[np.ndarray], list[tuple]]:
+def explain_images(
+    run: Any, images: list[np.ndarray], *, method: str
+) -> tuple[list[np.ndarray], list[tuple[str, ...]]]:
     """Normalised class-activation maps at each image's own size, and their flags."""
     import torch
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from crackscope.maps.recipe import MapRecipe
 from crackscope.errors import BadInputError
+from crackscope.maps.recipe import MapRecipe
 from crackscope.report import render
 from crackscope.report.gallery import Case, explain_images, map_cases, pick_cases
 from crackscope.report.template import Raw, esc, fmt, img, page, table
@@ -90,12 +89,10 @@ def build_report(
 
 # -- inputs --------------------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BadInputError(path, f"invalid JSON ({exc})") from None
+    """The JSON object in ``path``, or an empty dict when there is no such file."""
+    from crackscope.io import read_json_object
+
+    return read_json_object(path) if path.is_file() else {}
 
 
 def _data_root(config: dict[str, Any], data: str | Path | None) -> Path | None:
@@ -135,9 +132,7 @@ def _split_items(run_dir: Path, data_root: Path | None) -> dict[str, list[Any]]:
                 if moved is None:
                     from crackscope.io import list_images
 
-                    moved = {
-                        p.name: p for p in list_images([data_root]) if p.parent.name.lower() not in _MASK_DIRS
-                    }
+                    moved = {p.name: p for p in list_images([data_root]) if p.parent.name.lower() not in _MASK_DIRS}
                 found = moved.get(item.path.name)
                 if found is None:
                     continue
@@ -194,7 +189,9 @@ def _summary_section(
         ("kind", config.get("kind", "classifier")),
     ]
     for key in ("epochs", "seed", "precision", "augment"):
-        value = config.get(key, (config.get("recipe") or {}).get(key) if isinstance(config.get("recipe"), dict) else None)
+        value = config.get(
+            key, (config.get("recipe") or {}).get(key) if isinstance(config.get("recipe"), dict) else None
+        )
         if value is not None:
             rows.append((key, value))
     return f'<div class="headline">{"".join(stats)}</div>' + table(["setting", "value"], rows)
@@ -205,12 +202,13 @@ def _data_section(data_root: Path | None, items: dict[str, list[Any]]) -> str:
     if data_root is not None:
         parts.append(f'<p class="note">Data folder: <code>{esc(data_root)}</code></p>')
     if items:
-        rows = []
+        rows: list[tuple[object, ...]] = []
+        counts = []
         for split, its in items.items():
             c = Counter(int(getattr(it, "label", -1)) for it in its)
-            rows.append((split, len(its), c.get(1, 0), c.get(0, 0)))
-        total = [sum(r[i] for r in rows) for i in (1, 2, 3)]
-        rows.append((Raw("<b>all</b>"), *total))
+            counts.append((len(its), c.get(1, 0), c.get(0, 0)))
+            rows.append((split, *counts[-1]))
+        rows.append((Raw("<b>all</b>"), *(sum(col) for col in zip(*counts, strict=True))))
         parts.append(table(["split", "images", "cracked", "uncracked"], rows))
         grid_items = _sample_items(items)
         if grid_items:
@@ -228,8 +226,10 @@ def _data_section(data_root: Path | None, items: dict[str, list[Any]]) -> str:
                 )
             parts.append("<h3>Samples</h3>" + f'<div class="grid">{"".join(figs)}</div>')
     else:
-        parts.append('<p class="note">The run\'s split could not be read (no split.csv, or the data folder moved: '
-                     "pass --data DATA).</p>")
+        parts.append(
+            '<p class="note">The run\'s split could not be read (no split.csv, or the data folder moved: '
+            "pass --data DATA).</p>"
+        )
     return "\n".join(parts)
 
 
@@ -308,7 +308,7 @@ def _threshold_section(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         else "the default 0.5 (no target recall was asked for)"
     )
     return (
-        f'<p>An image counts as cracked when its crack probability is at least the threshold, {how}. '
+        f"<p>An image counts as cracked when its crack probability is at least the threshold, {how}. "
         "A missed crack costs more than a false alarm in inspection, so the threshold can be lowered for "
         "recall.</p>" + table(["", "value"], rows)
     )
@@ -339,8 +339,13 @@ def _gallery_section(
     groups = pick_cases(labels, probs, threshold=run.threshold, per_group=per_group)
     order = [i for key in ("most_confident", "least_confident", "errors") for i in groups[key]]
     cases = [
-        Case(name=_short_name(str(kept[i].key)), group=_group_of(i, groups), label=int(labels[i]) if labels[i] >= 0 else None,
-             probability=float(probs[i]), image=images[i])
+        Case(
+            name=_short_name(str(kept[i].key)),
+            group=_group_of(i, groups),
+            label=int(labels[i]) if labels[i] >= 0 else None,
+            probability=float(probs[i]),
+            image=images[i],
+        )
         for i in order
     ]
     method = recipe.method
@@ -354,17 +359,23 @@ def _gallery_section(
         "least_confident": "Least confident (closest to the threshold)",
         "errors": "Errors (most wrong first)",
     }
-    parts = [f'<p class="note">{len(kept)} {esc(split)} images scored; method {esc(method)}; '
-             f"masks: preset {esc(recipe.name)}; threshold {run.threshold:.3f}.</p>"]
+    parts = [
+        f'<p class="note">{len(kept)} {esc(split)} images scored; method {esc(method)}; '
+        f"masks: preset {esc(recipe.name)}; threshold {run.threshold:.3f}.</p>"
+    ]
     for key, title in titles.items():
         chosen = [c for c in cases if c.group == key]
         parts.append(f"<h3>{esc(title)}</h3>")
         if not chosen:
             parts.append('<p class="note">None.</p>')
             continue
-        parts.append('<div class="case"><div></div>' + "".join(
-            f'<div class="case-head">{h}</div>' for h in ("original", "heatmap", "crack mask", "numbered cracks")
-        ) + "</div>")
+        parts.append(
+            '<div class="case"><div></div>'
+            + "".join(
+                f'<div class="case-head">{h}</div>' for h in ("original", "heatmap", "crack mask", "numbered cracks")
+            )
+            + "</div>"
+        )
         parts.extend(_case_row(c, run.threshold) for c in chosen)
     return "\n".join(parts), cases
 
@@ -436,7 +447,7 @@ def _measurements_section(maps: Path | None, cases: list[Case]) -> str:
 
 def _scores(maps: Path, data_root: Path | None) -> dict[str, Any] | None:
     """Score the maps against the data's exact masks (exact and 2 px), or None without ground truth."""
-    from crackscope.evaluation.scoring import score_dirs
+    from crackscope.evaluation.map_scores import score_dirs
 
     gt = _gt_dir(data_root)
     if gt is None or not (maps / "masks").is_dir():
@@ -455,7 +466,7 @@ def _gt_dir(data_root: Path | None) -> Path | None:
 
 
 def _scores_section(scores: dict[str, Any]) -> str:
-    from crackscope.evaluation.scoring import plot_pr_curve
+    from crackscope.evaluation.map_scores import plot_pr_curve
 
     rows = []
     tol = scores.get("tol", 2)

@@ -92,7 +92,10 @@ def numbered_overlay(image: np.ndarray, mask: np.ndarray, *, min_side: int = 384
     labels, _ = label_cracks(mask, connectivity=2)
     factor = int(np.ceil(min_side / max(image.shape[:2])))
     if factor > 1:
-        big = lambda a: np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)  # noqa: E731
+
+        def big(a: np.ndarray) -> np.ndarray:
+            return np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
+
         image, mask, labels = big(image), big(mask), big(labels)
     return draw_overlay(image, mask, labels)
 

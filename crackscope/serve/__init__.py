@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["create_app"]
+import lazy_loader
+
+if TYPE_CHECKING:  # the names, for type checkers (lazy_loader resolves them at run time)
+    from crackscope.serve.app import (
+        create_app as create_app,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so importing crackscope.serve does not start FastAPI or torch.
-    if name == "create_app":
-        from crackscope.serve.app import create_app
-
-        return create_app
-    raise AttributeError(f"module 'crackscope.serve' has no attribute {name!r}")
+# names are imported on first use (scikit-image's lazy_loader): importing crackscope.serve starts no FastAPI
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={"app": ["create_app"]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from crackscope.errors import CrackscopeError
 from crackscope.maps.recipe import MapRecipe
-from crackscope.serve.uploads import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, UploadError, format_mb, decode_upload
+from crackscope.serve.uploads import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, UploadError, decode_upload, format_mb
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Multipart framing and form fields on top of the file itself.
@@ -103,8 +104,10 @@ def create_app(
     (default: the run's own); limits default to env vars or 20 MB / 50 MP."""
     from crackscope.serve.service import Analyzer
 
-    max_upload_bytes = int(max_upload_bytes or os.environ.get("CRACKSCOPE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES))
-    max_pixels = int(max_pixels or os.environ.get("CRACKSCOPE_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    max_upload_bytes = int(
+        max_upload_bytes or os.environ.get("CRACKSCOPE_MAX_UPLOAD_BYTES") or DEFAULT_MAX_UPLOAD_BYTES
+    )
+    max_pixels = int(max_pixels or os.environ.get("CRACKSCOPE_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
     if max_upload_bytes <= 0 or max_pixels <= 0:
         raise ValueError("max_upload_bytes and max_pixels must be positive")
     analyzer = Analyzer(run_dir, preset=preset)
@@ -126,12 +129,12 @@ def create_app(
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
         length = request.headers.get("content-length")
-        if request.method == "POST" and length and length.isdigit():
-            if int(length) > max_upload_bytes + _FORM_OVERHEAD:
-                return JSONResponse(
-                    status_code=413,
-                    content={"detail": f"request is {format_mb(int(length))}, above the {format_mb(max_upload_bytes)} upload limit"},
-                )
+        too_big = length is not None and length.isdigit() and int(length) > max_upload_bytes + _FORM_OVERHEAD
+        if request.method == "POST" and too_big:
+            size, limit = format_mb(int(str(length))), format_mb(max_upload_bytes)
+            return JSONResponse(
+                status_code=413, content={"detail": f"request is {size}, above the {limit} upload limit"}
+            )
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
@@ -161,7 +164,7 @@ def create_app(
         except UploadError as exc:
             raise HTTPException(status_code=exc.status_code, detail=exc.message) from None
 
-    def run_model(fn: Any, filename: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def run_model(fn: Callable[..., dict[str, Any]], filename: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
             return fn(*args, **kwargs)
         except (CrackscopeError, ValueError) as exc:

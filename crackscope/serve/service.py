@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crackscope.maps.base import Mapper
+from crackscope.maps.measure import CrackMeasurement
 from crackscope.maps.recipe import MapRecipe
 from crackscope.report import render
 
@@ -27,17 +27,9 @@ def _display(image: np.ndarray) -> np.ndarray:
     return render.upscale_nearest(render.thumbnail(image, max_side=DISPLAY_MAX_SIDE), min_side=DISPLAY_MIN_SIDE)
 
 
-def _as_dict(measure: Any) -> dict[str, Any]:
-    """A crack measurement (dataclass, dict or object with ``to_dict``) as a plain JSON-safe dict."""
-    if hasattr(measure, "as_dict"):
-        row = dict(measure.as_dict())
-    elif is_dataclass(measure):
-        row = asdict(measure)
-    elif isinstance(measure, dict):
-        row = dict(measure)
-    else:
-        row = dict(vars(measure))
-    return {k: _json_value(v) for k, v in row.items()}
+def _as_dict(measure: CrackMeasurement) -> dict[str, Any]:
+    """A crack measurement as a plain JSON-safe dict."""
+    return {k: _json_value(v) for k, v in measure.as_dict().items()}
 
 
 def _json_value(value: Any) -> Any:
@@ -173,7 +165,9 @@ class Analyzer:
         shown = _display(image)
         heat_shown = resize_map(np.asarray(result.probability, dtype=np.float32), shown.shape[:2])
         mask_shown = render.resize_mask(mask, shown.shape[:2])
-        numbered = render.thumbnail(render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE), max_side=DISPLAY_MAX_SIDE)
+        numbered = render.thumbnail(
+            render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE), max_side=DISPLAY_MAX_SIDE
+        )
         return {
             "probability": probability,
             "threshold": threshold,

@@ -68,7 +68,7 @@ def decode_upload(
         with warnings.catch_warnings():
             # We enforce our own pixel limit below, before any pixel is decoded.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
                 raise UploadError(

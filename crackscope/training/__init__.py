@@ -1,29 +1,42 @@
 """Training, evaluation and prediction for crack classifiers.
 
-``train(data, model=..., out=...)`` writes a run folder; ``evaluate(run, data)`` measures it on any
-dataset; ``predict(run, inputs, csv=...)`` classifies images. ``crackscope.training.run.load_run`` opens
-a run for other areas (CAM, maps, the web app).
+``train(data, out=..., options=TrainOptions(model=...))`` writes a run folder; ``evaluate(run, data)``
+measures it on any dataset; ``predict(run, inputs, csv=...)`` classifies images.
+``crackscope.training.run.load_run`` opens a run for other areas (CAM, maps, the web app).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["evaluate", "predict", "train"]
+import lazy_loader
+
+if TYPE_CHECKING:  # the names, for type checkers (lazy_loader resolves them at run time)
+    from crackscope.training.classifier_scores import (
+        evaluate as evaluate,
+    )
+    from crackscope.training.options import (
+        TrainOptions as TrainOptions,
+    )
+    from crackscope.training.options import (
+        TrainSettings as TrainSettings,
+    )
+    from crackscope.training.prediction import (
+        predict as predict,
+    )
+    from crackscope.training.trainer import (
+        train as train,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so importing crackscope.training (or the CLI) does not import torch until it is needed.
-    if name == "train":
-        from crackscope.training.trainer import train
-
-        return train
-    if name == "evaluate":
-        from crackscope.training.evaluation import evaluate
-
-        return evaluate
-    if name == "predict":
-        from crackscope.training.prediction import predict
-
-        return predict
-    raise AttributeError(f"module 'crackscope.training' has no attribute {name!r}")
+# names are imported on first use (scikit-image's lazy_loader), so importing crackscope.training (or the CLI)
+# does not import torch until it is needed; the options are light and checked where they are made
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "options": ["TrainOptions", "TrainSettings"],
+        "trainer": ["train"],
+        "classifier_scores": ["evaluate"],
+        "prediction": ["predict"],
+    },
+)

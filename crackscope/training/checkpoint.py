@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import math
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from torch import nn
 from crackscope.errors import BadInputError
 from crackscope.io import atomic_path
 from crackscope.runs import read_run_config
+from crackscope.training.options import TrainSettings
 
 STATE_FILE = "state.pt"
 
@@ -32,17 +33,30 @@ class TrainState:
 
 
 def has_state(out: Path) -> bool:
+    """True when ``out`` holds an interrupted (or finished) run that training can continue."""
     from crackscope.training.run import LAST_WEIGHTS_FILE
 
     return (out / STATE_FILE).is_file() and (out / LAST_WEIGHTS_FILE).is_file() and (out / "config.json").is_file()
 
 
-def read_settings(out: Path) -> dict[str, Any]:
-    """The settings an interrupted run was started with (from its config.json)."""
+def read_settings(out: Path) -> tuple[TrainSettings, Path | None]:
+    """The settings an interrupted run was started with, and the data folder it read (from its config.json).
+
+    Raises
+    ------
+    BadInputError
+        If the config holds no usable training settings.
+    """
     config = read_run_config(out)
-    if "options" not in config:
+    if not isinstance(config.get("options"), dict):
         raise BadInputError(out / "config.json", "no stored training options to resume from")
-    return copy.deepcopy(config["options"])
+    try:
+        settings = TrainSettings.from_dict(config["options"])
+    except ValueError as exc:
+        raise BadInputError(out / "config.json", str(exc)) from None
+    data = config.get("data") or config["options"].get("data") or {}
+    root = data.get("root") if isinstance(data, dict) else None
+    return settings, None if root is None else Path(root)
 
 
 def save_state(
@@ -75,7 +89,7 @@ def load_state(
     load_weights(model, out / LAST_WEIGHTS_FILE)
     try:
         payload = torch.load(out / STATE_FILE, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
         raise BadInputError(out / STATE_FILE, f"unreadable training state ({exc})") from None
     optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload.get("scheduler") is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def run_summary(run_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def compare_runs(run_dirs: list[str | Path]) -> list[dict[str, Any]]:
+def compare_runs(run_dirs: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Rows for every run, in the order given."""
     return [run_summary(d) for d in run_dirs]
 

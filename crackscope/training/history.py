@@ -50,7 +50,7 @@ def plot_curves(path: str | Path, rows: list[dict[str, Any]], *, title: str = ""
         ("accuracy", [("accuracy", "train"), ("val_accuracy", "validation")]),
         ("recall / ROC-AUC", [("val_recall", "validation recall"), ("val_auc", "validation ROC-AUC")]),
     )
-    for ax, (label, series) in zip(axes, panels):
+    for ax, (label, series) in zip(axes, panels, strict=True):
         for key, name in series:
             ax.plot(epochs, col(key), marker="o", markersize=3, label=name)
         ax.set_xlabel("epoch")

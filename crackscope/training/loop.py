@@ -6,16 +6,17 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISIONS = ("bf16", "fp32")
+from crackscope.training.options import PRECISIONS
 
 
-def autocast(precision: str) -> contextlib.AbstractContextManager:
+def autocast(precision: str) -> contextlib.AbstractContextManager[object]:
     """bfloat16 autocast on the CPU for ``bf16``, nothing for ``fp32``."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -40,7 +41,7 @@ def l2_penalty_of(model: nn.Module) -> Callable[[], torch.Tensor] | None:
     """
     penalty = getattr(model, "l2_penalty", None)
     if callable(penalty):
-        return penalty
+        return cast("Callable[[], torch.Tensor]", penalty)
     if not penalty:
         return None
     params = dict(model.named_parameters())
@@ -55,8 +56,29 @@ def l2_penalty_of(model: nn.Module) -> Callable[[], torch.Tensor] | None:
     return l2
 
 
+@dataclass(frozen=True)
+class EpochOptions:
+    """How every epoch of a run trains.
+
+    Attributes
+    ----------
+    label_smoothing : float
+        Keras-style label smoothing of the loss, in [0, 1).
+    precision : str
+        ``bf16`` (CPU autocast) or ``fp32``.
+    max_steps : int or None
+        Batches per epoch at most (None: all).
+    """
+
+    label_smoothing: float = 0.0
+    precision: str = "fp32"
+    max_steps: int | None = None
+
+
 @dataclass
 class EpochResult:
+    """Mean loss and accuracy of one training epoch, and the number of batches it took."""
+
     loss: float
     accuracy: float
     steps: int
@@ -67,32 +89,51 @@ def train_epoch(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     optimizer: torch.optim.Optimizer,
     *,
-    label_smoothing: float = 0.0,
-    precision: str = "fp32",
+    options: EpochOptions = EpochOptions(),
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    max_steps: int | None = None,
     deadline: float | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> EpochResult:
     """Train for one pass over ``batches``; the scheduler (if any) steps after every batch.
 
-    ``deadline`` (a ``time.perf_counter()`` value) ends the epoch early after the step that passes it.
+    Parameters
+    ----------
+    model, batches, optimizer
+        The network (trained in place), (images, labels) batches and its optimiser.
+    options : EpochOptions
+        Label smoothing, precision and the step cap.
+    scheduler : LRScheduler or None
+        Stepped after every batch.
+    deadline : float or None
+        A ``time.perf_counter()`` value: the epoch ends after the step that passes it.
+    on_step : callable or None
+        Called with (batch size, loss) after every step.
+
+    Returns
+    -------
+    EpochResult
+        Mean loss (with the L2 term) and accuracy over the samples seen, and the steps taken.
+
+    Raises
+    ------
+    ValueError
+        If ``options.precision`` is not a known precision.
     """
     model.train()
     l2 = l2_penalty_of(model)
     total_loss, correct, seen, steps = 0.0, 0, 0, 0
     for x, y in batches:
-        if max_steps is not None and steps >= max_steps:
+        if options.max_steps is not None and steps >= options.max_steps:
             break
         if deadline is not None and steps and time.perf_counter() >= deadline:
             break
         x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(precision):
+        with autocast(options.precision):
             logits = model(x)
-        loss = smoothed_bce(logits, y, label_smoothing=label_smoothing)
+        loss = smoothed_bce(logits, y, label_smoothing=options.label_smoothing)
         objective = loss + l2() if l2 is not None else loss
         optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        objective.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         if scheduler is not None:
             scheduler.step()

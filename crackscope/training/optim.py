@@ -8,8 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("none", "cosine")
+from crackscope.training.options import OPTIMIZERS, SCHEDULERS
 
 
 def make_optimizer(

@@ -15,7 +15,7 @@ from crackscope.training.run import ClassifierRun, as_run
 CLASS_NAMES = {True: "cracked", False: "uncracked"}
 
 
-class Predictions(list):
+class Predictions(list[dict[str, Any]]):
     """Rows ``{"filename", "path", "class", "probability"}`` plus the ``skipped`` files with their problem."""
 
     def __init__(self, rows: Iterable[dict[str, Any]] = (), skipped: Iterable[tuple[Path, str]] = ()) -> None:
@@ -66,7 +66,7 @@ def predict(
     paths = list_images(inputs)
     if not paths:
         raise BadInputError(None, "no image files among the inputs")
-    names = dict(zip(paths, _display_names(paths)))
+    names = dict(zip(paths, _display_names(paths), strict=True))
     result = Predictions()
     for start in range(0, len(paths), batch_size):
         chunk, images = [], []
@@ -77,10 +77,9 @@ def predict(
             except BadInputError as exc:
                 result.skipped.append((path, exc.problem))
         if images:
-            for path, p in zip(chunk, run.predict_proba(images)):
-                result.append(
-                    {"filename": names[path], "path": str(path), "class": CLASS_NAMES[bool(p >= run.threshold)], "probability": float(p)}
-                )
+            for path, p in zip(chunk, run.predict_proba(images), strict=True):
+                cls = CLASS_NAMES[bool(p >= run.threshold)]
+                result.append({"filename": names[path], "path": str(path), "class": cls, "probability": float(p)})
         if on_progress is not None:
             on_progress(min(start + batch_size, len(paths)), len(paths))
     if csv is not None:

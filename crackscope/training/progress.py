@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import progress as rp
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TaskID
 
 
 class TrainingProgress:
@@ -14,13 +15,13 @@ class TrainingProgress:
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
         self.console = Console(stderr=True)
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
+        self._bar = rp.Progress(
+            rp.TextColumn("[bold]{task.description}"),
+            rp.BarColumn(),
+            rp.MofNCompleteColumn(),
+            rp.TimeElapsedColumn(),
+            rp.TimeRemainingColumn(),
+            rp.TextColumn("{task.fields[info]}"),
             console=self.console,
             disable=not enabled,
         )

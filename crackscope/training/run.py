@@ -34,6 +34,7 @@ def save_weights(model: nn.Module, path: str | Path) -> Path:
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load safetensors weights into ``model`` (strict: every tensor must match)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
@@ -41,7 +42,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
         raise BadInputError(path, "weights file not found")
     try:
         state = load_file(str(path))
-    except Exception as exc:  # safetensors raises several types for damaged files
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:  # damaged or unreadable file
         raise BadInputError(path, f"unreadable safetensors file ({exc})") from None
     try:
         model.load_state_dict(state, strict=True)
@@ -127,7 +128,8 @@ def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE) -> ClassifierRun:
             raise BadInputError(path / "config.json", f"missing {key!r}")
     weights_path = path / weights
     if not weights_path.is_file():
-        raise BadInputError(weights_path, "no trained weights in this run (was training interrupted before an epoch ended?)")
+        problem = "no trained weights in this run (was training interrupted before an epoch ended?)"
+        raise BadInputError(weights_path, problem)
     model = build_model(config)
     load_weights(model, weights_path)
     model.eval()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -13,10 +13,23 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from crackscope.errors import BadInputError
+from crackscope.training.options import DEFAULT_CACHE_LIMIT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE_LIMIT = 2 * 1024**3  # bytes of decoded uint8 pixels kept in memory
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class Item(Protocol):
+    """What ``ItemDataset`` needs of an item (``crackscope.data.items.LabelledItem`` is one)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def label(self) -> int: ...
+
+    def load(self) -> np.ndarray: ...
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -31,7 +44,7 @@ def to_batch_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
 
 
-class ItemDataset(Dataset):
+class ItemDataset(Dataset[Batch]):
     """Labelled items as (float 3xSxS tensor in 0..255, float label) pairs.
 
     Every item is decoded and resized once; when the whole set fits ``cache_limit`` bytes the resized
@@ -43,7 +56,7 @@ class ItemDataset(Dataset):
 
     def __init__(
         self,
-        items: Sequence[Any],
+        items: Sequence[Item],
         *,
         image_size: int,
         augment: str | None = None,
@@ -70,7 +83,7 @@ class ItemDataset(Dataset):
     def cached(self) -> bool:
         return self._cache is not None
 
-    def _load(self, item: Any) -> np.ndarray:
+    def _load(self, item: Item) -> np.ndarray:
         return resize_square(item.load(), self.image_size)
 
     def _fill_cache(self, *, threads: int, on_progress: Callable[[int], None] | None) -> None:
@@ -93,7 +106,7 @@ class ItemDataset(Dataset):
         for key, problem in self.skipped:
             log.warning("skipped %s: %s", key, problem)
         if not ok.all():
-            self.items = [it for it, good in zip(self.items, ok) if good]
+            self.items = [it for it, good in zip(self.items, ok, strict=True) if good]
             cache = cache[ok]
         self._cache = cache
 
@@ -106,7 +119,8 @@ class ItemDataset(Dataset):
 
     def _pixels(self, index: int) -> np.ndarray:
         if self._cache is not None:
-            return self._cache[index]
+            pixels: np.ndarray = self._cache[index]
+            return pixels
         return self._load(self.items[index])
 
     def _augmented(self, index: int) -> np.ndarray:
@@ -131,7 +145,8 @@ class ItemDataset(Dataset):
         if self._cache is not None and self.augment is None:
             pixels = self._cache[np.asarray(idx, dtype=np.int64)]
         else:
-            pixels = np.stack([self._augmented(i) for i in idx]) if idx else np.empty((0, self.image_size, self.image_size, 3), np.uint8)
+            size = self.image_size
+            pixels = np.stack([self._augmented(i) for i in idx]) if idx else np.empty((0, size, size, 3), np.uint8)
         labels = torch.from_numpy(self.labels[np.asarray(idx, dtype=np.int64)].astype(np.float32))
         return to_batch_tensor(pixels), labels
 
@@ -147,7 +162,7 @@ class EpochShuffleSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         g = torch.Generator()
         g.manual_seed(self.seed * 1_000_003 + self.epoch)
         return iter(torch.randperm(self.n, generator=g).tolist())
@@ -156,14 +171,28 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
 
-def _collate(batch: Any) -> Any:
+def _collate(batch: Batch) -> Batch:
     return batch
 
 
 def make_loader(
-    dataset: ItemDataset, *, batch_size: int, shuffle: bool, seed: int = 0, num_workers: int = 0, drop_last: bool = False
-) -> DataLoader:
-    """A DataLoader that fetches whole batches through ``ItemDataset.__getitems__``."""
+    dataset: ItemDataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader[Batch]:
+    """A DataLoader that fetches whole batches through ``ItemDataset.__getitems__``.
+
+    With ``shuffle`` the order comes from an ``EpochShuffleSampler`` (``loader.sampler.set_epoch``).
+
+    Raises
+    ------
+    ValueError
+        If ``batch_size`` is not positive or ``num_workers`` is not 0 or 1.
+    """
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, got {batch_size}")
     if num_workers not in (0, 1):
@@ -175,7 +204,7 @@ def make_loader(
         shuffle=False,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=_collate,
+        collate_fn=_collate,  # type: ignore[arg-type]  # __getitems__ hands over a whole batch, not a list
         drop_last=drop_last,
         persistent_workers=False,
     )

@@ -7,23 +7,31 @@ crack-free images; at test time a crack is what it cannot restore.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["RestorerMapper", "load_restorer_run", "train_restorer"]
+import lazy_loader
+
+if TYPE_CHECKING:  # the names, for type checkers (lazy_loader resolves them at run time)
+    from crackscope.unsupervised.mapper import (
+        RestorerMapper as RestorerMapper,
+    )
+    from crackscope.unsupervised.run import (
+        load_restorer_run as load_restorer_run,
+    )
+    from crackscope.unsupervised.train import (
+        RestorerTrainOptions as RestorerTrainOptions,
+    )
+    from crackscope.unsupervised.train import (
+        train_restorer as train_restorer,
+    )
 
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so importing crackscope.unsupervised does not import torch until it is needed.
-    if name == "train_restorer":
-        from crackscope.unsupervised.train import train_restorer
-
-        return train_restorer
-    if name == "load_restorer_run":
-        from crackscope.unsupervised.run import load_restorer_run
-
-        return load_restorer_run
-    if name == "RestorerMapper":
-        from crackscope.unsupervised.mapper import RestorerMapper
-
-        return RestorerMapper
-    raise AttributeError(f"module 'crackscope.unsupervised' has no attribute {name!r}")
+# names are imported on first use, so importing crackscope.unsupervised does not import torch
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "train": ["RestorerTrainOptions", "train_restorer"],
+        "run": ["load_restorer_run"],
+        "mapper": ["RestorerMapper"],
+    },
+)

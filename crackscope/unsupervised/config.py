@@ -11,6 +11,48 @@ STYLE_CHOICES = ("imagenet", "random", "off")
 NORMALIZATIONS = ("batch", "running")
 
 
+def check_image_size(image_size: int) -> None:
+    """Check a training crop side: at least 8 px and a multiple of 8 (the checkerboard's smallest squares are 1/8).
+
+    Parameters
+    ----------
+    image_size : int
+        Crop side in pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``image_size`` is below 8 or not a multiple of 8.
+    """
+    if image_size < 8 or image_size % 8:
+        raise ValueError(
+            f"image_size must be a multiple of 8 of at least 8 (checkerboard of 1/8 squares), got {image_size}"
+        )
+
+
+def downs_for(image_size: int) -> int:
+    """Down-convs for a crop side: down to a 1x1 bottleneck for powers of two (256 -> 8, 64 -> 6), at most 8.
+
+    Parameters
+    ----------
+    image_size : int
+        Crop side in pixels.
+
+    Returns
+    -------
+    int
+        The number of stride-2 down-convolutions of the generator.
+
+    Raises
+    ------
+    ValueError
+        If ``image_size`` is below 8.
+    """
+    if image_size < 8:
+        raise ValueError(f"image_size must be at least 8, got {image_size}")
+    return min(8, (image_size & -image_size).bit_length() - 1)
+
+
 @dataclass(frozen=True)
 class RestorerConfig:
     """Every setting of a restorer run (saved in the run's config.json)."""
@@ -44,11 +86,8 @@ class RestorerConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % (2**self.n_downs):
-            raise ValueError(
-                f"image_size {self.image_size} must be a multiple of 2**n_downs = {2**self.n_downs}"
-            )
-        if self.image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 (checkerboard of 1/8 squares), got {self.image_size}")
+            raise ValueError(f"image_size {self.image_size} must be a multiple of 2**n_downs = {2**self.n_downs}")
+        check_image_size(self.image_size)
         if self.style not in STYLE_CHOICES:
             raise ValueError(f"style must be one of {STYLE_CHOICES}, got {self.style!r}")
         for name in ("ngf", "ndf", "batch_size", "epochs"):
@@ -93,8 +132,18 @@ def cpu_config() -> RestorerConfig:
     (benchmarks/results/upcracknet.md); ``style="imagenet"`` with ``--vgg-weights`` or ``"random"`` turns it on.
     """
     return RestorerConfig(
-        image_size=64, ngf=32, n_downs=6, ndf=32, d_strided=2, batch_size=8, epochs=30,
-        steps_per_epoch=150, style="off", val_max=48, crack_margin=4, name="cpu",
+        image_size=64,
+        ngf=32,
+        n_downs=6,
+        ndf=32,
+        d_strided=2,
+        batch_size=8,
+        epochs=30,
+        steps_per_epoch=150,
+        style="off",
+        val_max=48,
+        crack_margin=4,
+        name="cpu",
     )
 
 
@@ -102,6 +151,23 @@ CONFIGS = {"paper": paper_config, "cpu": cpu_config}
 
 
 def get_config(name: str) -> RestorerConfig:
+    """The named configuration.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CONFIGS` (``"cpu"``, ``"paper"``).
+
+    Returns
+    -------
+    RestorerConfig
+        A fresh configuration.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known configuration.
+    """
     if name not in CONFIGS:
         raise ValueError(f"unknown restorer config {name!r}; choose from {sorted(CONFIGS)}")
     return CONFIGS[name]()

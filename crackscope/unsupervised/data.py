@@ -13,10 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from crackscope.data.items import LabelledItem
 from crackscope.errors import BadInputError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class CrackFreeSet:
     layout: str
     sources: list[Source]
     skipped: list[tuple[Path, str]]
-    settings: dict
+    settings: dict[str, object]
 
 
 def crack_free_sources(
@@ -48,7 +53,9 @@ def crack_free_sources(
 
     root = Path(data)
     layout = detect_layout(root)
-    settings: dict = {}
+    settings: dict[str, object] = {}
+    chosen: list[LabelledItem]
+    skipped: list[tuple[Path, str]] = []
     if layout == "image-mask":
         items = dataset_items(
             root, layout=layout, patch_size=int(patch_size), stride=int(stride or patch_size), margin=int(margin)
@@ -57,33 +64,31 @@ def crack_free_sources(
         settings["dropped_ambiguous"] = items.dropped
         chosen = [it for it in items if it.label == 0]
         settings["cracked_patches_left_out"] = sum(1 for it in items if it.label == 1)
+        skipped = list(items.skipped)
     elif layout == "class-folders":
         items = dataset_items(root, layout=layout)
         chosen = [it for it in items if it.label == 0]
+        skipped = list(items.skipped)
     else:
-        chosen, items = _plain_folder(root)
+        chosen, skipped = _plain_folder(root)
     sources = [Source(key=it.key, group=it.group, load=it.load) for it in chosen]
-    skipped = list(getattr(items, "skipped", []))
     if not sources:
         raise BadInputError(root, f"no crack-free images found (layout {layout}); need uncracked images or patches")
     return CrackFreeSet(root=root, layout=layout, sources=sources, skipped=skipped, settings=settings)
 
 
-def _plain_folder(root: Path) -> tuple[list, list]:
-    """A folder of images: all of them, or the uncracked ones when a labels.csv says which."""
+def _plain_folder(root: Path) -> tuple[list[LabelledItem], list[tuple[Path, str]]]:
+    """A folder of images: all of them, or the uncracked ones when a labels.csv says which; and the files
+    skipped."""
     from crackscope.data.items import dataset_items
     from crackscope.data.layouts import load_dataset
-
-    labelled = (root / "labels.csv").is_file()
-    if labelled:
-        items = dataset_items(load_dataset(root, layout="filename-labels"))
-        return [it for it in items if it.label == 0], items
-    from crackscope.data.items import LabelledItem
     from crackscope.io import list_images
 
+    if (root / "labels.csv").is_file():
+        items = dataset_items(load_dataset(root, layout="filename-labels"))
+        return [it for it in items if it.label == 0], list(items.skipped)
     files = list_images([root], recursive=False)
-    items = [LabelledItem(key=str(p.resolve()), group=p.stem, label=0, path=p) for p in files]
-    return items, []
+    return [LabelledItem(key=str(p.resolve()), group=p.stem, label=0, path=p) for p in files], []
 
 
 def split_sources(sources: list[Source], *, val_fraction: float, seed: int) -> tuple[list[Source], list[Source]]:
@@ -95,14 +100,14 @@ def split_sources(sources: list[Source], *, val_fraction: float, seed: int) -> t
     if val_fraction == 0 or len(sources) < 2:
         return list(sources), []
     if len(groups) >= 2:
-        n_val = max(1, int(round(val_fraction * len(groups))))
+        n_val = max(1, round(val_fraction * len(groups)))
         val_groups = set(rng.permutation(groups)[:n_val].tolist())
         train = [s for s in sources if s.group not in val_groups]
         val = [s for s in sources if s.group in val_groups]
         if train:
             return train, val
     order = rng.permutation(len(sources))
-    n_val = max(1, int(round(val_fraction * len(sources))))
+    n_val = max(1, round(val_fraction * len(sources)))
     return [sources[i] for i in order[n_val:]], [sources[i] for i in order[:n_val]]
 
 
@@ -132,7 +137,7 @@ def _at_least(image: np.ndarray, size: int) -> np.ndarray:
     return np.pad(image, ((0, max(0, size - h)), (0, max(0, size - w)), (0, 0)), mode="symmetric")
 
 
-def to_tensor(images: list[np.ndarray]):  # -> torch.Tensor
+def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """uint8 HxWx3 images -> float Nx3xHxW in [-1, 1] (the paper's Normalize(0.5, 0.5))."""
     import torch
 
@@ -140,7 +145,7 @@ def to_tensor(images: list[np.ndarray]):  # -> torch.Tensor
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
-def to_uint8(tensor) -> np.ndarray:  # tensor: Nx3xHxW in [-1, 1]
-    """Generator output back to uint8 NxHxWx3."""
+def to_uint8(tensor: torch.Tensor) -> np.ndarray:
+    """Generator output (Nx3xHxW in [-1, 1]) back to uint8 NxHxWx3."""
     arr = tensor.detach().permute(0, 2, 3, 1).cpu().numpy()
-    return np.clip((arr + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip((arr + 1.0) * 127.5 + 0.5, 0, 255), dtype=np.uint8)

@@ -14,7 +14,8 @@ class _Block(nn.Module):
         self.bn = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(self.act(x)))
+        out: torch.Tensor = self.bn(self.conv(self.act(x)))
+        return out
 
 
 class PatchDiscriminator(nn.Module):
@@ -41,8 +42,9 @@ class PatchDiscriminator(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, 0.0, 0.02)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here is built with a bias
+                    nn.init.zeros_(m.bias)
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.layers(torch.cat([condition, image], dim=1))
-
+        logits: torch.Tensor = self.layers(torch.cat([condition, image], dim=1))
+        return logits

@@ -16,7 +16,8 @@ class _Down(nn.Module):
         self.bn = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(self.act(x)))
+        out: torch.Tensor = self.bn(self.conv(self.act(x)))
+        return out
 
 
 class _Up(nn.Module):
@@ -30,7 +31,8 @@ class _Up(nn.Module):
         self.drop = nn.Dropout(0.5) if dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.bn(self.deconv(self.act(x))))
+        out: torch.Tensor = self.drop(self.bn(self.deconv(self.act(x))))
+        return out
 
 
 def encoder_channels(ngf: int, n_downs: int) -> list[int]:
@@ -72,14 +74,15 @@ class UNetGenerator(nn.Module):
     @property
     def multiple(self) -> int:
         """Input sides must be multiples of this."""
-        return 2**self.n_downs
+        return int(2**self.n_downs)
 
     def reset_parameters(self, std: float = 0.02) -> None:
         """N(0, 0.02) conv weights, as pix2pix and the paper's code."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, 0.0, std)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:  # every conv here is built with a bias
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

@@ -18,16 +18,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# Tiling is shared with the CAM route (crackscope.maps.tiling): same grid, padding and Hann window.
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
 
-# Tiling is shared with the CAM route (crackscope.maps.tiling): same grid, padding and Hann window.
 from crackscope.maps.tiling import BlendAccumulator, balanced_chunks, pad_to_tile, tile_grid
 from crackscope.unsupervised.config import NORMALIZATIONS
 
+if TYPE_CHECKING:
+    import torch
+
 
 @contextmanager
-def normalization_mode(generator, normalization: str = "batch") -> Iterator[None]:
+def normalization_mode(generator: torch.nn.Module, normalization: str = "batch") -> Iterator[None]:
     """Put ``generator`` in inference mode for the block: dropout off; BatchNorm with the statistics of each
     batch (``"batch"``, pix2pix's test default) or its running averages (``"running"``). The running averages
     and the module's train/eval state are restored afterwards, whatever happens in the block."""
@@ -45,13 +50,18 @@ def normalization_mode(generator, normalization: str = "batch") -> Iterator[None
     try:
         yield
     finally:
-        for m, state in zip(norms, saved):
+        for m, state in zip(norms, saved, strict=False):
             m.load_state_dict(state)
         generator.train(was_training)
 
 
 def restore_image(
-    generator, image: np.ndarray, *, tile: int, overlap: float = 0.25, batch_size: int = 32,
+    generator: torch.nn.Module,
+    image: np.ndarray,
+    *,
+    tile: int,
+    overlap: float = 0.25,
+    batch_size: int = 32,
     normalization: str = "batch",
 ) -> np.ndarray:
     """Restore a whole HxWx3 uint8 photo with overlapping ``tile`` px tiles, Hann-blended; returns uint8.
@@ -72,7 +82,7 @@ def restore_image(
         for chunk in balanced_chunks(list(starts), batch_size):
             x = to_tensor([padded[y : y + tile, x0 : x0 + tile] for y, x0 in chunk])
             restored = generator(x).permute(0, 2, 3, 1).numpy()
-            for (y, x0), r in zip(chunk, restored):
+            for (y, x0), r in zip(chunk, restored, strict=False):
                 blend.add(y, x0, r)
     out = np.clip((blend.result() + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
     return np.ascontiguousarray(out[:h, :w])

@@ -63,7 +63,7 @@ class RestorerMapper:
         """Map one photo (HxWx3 uint8 RGB) of any size."""
         image = check_image(image)
         restored = self.run.restore(image, overlap=self.overlap, batch_size=self.batch_size)
-        soft, mask = error_map(image, restored, bilateral=tuple(self.run.restorer.bilateral))
+        soft, mask = error_map(image, restored, bilateral=self.run.restorer.bilateral)
         h, w = image.shape[:2]
         tile = self.run.image_size
         raw = np.abs(image.astype(np.float32) - restored.astype(np.float32)).mean(axis=2) / 255.0
@@ -71,6 +71,4 @@ class RestorerMapper:
         for y0, x0 in tile_grid(max(h, tile), max(w, tile), tile=tile, overlap=self.overlap):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             tiles.append(Tile(box=(y0, x0, y1, x1), error=float(raw[y0:y1, x0:x1].mean())))
-        return MapResult(
-            probability=soft.astype(np.float32), mask=mask, tiles=tuple(tiles), cracked=bool(mask.any())
-        )
+        return MapResult(probability=soft.astype(np.float32), mask=mask, tiles=tuple(tiles), cracked=bool(mask.any()))

@@ -36,7 +36,11 @@ class RestorerRun:
 
         ov = self.restorer.tile_overlap if overlap is None else overlap
         return restore_image(
-            self.generator, image, tile=self.image_size, overlap=ov, batch_size=batch_size,
+            self.generator,
+            image,
+            tile=self.image_size,
+            overlap=ov,
+            batch_size=batch_size,
             normalization=self.restorer.normalization,
         )
 

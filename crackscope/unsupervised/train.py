@@ -17,15 +17,22 @@ from __future__ import annotations
 import csv
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.io import manifest, versions, write_image_atomic, write_json_atomic, write_text_atomic
 from crackscope.progress import OnProgress, report
-from crackscope.unsupervised.config import RestorerConfig, get_config
+from crackscope.unsupervised.config import (
+    STYLE_CHOICES,
+    RestorerConfig,
+    check_image_size,
+    downs_for,
+    get_config,
+)
 from crackscope.unsupervised.data import (
     center_crop,
     crack_free_sources,
@@ -35,24 +42,105 @@ from crackscope.unsupervised.data import (
     to_uint8,
 )
 
+if TYPE_CHECKING:
+    import torch
+
+    from crackscope.unsupervised.data import Source
+    from crackscope.unsupervised.discriminator import PatchDiscriminator
+    from crackscope.unsupervised.generator import UNetGenerator
+    from crackscope.unsupervised.losses import RestorationLoss
+    from crackscope.unsupervised.vgg19 import VGG19Features
+
+__all__ = [
+    "HISTORY_FIELDS",
+    "RestorerTrainOptions",
+    "build_networks",
+    "downs_for",
+    "resolve_style",
+    "style_features",
+    "train_restorer",
+    "train_step",
+]
+
 HISTORY_FIELDS = ("epoch", "steps", "lr_g", "lr_d", "d_loss", "g_adv", "g_rec", "val_rec", "best", "seconds")
 
 
-def downs_for(image_size: int) -> int:
-    """Down-convs for a crop side: down to a 1x1 bottleneck for powers of two (256 -> 8, 64 -> 6), at most 8."""
-    if image_size < 8:
-        raise ValueError(f"image_size must be at least 8, got {image_size}")
-    return min(8, (image_size & -image_size).bit_length() - 1)
+@dataclass(frozen=True)
+class RestorerTrainOptions:
+    """What a call of :func:`crackscope.unsupervised.train.train_restorer` changes in the chosen configuration.
+
+    Every field left at ``None`` keeps the configuration's value (on ``resume``: the saved run's). Checked once,
+    when the options are made.
+
+    Attributes
+    ----------
+    epochs : int or None
+        Number of epochs in total; with ``resume`` it may raise the saved run's total.
+    image_size : int or None
+        Training crop and inference tile side in pixels (a multiple of 8); the generator gets as many
+        down-convs as reach a 1x1 bottleneck (:func:`~crackscope.unsupervised.config.downs_for`). Ignored on
+        ``resume``.
+    ngf : int or None
+        Generator and discriminator width. Ignored on ``resume``.
+    batch_size : int or None
+        Crops per step. Ignored on ``resume``.
+    steps_per_epoch : int or None
+        Cap an epoch at this many steps. Ignored on ``resume``.
+    vgg_weights : str, Path or None
+        torchvision's ``vgg19-dcbb9e9d.pth`` (ImageNet) for the style term; given, the style term defaults to
+        ``"imagenet"``.
+    style : str or None
+        The style term, one of :data:`~crackscope.unsupervised.config.STYLE_CHOICES`: ``"imagenet"`` (needs
+        ``vgg_weights``), ``"random"`` (a fixed random-init VGG-19) or ``"off"``. None: the configuration's
+        (``"imagenet"`` falls back to ``"random"`` without weights). Ignored on ``resume``.
+    seed : int or None
+        Seed of crops, masks and initial weights. Ignored on ``resume``.
+    time_budget : float or None
+        Seconds after which training ends, once the epoch in progress is validated.
+    """
+
+    epochs: int | None = None
+    image_size: int | None = None
+    ngf: int | None = None
+    batch_size: int | None = None
+    steps_per_epoch: int | None = None
+    vgg_weights: str | Path | None = None
+    style: str | None = None
+    seed: int | None = None
+    time_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        """Check every field that is set.
+
+        Raises
+        ------
+        ValueError
+            If a field is out of range; the message names the field.
+        """
+        for name in ("epochs", "ngf", "batch_size", "steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.image_size is not None:
+            check_image_size(self.image_size)
+        if self.style is not None and self.style not in STYLE_CHOICES:
+            raise ValueError(f"style must be one of {', '.join(STYLE_CHOICES)}, got {self.style!r}")
+        if self.seed is not None and self.seed < 0:
+            raise ValueError(f"seed must be at least 0, got {self.seed}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
 
 
-def build_networks(cfg: RestorerConfig):
+def build_networks(cfg: RestorerConfig) -> tuple[UNetGenerator, PatchDiscriminator]:
     from crackscope.unsupervised.discriminator import PatchDiscriminator
     from crackscope.unsupervised.generator import UNetGenerator
 
     return UNetGenerator(ngf=cfg.ngf, n_downs=cfg.n_downs), PatchDiscriminator(ndf=cfg.ndf, n_strided=cfg.d_strided)
 
 
-def style_features(style: str, *, layers: tuple[str, ...], vgg_weights: str | Path | None, seed: int = 0):
+def style_features(
+    style: str, *, layers: tuple[str, ...], vgg_weights: str | Path | None, seed: int = 0
+) -> VGG19Features | None:
     """The VGG-19 feature extractor for the style term: ImageNet weights, a fixed random init, or None (off)."""
     from crackscope.unsupervised.vgg19 import VGG19_FILE, VGG19Features, load_vgg19
 
@@ -78,17 +166,20 @@ def resolve_style(cfg_style: str, *, style: str | None, vgg_weights: str | Path 
 class _Validation:
     """Fixed validation crops with fixed masks (mask i % 6), for a comparable restoration loss per epoch."""
 
-    def __init__(self, sources: list, cfg: RestorerConfig) -> None:
+    def __init__(self, sources: list[Source], cfg: RestorerConfig) -> None:
         import torch
 
         from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
 
-        chosen = sources[: cfg.val_max] if len(sources) <= cfg.val_max else [
-            sources[i] for i in np.linspace(0, len(sources) - 1, cfg.val_max).round().astype(int)
-        ]
+        chosen = (
+            sources[: cfg.val_max]
+            if len(sources) <= cfg.val_max
+            else [sources[i] for i in np.linspace(0, len(sources) - 1, cfg.val_max).round().astype(int)]
+        )
         self.images = [center_crop(s.load(), cfg.image_size) for s in chosen]
         masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
-        self.target = to_tensor(self.images) if self.images else None
+        self.target: torch.Tensor | None = to_tensor(self.images) if self.images else None
+        self.corrupted: torch.Tensor | None = None
         if self.target is not None:
             choice = torch.arange(len(self.images)) % masks.shape[0]
             self.corrupted = corrupt(self.target, masks, choice)
@@ -96,14 +187,17 @@ class _Validation:
     def __len__(self) -> int:
         return len(self.images)
 
-    def loss(self, generator, loss_fn, cfg: RestorerConfig) -> tuple[float, Any]:
+    def loss(
+        self, generator: UNetGenerator, loss_fn: RestorationLoss, cfg: RestorerConfig
+    ) -> tuple[float, torch.Tensor | None]:
         import torch
 
-        if self.target is None:
+        if self.target is None or self.corrupted is None:
             return float("nan"), None
         from crackscope.unsupervised.inference import normalization_mode
 
-        total, outs = 0.0, []
+        total = 0.0
+        outs: list[torch.Tensor] = []
         # Same normalisation as at inference, so the kept checkpoint is the best one as it will be used.
         with normalization_mode(generator, cfg.normalization), torch.no_grad():
             for i in range(0, len(self.images), cfg.batch_size):
@@ -115,16 +209,18 @@ class _Validation:
         return cfg.lambda_rec * total / len(self.images), torch.cat(outs)
 
 
-def _save_sample(path: Path, corrupted, restored, original, n: int = 4) -> None:
+def _save_sample(
+    path: Path, corrupted: torch.Tensor, restored: torch.Tensor, original: torch.Tensor, n: int = 4
+) -> None:
     rows = []
-    for c, r, o in zip(to_uint8(corrupted[:n]), to_uint8(restored[:n]), to_uint8(original[:n])):
+    for c, r, o in zip(to_uint8(corrupted[:n]), to_uint8(restored[:n]), to_uint8(original[:n]), strict=True):
         gap = np.full((c.shape[0], 2, 3), 255, np.uint8)
         rows.append(np.concatenate([c, gap, r, gap, o], axis=1))
     if rows:
         write_image_atomic(path, np.concatenate(rows, axis=0))
 
 
-def _save_generator(path: Path, generator) -> None:
+def _save_generator(path: Path, generator: UNetGenerator) -> None:
     from safetensors.torch import save_file
 
     from crackscope.io import atomic_path
@@ -134,11 +230,44 @@ def _save_generator(path: Path, generator) -> None:
         save_file(state, str(tmp))
 
 
-def train_step(G, D, opt_g, opt_d, x, y, loss_fn, *, lambda_rec: float = 100.0):
-    """One pix2pix/UP-CrackNet step on corrupted ``x`` and real ``y``; returns (d_loss, g_adv, g_rec) tensors.
+def train_step(
+    G: UNetGenerator,
+    D: PatchDiscriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: RestorationLoss,
+    *,
+    lambda_rec: float = 100.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One pix2pix/UP-CrackNet step on corrupted ``x`` and real ``y``.
 
     D: (corrupted, real) -> 1 and (corrupted, restored) -> 0 with BCE, halved. G: BCE(D(x, G(x)), 1)
     + lambda_rec x restoration loss.
+
+    Parameters
+    ----------
+    G, D : UNetGenerator, PatchDiscriminator
+        The generator and the conditional discriminator (in train mode).
+    opt_g, opt_d : torch.optim.Optimizer
+        Their optimisers.
+    x, y : torch.Tensor
+        Corrupted and real crops, N x 3 x S x S in [-1, 1].
+    loss_fn : RestorationLoss
+        The restoration loss (its ``"total"`` is used).
+    lambda_rec : float
+        Weight of the restoration loss against the adversarial one.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(d_loss, g_adv, g_rec)``, detached scalars.
+
+    Raises
+    ------
+    RuntimeError
+        From torch, if the networks and the crops do not fit together.
     """
     import torch
 
@@ -148,14 +277,14 @@ def train_step(G, D, opt_g, opt_d, x, y, loss_fn, *, lambda_rec: float = 100.0):
     d_fake = D(x, fake.detach())
     d_loss = 0.5 * (bce(d_real, torch.ones_like(d_real)) + bce(d_fake, torch.zeros_like(d_fake)))
     opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
+    torch.autograd.backward(d_loss)
     opt_d.step()
     d_fake = D(x, fake)
     adv = bce(d_fake, torch.ones_like(d_fake))
     rec = loss_fn(fake, y)["total"]
     g_loss = adv + lambda_rec * rec
     opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
+    torch.autograd.backward(g_loss)
     opt_g.step()
     return d_loss.detach(), adv.detach(), rec.detach()
 
@@ -174,23 +303,43 @@ def train_restorer(
     *,
     out: str | Path,
     config: str | RestorerConfig = "cpu",
-    epochs: int | None = None,
-    image_size: int | None = None,
-    ngf: int | None = None,
-    batch_size: int | None = None,
-    steps_per_epoch: int | None = None,
-    vgg_weights: str | Path | None = None,
-    style: str | None = None,
+    options: RestorerTrainOptions = RestorerTrainOptions(),
     resume: bool = False,
-    seed: int | None = None,
-    time_budget: float | None = None,
     on_progress: OnProgress | None = None,
 ) -> Path:
     """Train a restorer on the crack-free images of ``data``; returns the run folder ``out``.
 
-    ``time_budget`` (seconds) ends training early, after validating the epoch in progress. With
-    ``resume`` the run in ``out`` continues from its last finished epoch (``epochs`` may raise the total).
-    ``on_progress`` is told of the steps of each epoch.
+    Parameters
+    ----------
+    data : str or Path
+        Crack-free images (a folder), a segmentation set (``images/`` + ``masks/``) or class folders (the
+        uncracked class is used).
+    out : str or Path
+        The run folder to write (``config.json``, ``model.safetensors``, ``checkpoint.pt``, ``history.csv``,
+        ``samples/``, ``manifest.json``).
+    config : str or RestorerConfig
+        A configuration of :data:`~crackscope.unsupervised.config.CONFIGS` (``"cpu"``, ``"paper"``) or one
+        made by hand. Ignored with ``resume`` (the saved run's is used).
+    options : RestorerTrainOptions
+        What this call changes in ``config`` (epochs, crop size, widths, style term, seed, time budget...),
+        checked when made.
+    resume : bool
+        Continue the run in ``out`` from its last finished epoch (``options.epochs`` may raise the total).
+    on_progress : OnProgress or None
+        Told of the steps of each epoch.
+
+    Returns
+    -------
+    Path
+        The run folder ``out``.
+
+    Raises
+    ------
+    BadInputError
+        If ``out`` already holds a run (without ``resume``) or has nothing to resume, if ``data`` holds no
+        usable image, or if the ImageNet style term has no VGG-19 weights file.
+    ValueError
+        If ``config`` names no known configuration or the options do not fit it.
     """
     import torch
 
@@ -199,22 +348,32 @@ def train_restorer(
 
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
+    vgg_weights: str | Path | None
     if resume:
         if not ckpt_path.is_file():
             raise BadInputError(out, "nothing to resume (no checkpoint.pt); train without --resume first")
         saved = json.loads((out / "config.json").read_text())
-        cfg = RestorerConfig.from_dict(saved["restorer"]).replace(epochs=epochs)
-        eff_style, vgg_weights = saved["style"], saved.get("vgg_weights") if vgg_weights is None else vgg_weights
+        cfg = RestorerConfig.from_dict(saved["restorer"]).replace(epochs=options.epochs)
+        eff_style = saved["style"]
+        vgg_weights = saved.get("vgg_weights") if options.vgg_weights is None else options.vgg_weights
         data = saved["data"] if data is None else data
     else:
         if (out / "config.json").exists():
             raise BadInputError(out, "already holds a run; pass --resume to continue it or choose another --out")
         cfg = get_config(config) if isinstance(config, str) else config
+        size = options.image_size
         cfg = cfg.replace(
-            epochs=epochs, image_size=image_size, n_downs=None if image_size is None else downs_for(image_size),
-            ngf=ngf, ndf=ngf, batch_size=batch_size, steps_per_epoch=steps_per_epoch, seed=seed,
+            epochs=options.epochs,
+            image_size=size,
+            n_downs=None if size is None else downs_for(size),
+            ngf=options.ngf,
+            ndf=options.ngf,
+            batch_size=options.batch_size,
+            steps_per_epoch=options.steps_per_epoch,
+            seed=options.seed,
         )
-        eff_style = resolve_style(cfg.style, style=style, vgg_weights=vgg_weights)
+        vgg_weights = options.vgg_weights
+        eff_style = resolve_style(cfg.style, style=options.style, vgg_weights=vgg_weights)
         cfg = cfg.replace(style=eff_style)
     if vgg_weights is not None and eff_style == "imagenet":
         vgg_weights = str(Path(vgg_weights))
@@ -270,7 +429,8 @@ def train_restorer(
     steps = cfg.steps_per_epoch or max(1, len(train_src) // cfg.batch_size)
     t0 = time.monotonic()
     order: list[int] = []
-    stopped = None
+    stopped: str | None = None
+    time_budget = options.time_budget
 
     for epoch in range(start_epoch, cfg.epochs):
         lr_g = cfg.lr_g * cfg.lr_decay**epoch
@@ -310,28 +470,55 @@ def train_restorer(
         if improved:
             best = val_rec
             _save_generator(out / "model.safetensors", G)
-        if restored is not None:
-            _save_sample(out / "samples" / f"epoch_{epoch + 1:03d}.png", validation.corrupted, restored, validation.target)
-        _append_history(out / "history.csv", {
-            "epoch": epoch + 1, "steps": done, "lr_g": f"{lr_g:.6g}", "lr_d": f"{lr_d:.6g}",
-            "d_loss": f"{sums['d'] / max(done, 1):.5f}", "g_adv": f"{sums['adv'] / max(done, 1):.5f}",
-            "g_rec": f"{sums['rec'] / max(done, 1):.5f}", "val_rec": f"{val_rec:.5f}", "best": int(improved),
-            "seconds": f"{time.monotonic() - t_epoch:.1f}",
-        })
+        if restored is not None and validation.corrupted is not None and validation.target is not None:
+            sample = out / "samples" / f"epoch_{epoch + 1:03d}.png"
+            _save_sample(sample, validation.corrupted, restored, validation.target)
+        _append_history(
+            out / "history.csv",
+            {
+                "epoch": epoch + 1,
+                "steps": done,
+                "lr_g": f"{lr_g:.6g}",
+                "lr_d": f"{lr_d:.6g}",
+                "d_loss": f"{sums['d'] / max(done, 1):.5f}",
+                "g_adv": f"{sums['adv'] / max(done, 1):.5f}",
+                "g_rec": f"{sums['rec'] / max(done, 1):.5f}",
+                "val_rec": f"{val_rec:.5f}",
+                "best": int(improved),
+                "seconds": f"{time.monotonic() - t_epoch:.1f}",
+            },
+        )
         torch.save(
-            {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-             "epoch": epoch, "best": best},
+            {
+                "G": G.state_dict(),
+                "D": D.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "epoch": epoch,
+                "best": best,
+            },
             ckpt_path,
         )
         if stopped:
             break
     if not (out / "model.safetensors").exists():  # e.g. validation loss was NaN every epoch
         _save_generator(out / "model.safetensors", G)
-    write_json_atomic(out / "manifest.json", manifest(
-        command="train-restorer", inputs=[data],
-        settings={"config": cfg.name, "style": eff_style, "epochs": cfg.epochs, "stopped": stopped,
-                  "resumed": history_note, "seconds": round(time.monotonic() - t0, 1), "best_val_rec": best},
-    ))
+    write_json_atomic(
+        out / "manifest.json",
+        manifest(
+            command="train-restorer",
+            inputs=[data],
+            settings={
+                "config": cfg.name,
+                "style": eff_style,
+                "epochs": cfg.epochs,
+                "stopped": stopped,
+                "resumed": history_note,
+                "seconds": round(time.monotonic() - t0, 1),
+                "best_val_rec": best,
+            },
+        ),
+    )
     if found.skipped:
         write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in found.skipped))
     return out

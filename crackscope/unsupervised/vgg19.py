@@ -69,7 +69,8 @@ class VGG19Features(nn.Module):
                 std = (2.0 / (m.out_channels * 9)) ** 0.5
                 with torch.no_grad():
                     m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * std)
-                    m.bias.zero_()
+                    if m.bias is not None:  # every conv here is built with a bias
+                        m.bias.zero_()
         return self
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -84,7 +85,9 @@ class VGG19Features(nn.Module):
         return out
 
 
-def load_vgg19(path: str | Path, *, layers: tuple[str, ...] = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")) -> VGG19Features:
+def load_vgg19(
+    path: str | Path, *, layers: tuple[str, ...] = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
+) -> VGG19Features:
     """VGG-19 features with torchvision's ImageNet weights from ``path`` (its ``vgg19-dcbb9e9d.pth``)."""
     from crackscope.models.weights import read_state_dict
 

@@ -32,6 +32,4 @@ def pattern_batch(pattern: torch.Tensor) -> torch.Tensor:
     return x
 
 
-PATTERN = torch.tensor(
-    [[0.0, 1.0, 2.0, 0.5], [3.0, 0.0, 1.0, 4.0], [0.25, 2.0, 0.0, 1.5], [1.0, 0.0, 5.0, 2.0]]
-)
+PATTERN = torch.tensor([[0.0, 1.0, 2.0, 0.5], [3.0, 0.0, 1.0, 4.0], [0.25, 2.0, 0.0, 1.5], [1.0, 0.0, 5.0, 2.0]])

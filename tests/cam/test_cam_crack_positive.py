@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from crackscope.cam import explain
-from conftest import SIZE, synthetic_batch
+from tests.cam.helpers import SIZE, synthetic_batch
 
 
 def inside_outside(maps: np.ndarray, masks: np.ndarray) -> list[tuple[float, float]]:
-    return [(float(m[k].mean()), float(m[~k].mean())) for m, k in zip(maps, masks)]
+    return [(float(m[k].mean()), float(m[~k].mean())) for m, k in zip(maps, masks, strict=False)]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_cracked_images_get_crack_positive_maps_without_flip(trained_tiny, crack
     pairs = inside_outside(e.normalised, masks)
     assert all(inside > outside for inside, outside in pairs), pairs
     # "no flip": normalised is the raw map scaled by a positive factor, never 1 - map
-    for raw, norm in zip(e.maps, e.normalised):
+    for raw, norm in zip(e.maps, e.normalised, strict=False):
         np.testing.assert_allclose(norm, raw / raw.max(), rtol=1e-5, atol=1e-6)
 
 
@@ -49,7 +49,7 @@ def test_the_root_cause_explaining_the_no_crack_side(trained_tiny, cracked):
     other = explain(trained_tiny, x, method="gradcam", target="no-crack")
     crack_pairs = inside_outside(crack.normalised, masks)
     other_pairs = inside_outside(other.normalised, masks)
-    for (ci, co), (oi, oo), flags in zip(crack_pairs, other_pairs, other.flags):
+    for (ci, co), (oi, oo), flags in zip(crack_pairs, other_pairs, other.flags, strict=False):
         assert ci > co
         assert oi < ci
         assert "all-zero" in flags or oi < oo

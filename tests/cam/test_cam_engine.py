@@ -10,7 +10,7 @@ from torch import nn
 
 from crackscope.cam import METHODS, create_cam, explain
 from crackscope.models import create_model
-from handnets import PATTERN, HandNet, pattern_batch
+from tests.cam.handnets import PATTERN, HandNet, pattern_batch
 
 
 class Boom(nn.Module):
@@ -102,8 +102,9 @@ def test_frozen_model_still_explains_and_matches():
 
 
 def test_inplace_relu_after_the_target_layer():
-    model = nn.Sequential(nn.Conv2d(3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                          nn.Linear(1, 1))
+    model = nn.Sequential(
+        nn.Conv2d(3, 1, 1, bias=False), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 1)
+    )
     with torch.no_grad():
         model[0].weight.zero_()
         model[0].weight[0, 0] = 1.0
@@ -135,12 +136,20 @@ def test_no_growth_over_many_batches():
 
 def test_classic_cam_refuses_heads_that_are_not_gap_linear():
     torch.manual_seed(0)
-    mlp_head = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    mlp_head = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 8),
+        nn.ReLU(),
+        nn.Linear(8, 1),
+    )
     with pytest.raises(ValueError, match="global average pooling"):
         explain(mlp_head, torch.rand(2, 3, 16, 16) * 255, method="cam", layer="1")
-    max_pooled = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-                               nn.Linear(4, 1))
+    max_pooled = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(4, 1)
+    )
     with pytest.raises(ValueError, match="global-average-pool"):
         explain(max_pooled, torch.rand(2, 3, 16, 16) * 255, method="cam", layer="1")
 
@@ -163,13 +172,13 @@ def test_bad_arguments():
 
 
 def test_bf16_forward_gives_float32_maps_close_to_fp32(trained_tiny):
-    from conftest import SIZE, synthetic_batch
+    from tests.cam.helpers import SIZE, synthetic_batch
 
     x, _, _ = synthetic_batch(4, SIZE, seed=5)
     full = explain(trained_tiny, x, method="gradcam++")
     half = explain(trained_tiny, x, method="gradcam++", precision="bf16")
     assert half.maps.dtype == "float32"
-    for a, b in zip(full.normalised, half.normalised):
+    for a, b in zip(full.normalised, half.normalised, strict=False):
         assert torch.corrcoef(torch.stack([torch.from_numpy(a).flatten(), torch.from_numpy(b).flatten()]))[0, 1] > 0.9
 
 

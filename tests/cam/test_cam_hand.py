@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from crackscope.cam import explain
-from handnets import PATTERN, HandNet, pattern_batch
+from tests.cam.handnets import PATTERN, HandNet, pattern_batch
 
 P = PATTERN
 C = 2.0 / 16.0  # the constant gradient of the logit w.r.t. each activation

@@ -15,11 +15,22 @@ def test_explain_a_trained_run_from_the_cli(tiny_run, synth_dir, tmp_path):
     images = sorted((synth_dir / "images").glob("*.png"))[:4]
     out = tmp_path / "explained"
     res = CliRunner().invoke(
-        app, ["explain", str(tiny_run), *map(str, images), "--out", str(out), "--method", "gradcam++",
-              "--normalise", "batch", "--no-panels"],
+        app,
+        [
+            "explain",
+            str(tiny_run),
+            *map(str, images),
+            "--out",
+            str(out),
+            "--method",
+            "gradcam++",
+            "--normalise",
+            "batch",
+            "--no-panels",
+        ],
     )
     assert res.exit_code == 0, res.output
-    rows = list(csv.DictReader(open(out / "predictions.csv")))
+    rows = list(csv.DictReader((out / "predictions.csv").read_text().splitlines()))
     assert [r["filename"] for r in rows] == [p.name for p in images]
     for p in images:
         assert np.load(out / f"{p.stem}_map.npy").shape == (64, 64)  # the photo's size (run input: 32 px)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from crackscope.cam import explain
-from conftest import SIZE, synthetic_batch
+from tests.cam.helpers import SIZE, synthetic_batch
 
 LAYER = "features.4"
 ATOL = 1e-4

@@ -6,10 +6,10 @@ import csv
 import json
 from pathlib import Path
 
-from data_helpers import make_folders
 from typer.testing import CliRunner
 
 from crackscope.cli import app
+from tests.data.helpers import make_folders
 
 runner = CliRunner()
 
@@ -28,8 +28,9 @@ def test_synth_inspect_split(tmp_path: Path) -> None:
     assert "cracked" in result.output and "uncracked" in result.output and "48x48 (8)" in result.output
 
     csv_path = tmp_path / "split.csv"
-    result = runner.invoke(app, ["split", str(data), "--out", str(csv_path), "--seed", "1", "--val", "0.25",
-                                 "--test", "0.25"])
+    result = runner.invoke(
+        app, ["split", str(data), "--out", str(csv_path), "--seed", "1", "--val", "0.25", "--test", "0.25"]
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(csv_path.open()))
     assert rows and set(rows[0]) == {"key", "group", "label", "split"}

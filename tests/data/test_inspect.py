@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import write_image
 
 from crackscope.data.inspect import image_stats, inspect_dataset, shortcut_check, standardized_mean_difference
+from tests.data.helpers import write_image
 
 N_PER_CLASS = 80  # enough that chance alone rarely gives |d| > 0.5 (standard error of d is about 0.16)
 

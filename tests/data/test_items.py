@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import make_folders, write_image
 
 from crackscope.data.items import (
     LabelledItem,
+    PhotoCache,
     auto_patch_size,
     dataset_items,
     default_min_crack_pixels,
-    photo_cache,
 )
+from tests.data.helpers import make_folders, write_image
 
 
 def _seg_set(root: Path) -> Path:
@@ -50,17 +50,22 @@ def test_patch_items_exact(tmp_path: Path) -> None:
     first = items[0]
     assert first.key.endswith("a.png#0,0,4,4") and Path(first.key.split("#")[0]).is_absolute()
     assert first.load().shape == (4, 4, 3)
-    assert first.load_mask().tolist() == [[False] * 4, [False, True, True, False], [False, True, True, False],
-                                          [False] * 4]
+    assert first.load_mask().tolist() == [
+        [False] * 4,
+        [False, True, True, False],
+        [False, True, True, False],
+        [False] * 4,
+    ]
 
 
 def test_patch_pixels_match_the_photo_and_decode_once(tmp_path: Path) -> None:
     from crackscope.io import read_image
 
     root = _seg_set(tmp_path / "seg")
-    items = dataset_items(root, patch_size=4, stride=2, min_crack_pixels=1, margin=0)
+    photo_cache = PhotoCache()  # the caller's cache: the items decode their photos through it
+    items = dataset_items(root, patch_size=4, stride=2, min_crack_pixels=1, margin=0, photo_cache=photo_cache)
+    assert items.photo_cache is photo_cache and photo_cache.misses == 0
     photo = read_image(root / "images" / "b.png")
-    photo_cache.clear()
     b_items = [i for i in items if i.group == "b"]
     for item in b_items:
         y, x, h, w = item.box

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import gray_image, make_folders, write_image
 
 from crackscope.data.layouts import class_of_folder, detect_layout, label_from_name, load_dataset
 from crackscope.errors import BadInputError
+from tests.data.helpers import gray_image, make_folders, write_image
 
 
 def _labels(dataset) -> dict[str, int | None]:

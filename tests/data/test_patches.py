@@ -88,6 +88,13 @@ def test_cut_patches_keeps_crops_and_drops_ambiguous() -> None:
 
 
 def test_cut_patches_size_mismatch_names_source() -> None:
-    with pytest.raises(BadInputError, match="m.png: mask size 4x3 differs from its image size 4x4"):
-        cut_patches(np.zeros((4, 4, 3), np.uint8), np.zeros((3, 4), bool), size=2, stride=2,
-                    min_crack_pixels=1, margin=0, source="m.png")
+    with pytest.raises(BadInputError, match=r"m.png: mask size 4x3 differs from its image size 4x4"):
+        cut_patches(
+            np.zeros((4, 4, 3), np.uint8),
+            np.zeros((3, 4), bool),
+            size=2,
+            stride=2,
+            min_crack_pixels=1,
+            margin=0,
+            source="m.png",
+        )

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from data_helpers import write_image
 from PIL import Image
 
 from crackscope.errors import BadInputError
 from crackscope.io import read_image, read_mask
+from tests.data.helpers import write_image
 
 
 def test_grayscale_rgba_16bit_and_palette_load_as_rgb(tmp_path: Path) -> None:
@@ -73,11 +73,11 @@ def test_corrupt_truncated_and_missing_files(tmp_path: Path) -> None:
     good = write_image(tmp_path / "ok.jpg", np.full((64, 64, 3), 120, np.uint8))
     truncated = tmp_path / "cut.jpg"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(BadInputError, match="cut.jpg: corrupt or truncated"):
+    with pytest.raises(BadInputError, match=r"cut.jpg: corrupt or truncated"):
         read_image(truncated)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"\x00" * 50)
-    with pytest.raises(BadInputError, match="junk.png: not an image"):
+    with pytest.raises(BadInputError, match=r"junk.png: not an image"):
         read_image(junk)
-    with pytest.raises(BadInputError, match="gone.png: file not found"):
+    with pytest.raises(BadInputError, match=r"gone.png: file not found"):
         read_mask(tmp_path / "gone.png")

@@ -85,8 +85,14 @@ def test_items_keep_input_order_and_fractions_are_checked() -> None:
 
 def test_csv_round_trip_with_and_without_items(tmp_path: Path) -> None:
     items = [
-        LabelledItem(f"/d/images/p{i}.png#0,{j * 4},4,4", f"p{i}", (i + j) % 2, Path(f"/d/images/p{i}.png"),
-                     (0, j * 4, 4, 4), Path(f"/d/masks/p{i}.png"))
+        LabelledItem(
+            f"/d/images/p{i}.png#0,{j * 4},4,4",
+            f"p{i}",
+            (i + j) % 2,
+            Path(f"/d/images/p{i}.png"),
+            (0, j * 4, 4, 4),
+            Path(f"/d/masks/p{i}.png"),
+        )
         for i in range(10)
         for j in range(2)
     ]
@@ -105,7 +111,7 @@ def test_bad_split_files(tmp_path: Path) -> None:
         read_split_csv(tmp_path / "none.csv")
     wrong = tmp_path / "wrong.csv"
     wrong.write_text("a,b\n1,2\n")
-    with pytest.raises(BadInputError, match="wrong.csv: not a split file"):
+    with pytest.raises(BadInputError, match=r"wrong.csv: not a split file"):
         read_split_csv(wrong)
     bad_label = tmp_path / "label.csv"
     bad_label.write_text("key,group,label,split\nx,x,cracked,train\n")
@@ -113,7 +119,7 @@ def test_bad_split_files(tmp_path: Path) -> None:
         read_split_csv(bad_label)
     moved = tmp_path / "moved.csv"
     moved.write_text("key,group,label,split\n/old/a.png,a,1,train\n")
-    with pytest.raises(BadInputError, match="1 item.* not found in the dataset.*first: /old/a.png"):
+    with pytest.raises(BadInputError, match=r"1 item.* not found in the dataset.*first: /old/a.png"):
         read_split_csv(moved, items=[Item("/new/a.png", "a", 1)])
 
 

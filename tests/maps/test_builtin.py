@@ -15,8 +15,12 @@ from crackscope.runs import builtin_run_dir, resolve_run_dir
 def test_the_bundled_run_is_in_the_package_and_small():
     folder = builtin_run_dir()
     assert folder.parent.name == "crackscope" and (folder / "config.json").is_file()
-    for name in ("model.safetensors", "map_recipe.json", "pixel-models/a2/pixel_model.safetensors",
-                 "pixel-models/b2/pixel_model.safetensors"):
+    for name in (
+        "model.safetensors",
+        "map_recipe.json",
+        "pixel-models/a2/pixel_model.safetensors",
+        "pixel-models/b2/pixel_model.safetensors",
+    ):
         assert (folder / name).is_file(), name
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     assert size < 5 * 1024**2

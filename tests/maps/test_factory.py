@@ -21,6 +21,7 @@ def test_a_trained_run_maps_with_the_refined_preset_by_default(tiny_run):
     assert make_mapper(tiny_run, own).recipe is own
 
 
+@pytest.mark.slow
 def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     recipe = default_recipe(fitted_run)
     assert recipe.name == "small-selftrained" and recipe.pixel_models == ("a2", "b2")
@@ -30,14 +31,15 @@ def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     assert "pixel-models/a2" in mapper.settings()["pixel_model"]
 
 
+@pytest.mark.slow
 def test_errors_name_what_is_missing(tiny_run, fitted_run, tmp_path):
-    with pytest.raises(BadInputError, match="pixel-models/a2.*`crackscope fit`"):
+    with pytest.raises(BadInputError, match=r"pixel-models/a2.*`crackscope fit`"):
         make_mapper(tiny_run, "selftrained")
     with pytest.raises(BadInputError, match="maps with a restorer run, and this is a classifier run"):
         make_mapper(tiny_run, "restorer-paper")
     with pytest.raises(BadInputError, match="unknown preset 'nope'"):
         make_mapper(tiny_run, "nope")
-    with pytest.raises(BadInputError, match="no config.json"):
+    with pytest.raises(BadInputError, match=r"no config.json"):
         make_mapper(tmp_path / "nothing")
     broken = tmp_path / "broken"
     shutil.copytree(fitted_run, broken)
@@ -46,6 +48,7 @@ def test_errors_name_what_is_missing(tiny_run, fitted_run, tmp_path):
         make_mapper(broken)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["cam", "refined", "refined-v2", "selftrained"])
 def test_every_classifier_preset_maps_a_synthetic_photo(fitted_run, synth_dir, preset):
     from crackscope.io import read_image

@@ -13,6 +13,7 @@ from crackscope.maps.pixel_model import load_pixel_model
 from crackscope.maps.recipe import PIXEL_MODELS_DIR, read_run_recipe
 
 
+@pytest.mark.slow
 def test_fit_writes_everything_map_needs(fitted_run):
     recipe = read_run_recipe(fitted_run)
     assert recipe is not None and recipe.name == "small-selftrained"
@@ -28,6 +29,7 @@ def test_fit_writes_everything_map_needs(fitted_run):
     assert json.loads((fitted_run / "config.json").read_text())["complete"] is True
 
 
+@pytest.mark.slow
 def test_a_finished_fit_resumes_without_redoing_work(fitted_run, small_recipe, synth_dir, tmp_path):
     run = tmp_path / "again"
     shutil.copytree(fitted_run, run)
@@ -58,6 +60,7 @@ def test_photo_sample_is_seeded_and_sorted(synth_dir):
     assert some == photo_paths(synth_dir, layout=None, max_photos=5, seed=1)
 
 
+@pytest.mark.slow
 def test_fit_and_presets_commands(fitted_run, tmp_path):
     from typer.testing import CliRunner
 

@@ -96,9 +96,11 @@ def test_measurements_in_csv_match_the_overlay_numbers(tiny_run, tmp_path):
     write_image_atomic(tmp_path / "in" / "wall.png", np.full((64, 64, 3), 128, np.uint8))
     out = tmp_path / "out"
     summary = map_images(tiny_run, [tmp_path / "in"], out, mm_per_px=0.2, mapper=TwoCracks())
-    rows = list(csv.DictReader(open(out / "cracks.csv")))
+    rows = list(csv.DictReader((out / "cracks.csv").read_text().splitlines()))
     assert [r["crack_id"] for r in rows] == ["1", "2"] and rows[0]["filename"] == "wall.png"
-    assert float(rows[0]["length_px"]) == pytest.approx(40, abs=1) and float(rows[0]["max_width_px"]) == pytest.approx(3)
+    assert float(rows[0]["length_px"]) == pytest.approx(40, abs=1) and float(rows[0]["max_width_px"]) == pytest.approx(
+        3
+    )
     assert float(rows[1]["length_mm"]) == pytest.approx(4.0, abs=0.2)
     assert summary["images"][0]["n_cracks"] == 2 and summary["images"][0]["crack_probability"] == 0.9
     mask = read_mask(out / "masks" / "wall.png")
@@ -124,8 +126,21 @@ def test_map_cli(tiny_run, photos, tmp_path):
     from crackscope.cli import app
 
     out = tmp_path / "cli"
-    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--tile", "48",
-                                   "--no-refine", "--mm-per-px", "0.1"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "map",
+            str(tiny_run),
+            str(photos / "big.jpg"),
+            "--out",
+            str(out),
+            "--tile",
+            "48",
+            "--no-refine",
+            "--mm-per-px",
+            "0.1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     s = json.loads((out / "summary.json").read_text())
     assert s["manifest"]["settings"]["tile"] == 48 and s["manifest"]["settings"]["refine"] is False
@@ -141,8 +156,22 @@ def test_map_cli_refine_options_file_and_gate(tiny_run, photos, tmp_path):
     settings = tmp_path / "v2.json"
     settings.write_text(json.dumps({"radii": [3, 6, 12], "contrast": 80.0, "max_fill": 0.4, "half_max": 0.5}))
     out = tmp_path / "cli-v2"
-    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--tile", "48",
-                                   "--refine-options", str(settings), "--gate", "pixels"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "map",
+            str(tiny_run),
+            str(photos / "big.jpg"),
+            "--out",
+            str(out),
+            "--tile",
+            "48",
+            "--refine-options",
+            str(settings),
+            "--gate",
+            "pixels",
+        ],
+    )
     assert res.exit_code == 0, res.output
     used = json.loads((out / "summary.json").read_text())["manifest"]["settings"]
     assert used["gate"] == "pixels"
@@ -150,14 +179,16 @@ def test_map_cli_refine_options_file_and_gate(tiny_run, photos, tmp_path):
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"radius": 3}))
-    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out),
-                                   "--refine-options", str(bad)])
+    res = CliRunner().invoke(
+        app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--refine-options", str(bad)]
+    )
     assert res.exit_code != 0
     assert "bad.json" in str(res.exception) + res.output and "radius" in str(res.exception) + res.output
     res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos / "big.jpg"), "--out", str(out), "--gate", "x"])
     assert res.exit_code != 0
 
 
+@pytest.mark.slow
 def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path):
     """`crackscope selftrain` learns from unlabelled photos (a bad file is skipped, not fatal), and
     `crackscope map --pixel-model` maps with it, using the refinement settings it was trained with."""
@@ -170,8 +201,20 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
     settings = tmp_path / "labels.json"
     settings.write_text(json.dumps({"min_size": 0, "region_level": 0.05, "min_response": 0.1}))
     pm = tmp_path / "pixel-model"
-    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm), "--minutes", "0.05",
-                                   "--refine-options", str(settings)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "selftrain",
+            str(tiny_run),
+            str(photos),
+            "--out",
+            str(pm),
+            "--minutes",
+            "0.05",
+            "--refine-options",
+            str(settings),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "broken.png" in res.output and "skipped" in res.output
     model = load_pixel_model(pm)
@@ -193,29 +236,48 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
     masks = tmp_path / "masks.json"
     masks.write_text(json.dumps({"min_size": 5, "region_level": 0.0, "region_dilation": 0, "pixel_threshold": 0.4}))
     pm2 = tmp_path / "pixel-model-2"
-    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm2), "--minutes", "0.05",
-                                   "--refine-options", str(settings), "--mask-options", str(masks),
-                                   "--outside-lines-unlabelled", "--blobs-background"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "selftrain",
+            str(tiny_run),
+            str(photos),
+            "--out",
+            str(pm2),
+            "--minutes",
+            "0.05",
+            "--refine-options",
+            str(settings),
+            "--mask-options",
+            str(masks),
+            "--outside-lines-unlabelled",
+            "--blobs-background",
+        ],
+    )
     assert res.exit_code == 0, res.output
     config = load_pixel_model(pm2).config
     assert config["pseudo_labels"]["outside_lines_unlabelled"] and config["pseudo_labels"]["blobs_background"]
     assert config["mask"]["pixel_threshold"] == 0.4
     # a second round learns the first model's masks
     pm3 = tmp_path / "pixel-model-3"
-    res = CliRunner().invoke(app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm3), "--minutes", "0.05",
-                                   "--teacher", str(pm2)])
+    res = CliRunner().invoke(
+        app, ["selftrain", str(tiny_run), str(photos), "--out", str(pm3), "--minutes", "0.05", "--teacher", str(pm2)]
+    )
     assert res.exit_code == 0, res.output
     config = load_pixel_model(pm3).config
     assert config["teacher"] == str(pm2) and "pseudo_labels" not in config and config["steps"] >= 1
     assert config["mask"] == load_pixel_model(pm2).config["mask"]  # the teacher's mask settings are kept
     both = tmp_path / "mapped-2"
-    res = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(both), "--pixel-model", str(pm2),
-                                   "--pixel-model", str(pm)])
+    res = CliRunner().invoke(
+        app,
+        ["map", str(tiny_run), str(photos), "--out", str(both), "--pixel-model", str(pm2), "--pixel-model", str(pm)],
+    )
     assert res.exit_code == 0, res.output
     used = json.loads((both / "summary.json").read_text())["manifest"]["settings"]
     assert used["pixel_model"] == f"{pm2},{pm}" and used["refine_options"]["pixel_threshold"] == 0.4  # the first's
     assert len(list((both / "masks").iterdir())) == 4
 
-    missing = CliRunner().invoke(app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model",
-                                       str(tmp_path / "nowhere")])
+    missing = CliRunner().invoke(
+        app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model", str(tmp_path / "nowhere")]
+    )
     assert missing.exit_code != 0 and "nowhere" in str(missing.exception) + missing.output

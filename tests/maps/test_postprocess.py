@@ -11,7 +11,6 @@ from crackscope.maps.postprocess import (
     erode_mask,
     label_cracks,
     open_mask,
-    postprocess,
     remove_small,
     skeletonize_mask,
     threshold_map,
@@ -164,20 +163,3 @@ def test_skeleton_of_a_bar_is_one_pixel_wide():
     single = np.zeros((3, 3), bool)
     single[1, 1] = True
     np.testing.assert_array_equal(skeletonize_mask(single), single)
-
-
-def test_postprocess_chain():
-    prob = np.zeros((8, 8))
-    prob[2:6, 1:7] = 0.9
-    prob[0, 7] = 0.9  # speck
-    out = postprocess(prob, threshold="fixed", value=0.5, min_size=2)
-    expected = np.zeros((8, 8), bool)
-    expected[2:6, 1:7] = True
-    np.testing.assert_array_equal(out, expected)
-    np.testing.assert_array_equal(postprocess(prob, threshold=0.5, opening=1), expected & open_mask(expected))
-    assert postprocess(prob)[0, 7]  # Otsu alone keeps the speck
-    assert not postprocess(np.full((4, 4), 0.3)).any()
-    with pytest.raises(ValueError):
-        postprocess(prob, threshold=0.5, value=0.5)
-    with pytest.raises(ValueError):
-        postprocess(prob, threshold="nope")

@@ -72,5 +72,5 @@ def test_a_run_folder_records_its_recipe(tmp_path):
     recipe.save(tmp_path)
     assert read_run_recipe(tmp_path) == recipe
     (tmp_path / RECIPE_FILE).write_text('{"gate": "sideways"}')
-    with pytest.raises(BadInputError, match="map_recipe.json.*not a valid map recipe"):
+    with pytest.raises(BadInputError, match=r"map_recipe.json.*not a valid map recipe"):
         read_run_recipe(tmp_path)

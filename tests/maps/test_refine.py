@@ -29,7 +29,7 @@ def _two_lines():
 def test_dark_line_response_marks_dark_lines():
     img, a, b = _two_lines()
     r = dark_line_response(img)
-    assert r.dtype == np.float32 and 0 <= r.min() and r.max() <= 1
+    assert r.dtype == np.float32 and r.min() >= 0 and r.max() <= 1
     assert r[a].mean() > 0.9 and r[~(a | b)].mean() < 0.15
     with pytest.raises(ValueError):
         dark_line_response(img, radii=())
@@ -82,7 +82,7 @@ def test_support_region_level_and_dilation():
 
 def test_baseline_finds_both_lines_without_a_model():
     img, a, b = _two_lines()
-    resp, mask = blackhat_otsu(img)
+    _resp, mask = blackhat_otsu(img)
     assert mask[a].mean() > 0.9 and mask[b].mean() > 0.9 and not (mask & ~_near(a | b)).any()
 
 
@@ -108,8 +108,9 @@ def test_hysteresis_keeps_faint_continuations_only():
     img[20:22, 60:110] = 110  # its faint continuation
     img[45:47, 10:110] = 110  # a separate faint line
     cam = np.ones((60, 120), np.float32)
-    opts = RefineOptions(radii=(2, 4), blur=1.0, contrast=100.0, region_level=0.0, region_dilation=0, min_size=0,
-                         min_response=0.6)
+    opts = RefineOptions(
+        radii=(2, 4), blur=1.0, contrast=100.0, region_level=0.0, region_dilation=0, min_size=0, min_response=0.6
+    )
     _, plain = refine_map(img, cam, options=opts)
     _, hyst = refine_map(img, cam, options=opts.with_(hysteresis=0.25))
     assert plain[20:22, 15:55].all() and not plain[20:22, 65:105].any()
@@ -131,8 +132,9 @@ def test_half_max_trims_the_blurred_flanks_of_a_strong_crack():
     img[18:21, 5:75] = 20  # a strong 3 px crack
     line = np.zeros((40, 80), bool)
     line[18:21, 5:75] = True
-    opts = RefineOptions(radii=(3, 6), blur=2.0, contrast=200.0, region_level=0.0, region_dilation=0, min_size=0,
-                         min_response=0.05)
+    opts = RefineOptions(
+        radii=(3, 6), blur=2.0, contrast=200.0, region_level=0.0, region_dilation=0, min_size=0, min_response=0.05
+    )
     _, wide = refine_map(img, np.ones((40, 80), np.float32), options=opts)
     _, trimmed = refine_map(img, np.ones((40, 80), np.float32), options=opts.with_(half_max=0.5))
     assert trimmed[line].mean() > 0.9 and (trimmed & ~line).sum() < (wide & ~line).sum()

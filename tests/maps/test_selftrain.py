@@ -14,7 +14,14 @@ from crackscope.maps.pixel_model import (
     refine_with_pixel_model,
 )
 from crackscope.maps.refine import RefineOptions
-from crackscope.maps.selftrain import IGNORE, PseudoLabelOptions, pseudo_labels, teacher_labels, train_pixel_model
+from crackscope.maps.selftrain import (
+    IGNORE,
+    PseudoLabelOptions,
+    SelfTrainOptions,
+    pseudo_labels,
+    teacher_labels,
+    train_pixel_model,
+)
 
 
 def _lines(seed=0, size=64):
@@ -61,8 +68,12 @@ def test_blobs_background_teaches_that_dark_spots_are_not_cracks():
     refine = RefineOptions(min_size=0, max_fill=0.4)
     base = PseudoLabelOptions(outside_dilation=2, outside_lines_unlabelled=True)
     lab = pseudo_labels(img, cam, refine=refine, options=base)
-    blobs = pseudo_labels(img, cam, refine=refine, options=PseudoLabelOptions(
-        outside_dilation=2, outside_lines_unlabelled=True, blobs_background=True))
+    blobs = pseudo_labels(
+        img,
+        cam,
+        refine=refine,
+        options=PseudoLabelOptions(outside_dilation=2, outside_lines_unlabelled=True, blobs_background=True),
+    )
     assert (lab[spot] == IGNORE).all() and (blobs[spot] == 0).all()
     assert (blobs[: row - 20, 40:42] == IGNORE).all()  # the long joint is a line, not a blob: still unlabelled
     assert np.array_equal(lab == 1, blobs == 1)
@@ -105,8 +116,8 @@ def test_training_learns_dark_lines_and_round_trips(tmp_path):
     pairs = [_lines(seed) for seed in range(6)]
     images = [p[0] for p in pairs]
     labels = [pseudo_labels(img, cam, refine=RefineOptions(min_size=0)) for img, cam, _ in pairs]
-    model = train_pixel_model(images, labels, out=tmp_path / "pm", steps=60, crop=32, batch_size=8, width=6,
-                              lr=1e-2, seed=0)
+    options = SelfTrainOptions(seconds=None, steps=60, crop=32, batch_size=8, width=6, lr=1e-2, seed=0)
+    model = train_pixel_model(images, labels, out=tmp_path / "pm", options=options)
     img, cam, row = _lines(99)
     prob = model.predict(img)
     assert prob[row : row + 2, 8:30].mean() > 0.5 and prob[row + 12 :, :30].mean() < 0.3
@@ -123,3 +134,10 @@ def test_training_learns_dark_lines_and_round_trips(tmp_path):
         train_pixel_model(images, labels[:2])
 
 
+def test_self_train_options_refuse_what_cannot_train():
+    with pytest.raises(ValueError, match="set seconds, steps or both"):
+        SelfTrainOptions(seconds=None)
+    with pytest.raises(ValueError, match="crop must be a multiple of 8"):
+        SelfTrainOptions(crop=20)
+    with pytest.raises(ValueError, match="positive_crops"):
+        SelfTrainOptions(positive_crops=1.5)

@@ -143,7 +143,7 @@ def torchvision_vgg16_shapes() -> dict[str, tuple[int, ...]]:
         shapes[f"features.{index}.weight"] = (v, cin, 3, 3)
         shapes[f"features.{index}.bias"] = (v,)
         index, cin = index + 2, v
-    for i, (fin, fout) in zip((0, 3, 6), ((25088, 4096), (4096, 4096), (4096, 1000))):
+    for i, (fin, fout) in zip((0, 3, 6), ((25088, 4096), (4096, 4096), (4096, 1000)), strict=False):
         shapes[f"classifier.{i}.weight"] = (fout, fin)
         shapes[f"classifier.{i}.bias"] = (fout,)
     return shapes
@@ -162,7 +162,7 @@ def torchvision_resnet50_shapes(*, batches_tracked: bool = True) -> dict[str, tu
     shapes["conv1.weight"] = (64, 3, 7, 7)
     bn("bn1", 64)
     cin = 64
-    for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512)), start=1):
+    for layer, (blocks, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=False), start=1):
         for b in range(blocks):
             p = f"layer{layer}.{b}"
             shapes[f"{p}.conv1.weight"] = (width, cin, 1, 1)
@@ -228,7 +228,7 @@ def test_wrong_or_partial_weights_are_reported(tmp_path: Path) -> None:
     source = create_model("crackfast-s")
     path = tmp_path / "small.pth"
     torch.save(source.state_dict(), path)
-    with pytest.raises(BadInputError, match="weights do not fit 'simple-cnn'.*unexpected: features.stem"):
+    with pytest.raises(BadInputError, match=r"weights do not fit 'simple-cnn'.*unexpected: features.stem"):
         load_pretrained(create_model("simple-cnn"), path, model_name="simple-cnn")
     other = tmp_path / "other.pt"
     torch.save({"encoder.weight": torch.zeros(3)}, other)

@@ -64,7 +64,7 @@ def test_six_checkerboard_masks_complementary_halves(size):
     for k in (0, 2, 4):
         assert np.all(masks[k] + masks[k + 1] == 1)  # the two phases are complementary
     # square sides 1/2, 1/4, 1/8 of the image: the first row changes value every side px
-    for k, frac in zip((0, 2, 4), (2, 4, 8)):
+    for k, frac in zip((0, 2, 4), (2, 4, 8), strict=False):
         row = masks[k][0]
         changes = np.flatnonzero(np.diff(row)) + 1
         assert list(changes) == list(range(size // frac, size, size // frac))
@@ -101,9 +101,22 @@ def test_losses_zero_for_identical_and_positive_otherwise():
 
 # torchvision's vgg19().features: conv layers at these indices, (out, in) channels
 TORCHVISION_VGG19_CONVS = {
-    0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128), 12: (256, 256), 14: (256, 256),
-    16: (256, 256), 19: (512, 256), 21: (512, 512), 23: (512, 512), 25: (512, 512), 28: (512, 512),
-    30: (512, 512), 32: (512, 512), 34: (512, 512),
+    0: (64, 3),
+    2: (64, 64),
+    5: (128, 64),
+    7: (128, 128),
+    10: (256, 128),
+    12: (256, 256),
+    14: (256, 256),
+    16: (256, 256),
+    19: (512, 256),
+    21: (512, 512),
+    23: (512, 512),
+    25: (512, 512),
+    28: (512, 512),
+    30: (512, 512),
+    32: (512, 512),
+    34: (512, 512),
 }
 
 
@@ -126,11 +139,11 @@ def test_vgg19_parameter_names_match_torchvision(tmp_path):
 
 
 def test_vgg19_missing_or_wrong_weights_are_bad_input(tmp_path):
-    with pytest.raises(BadInputError, match="vgg19-dcbb9e9d.pth"):
+    with pytest.raises(BadInputError, match=r"vgg19-dcbb9e9d.pth"):
         load_vgg19(tmp_path / "nope.pth")
     wrong = tmp_path / "wrong.pth"
     torch.save({"features.0.weight": torch.zeros(1)}, wrong)
-    with pytest.raises(BadInputError, match="vgg19-dcbb9e9d.pth"):
+    with pytest.raises(BadInputError, match=r"vgg19-dcbb9e9d.pth"):
         load_vgg19(wrong)
 
 
@@ -164,9 +177,8 @@ def test_normalization_mode_batch_statistics_leave_the_model_untouched():
     with normalization_mode(g, "batch"), torch.no_grad():
         assert not torch.allclose(g(x[:2])[0], batch_out[0])
     assert not torch.allclose(batch_out, running_out)
-    with pytest.raises(ValueError, match="normalization"):
-        with normalization_mode(g, "instance"):
-            pass
+    with pytest.raises(ValueError, match="normalization"), normalization_mode(g, "instance"):
+        pass
 
 
 def test_restore_image_is_deterministic_and_sized():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -16,12 +17,23 @@ from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
 from crackscope.unsupervised.discriminator import PatchDiscriminator
 from crackscope.unsupervised.generator import UNetGenerator
 from crackscope.unsupervised.losses import RestorationLoss
-from crackscope.unsupervised.train import train_restorer, train_step
+from crackscope.unsupervised.train import RestorerTrainOptions, train_restorer, train_step
 from crackscope.unsupervised.vgg19 import VGG19Features
 
 TINY = RestorerConfig(
-    image_size=32, ngf=8, n_downs=5, ndf=8, d_strided=2, batch_size=4, epochs=2, steps_per_epoch=3,
-    style="random", style_layers=("relu1_1",), val_max=8, crack_margin=2, name="tiny",
+    image_size=32,
+    ngf=8,
+    n_downs=5,
+    ndf=8,
+    d_strided=2,
+    batch_size=4,
+    epochs=2,
+    steps_per_epoch=3,
+    style="random",
+    style_layers=("relu1_1",),
+    val_max=8,
+    crack_margin=2,
+    name="tiny",
 )
 
 
@@ -31,8 +43,11 @@ def _texture_batch(n: int, size: int, seed: int) -> torch.Tensor:
     yy, xx = np.mgrid[0:size, 0:size] / size
     imgs = []
     for _ in range(n):
-        base = sum(rng.uniform(0.1, 0.3) * np.sin(2 * np.pi * (rng.uniform(0.5, 2) * xx + rng.uniform(0.5, 2) * yy)
-                                                  + rng.uniform(0, 6)) for _ in range(3))
+        base = sum(
+            rng.uniform(0.1, 0.3)
+            * np.sin(2 * np.pi * (rng.uniform(0.5, 2) * xx + rng.uniform(0.5, 2) * yy) + rng.uniform(0, 6))
+            for _ in range(3)
+        )
         img = np.stack([base * rng.uniform(0.8, 1.2) for _ in range(3)]) + rng.normal(0, 0.03, (3, size, size))
         imgs.append(img)
     return torch.tensor(np.clip(np.stack(imgs), -1, 1), dtype=torch.float32)
@@ -63,7 +78,7 @@ def test_training_steps_lower_the_restoration_loss():
 @pytest.fixture(scope="module")
 def restorer_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("restorer") / "run"
-    return train_restorer(synth_dir, out=out, config=TINY, seed=0)
+    return train_restorer(synth_dir, out=out, config=TINY, options=RestorerTrainOptions(seed=0))
 
 
 def test_run_folder(restorer_run: Path):
@@ -111,15 +126,48 @@ def test_resume_continues(restorer_run: Path, synth_dir: Path, tmp_path: Path):
     shutil.copytree(restorer_run, copy)
     with pytest.raises(BadInputError, match="resume"):
         train_restorer(synth_dir, out=copy, config=TINY)
-    train_restorer(synth_dir, out=copy, resume=True, epochs=3)
+    train_restorer(synth_dir, out=copy, resume=True, options=RestorerTrainOptions(epochs=3))
     rows = list(csv.DictReader((copy / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert (copy / "samples" / "epoch_003.png").is_file()
 
 
 def test_missing_vgg_weights_named(synth_dir: Path, tmp_path: Path):
-    with pytest.raises(BadInputError, match="vgg19-dcbb9e9d.pth"):
-        train_restorer(synth_dir, out=tmp_path / "r", config=TINY, vgg_weights=tmp_path / "missing.pth")
+    with pytest.raises(BadInputError, match=r"vgg19-dcbb9e9d\.pth"):
+        options = RestorerTrainOptions(vgg_weights=tmp_path / "missing.pth")
+        train_restorer(synth_dir, out=tmp_path / "r", config=TINY, options=options)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"ngf": -1}, "ngf"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch"),
+        ({"image_size": 4}, "image_size"),
+        ({"image_size": 36}, "image_size"),
+        ({"style": "nope"}, "style"),
+        ({"seed": -1}, "seed"),
+        ({"time_budget": 0.0}, "time_budget"),
+        ({"time_budget": float("nan")}, "time_budget"),
+    ],
+)
+def test_train_options_are_checked_when_made(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=f"^{field} must"):
+        RestorerTrainOptions(**changes)  # type: ignore[arg-type]
+
+
+def test_train_options_keep_what_is_fine() -> None:
+    options = RestorerTrainOptions(epochs=1, image_size=32, ngf=8, style="off", seed=0, time_budget=1.5)
+    assert options.image_size == 32 and options.style == "off"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.epochs = 2  # type: ignore[misc]
+
+
+def test_unknown_config_named(synth_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown restorer config 'huge'"):
+        train_restorer(synth_dir, out=tmp_path / "r", config="huge")
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (50, 70), (20, 90)])
@@ -137,7 +185,7 @@ def test_restorer_mapper_contract(restorer_run: Path, shape):
     assert isinstance(result, MapResult)
     assert result.probability.shape == shape and result.mask.shape == shape
     assert result.probability.dtype == np.float32 and result.mask.dtype == bool
-    assert 0.0 <= result.probability.min() and result.probability.max() <= 1.0
+    assert result.probability.min() >= 0.0 and result.probability.max() <= 1.0
     assert result.tiles and all(len(t.box) == 4 and t.error is not None for t in result.tiles)
 
 
@@ -172,12 +220,34 @@ def test_cli_train_restorer(synth_dir: Path, tmp_path: Path):
     from crackscope.cli import app
 
     out = tmp_path / "cli-run"
-    result = CliRunner().invoke(app, [
-        "train-restorer", str(synth_dir), "--out", str(out), "--epochs", "1", "--image-size", "32",
-        "--ngf", "8", "--batch-size", "4", "--steps-per-epoch", "2", "--style", "off",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train-restorer",
+            str(synth_dir),
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+            "--ngf",
+            "8",
+            "--batch-size",
+            "4",
+            "--steps-per-epoch",
+            "2",
+            "--style",
+            "off",
+        ],
+    )
     assert result.exit_code == 0, result.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["restorer"]["n_downs"] == 5 and cfg["style"] == "off"
     bad = CliRunner().invoke(app, ["train-restorer", str(synth_dir), "--out", str(tmp_path / "x"), "--style", "nope"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "style must be one of" in bad.output
+    assert not (tmp_path / "x").exists()
+    bad = CliRunner().invoke(app, ["train-restorer", str(synth_dir), "--out", str(tmp_path / "y"), "--config", "huge"])
+    assert bad.exit_code == 2 and "unknown restorer config" in bad.output
+    bad = CliRunner().invoke(app, ["train-restorer", str(synth_dir), "--out", str(tmp_path / "z"), "--epochs", "0"])
+    assert bad.exit_code == 2 and "epochs must be at least 1" in bad.output

@@ -44,7 +44,7 @@ def score_items(
         for start in range(0, len(items), batch_size):
             chunk = list(items[start : start + batch_size])
             pixels = list(pool.map(load, chunk))
-            good = [(p, it) for p, it in zip(pixels, chunk) if p is not None]
+            good = [(p, it) for p, it in zip(pixels, chunk, strict=True) if p is not None]
             if good:
                 probabilities.append(run.predict_proba([p for p, _ in good], batch_size=batch_size))
                 labels.append(np.array([int(it.label) for _, it in good]))
@@ -85,11 +85,11 @@ def evaluate(
     if not items:
         raise BadInputError(data, "no labelled samples to evaluate on")
     total = len(items)
-    probs, labels, skipped = score_items(
-        run, items, batch_size=batch_size, on_progress=None if on_progress is None else (lambda n: on_progress(n, total))
-    )
+    report = None if on_progress is None else (lambda n: on_progress(n, total))
+    probs, labels, skipped = score_items(run, items, batch_size=batch_size, on_progress=report)
     if labels.size == 0:
-        raise BadInputError(data, f"none of the {total} samples could be read (first: {skipped[0][0]}: {skipped[0][1]})")
+        first = f"{skipped[0][0]}: {skipped[0][1]}"
+        raise BadInputError(data, f"none of the {total} samples could be read (first: {first})")
     metrics = binary_metrics(labels, probs, threshold=run.threshold)
     metrics.update(
         {

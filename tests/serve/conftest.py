@@ -1,11 +1,9 @@
-"""Fixtures of the app tests: photos as bytes, a run that always draws a mask, test clients, a live server."""
+"""Fixtures of the serve tests: photos as bytes, a run that always draws a mask, test clients, a live server."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,13 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-
-def encode(array: np.ndarray, fmt: str = "PNG", **options: object) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format=fmt, **options)
-    return buf.getvalue()
+from tests.serve.helpers import encode, free_port
 
 
 @pytest.fixture(scope="session")
@@ -65,12 +58,6 @@ def client(eager_run: Path) -> Iterator[object]:
 
     with TestClient(create_app(eager_run)) as c:
         yield c
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -36,12 +36,15 @@ def test_demo_quick(tmp_path: Path) -> None:
 
 
 def test_demo_rejects_bad_sizes(tmp_path: Path) -> None:
-    from crackscope.demo import run_demo
+    from crackscope.demo import DemoOptions
 
     with pytest.raises(ValueError, match="n must be"):
-        run_demo(tmp_path, n=4, quick=True)
+        DemoOptions(n=4, quick=True)
     with pytest.raises(ValueError, match="size must be"):
-        run_demo(tmp_path, size=8, quick=True)
+        DemoOptions(size=8, quick=True)
     with pytest.raises(ValueError, match="unknown method"):
-        run_demo(tmp_path, quick=True, method="nonsense")
-    assert not (tmp_path / "run").exists()  # refused before any work
+        DemoOptions(quick=True, method="nonsense")
+    with pytest.raises(ValueError, match="unknown preset"):
+        DemoOptions(preset="nonsense")
+    assert DemoOptions(quick=True).sizes == {"n": 40, "size": 48, "epochs": 1, "batch_size": 16}
+    assert DemoOptions(n=50).sizes["n"] == 50 and DemoOptions().sizes["size"] == 96

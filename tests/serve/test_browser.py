@@ -69,7 +69,9 @@ def browser(chromium: Path):
 def test_upload_photos_and_see_results(browser, live_server: str, crack_png: bytes, tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     external: list[str] = []
-    page.on("request", lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:", "blob:")) else None)
+    page.on(
+        "request", lambda r: external.append(r.url) if not r.url.startswith((live_server, "data:", "blob:")) else None
+    )
     page.goto(live_server + "/")
     page.wait_for_function("document.querySelectorAll('#method option').length > 0")
     assert page.input_value("#method") == "gradcam++"

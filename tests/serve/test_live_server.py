@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from tests.app.conftest import encode, free_port
+from tests.serve.helpers import encode, free_port
 
 
 def test_concurrent_clients_over_http(live_server: str, crack_png: bytes, crack_jpeg: bytes) -> None:
@@ -59,7 +59,8 @@ def test_serve_command(eager_run: Path) -> None:
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{proc.stdout.read().decode() if proc.stdout else ''}")
+                    output = proc.stdout.read().decode() if proc.stdout else ""
+                    raise AssertionError(f"server did not start:\n{output}") from None
                 time.sleep(0.2)
         assert r.status_code == 200 and r.json()["run"] == "eager"
         assert "crackscope" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text

@@ -11,6 +11,8 @@ import pytest
 
 from crackscope.io import read_image, read_mask, write_image_atomic
 
+pytestmark = pytest.mark.slow  # both tests map with `fitted_run` (a 20 s `fit` the first time)
+
 
 @pytest.fixture(scope="module")
 def photo(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

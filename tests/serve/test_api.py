@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.app.conftest import encode
+from tests.serve.helpers import encode
 
 
 def decode_data_url(url: str) -> np.ndarray:
@@ -29,7 +29,9 @@ def png_header_only(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def post(client, route: str, name: str, data: bytes, mime: str = "image/png", **form: str):
@@ -102,9 +104,16 @@ def test_map_returns_images_measurements_and_csv(client, crack_jpeg: bytes) -> N
 def test_grayscale_and_rgba_uploads_work(client, crack_photo: np.ndarray) -> None:
     gray = encode(crack_photo[..., 0])
     rgba = encode(np.dstack([crack_photo, np.full(crack_photo.shape[:2], 255, np.uint8)]))
+    color = post(client, "/api/predict", "color.png", encode(crack_photo)).json()
     for name, data in (("gray.png", gray), ("rgba.png", rgba)):
         r = post(client, "/api/predict", name, data)
         assert r.status_code == 200, (name, r.text)
+        out = r.json()
+        assert out["filename"] == name and (out["width"], out["height"]) == (96, 96)
+        assert 0.0 <= out["probability"] <= 1.0 and out["label"] == "cracked"  # the eager run's threshold is 0
+        assert decode_data_url(out["heatmap_overlay"]).ndim == 3  # drawn as RGB
+    # an opaque alpha channel changes nothing: the same pixels, the same answer as the RGB photo
+    assert post(client, "/api/predict", "rgba.png", rgba).json()["probability"] == pytest.approx(color["probability"])
 
 
 def test_large_photo_is_tiled_and_shown_shrunk(client) -> None:
@@ -170,11 +179,18 @@ def test_small_limits_of_a_configured_app(eager_run: Path, crack_png: bytes) -> 
     from crackscope.serve.app import create_app
 
     with TestClient(create_app(eager_run, max_upload_bytes=4000, max_pixels=50 * 50)) as c:
+        info = c.get("/api/info").json()
         too_many_pixels = post(c, "/api/map", "small.png", encode(np.zeros((60, 60, 3), np.uint8)))
         assert too_many_pixels.status_code == 413
+        detail = too_many_pixels.json()["detail"]
+        assert detail.startswith("small.png:") and "60x60" in detail and "MP limit" in detail
         too_big = post(c, "/api/map", "crack.png", crack_png + bytes(10_000))
         assert too_big.status_code == 413
         assert "limit" in too_big.json()["detail"]
+        fits = post(c, "/api/map", "fits.png", encode(np.zeros((40, 40, 3), np.uint8)))
+    assert info["max_upload_bytes"] == 4000
+    assert fits.status_code == 200, fits.text  # under both limits: mapped
+    assert fits.json()["filename"] == "fits.png" and (fits.json()["width"], fits.json()["height"]) == (40, 40)
 
 
 def test_bad_options_and_missing_file(client, crack_png: bytes) -> None:
@@ -200,8 +216,11 @@ def test_concurrent_requests_all_succeed(client, crack_png: bytes, crack_jpeg: b
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(send, jobs))
     assert [r.status_code for r in results] == [200] * len(jobs)
+    assert [r.json()["filename"] for r in results] == [name for _, name, _, _ in jobs]  # each its own answer
     probs = {round(r.json()["probability"], 6) for r in results if r.json()["filename"] == "b.jpg"}
     assert len(probs) == 1  # the same photo gives the same answer under concurrency
+    maps = {(r.json()["crack_pixels"], r.json()["n_cracks"]) for r in results if r.json()["filename"] == "a.png"}
+    assert len(maps) == 1
 
 
 def test_damaged_files_never_give_a_server_error(client, crack_png: bytes, crack_jpeg: bytes) -> None:
@@ -219,12 +238,25 @@ def test_damaged_files_never_give_a_server_error(client, crack_png: bytes, crack
             variants.append(bytes(damaged))
     variants.append(b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
     variants.append(b"\xff\xd8\xff" + rng.integers(0, 256, 300, dtype=np.uint8).tobytes())
-    statuses = [post(client, "/api/predict", f"v{i}.bin", v).status_code for i, v in enumerate(variants)]
+    responses = [post(client, "/api/predict", f"v{i}.bin", v) for i, v in enumerate(variants)]
+    statuses = [r.status_code for r in responses]
     assert all(s in (200, 413, 415, 422) for s in statuses), statuses
     assert statuses.count(422) >= 5
+    for i, r in enumerate(responses):
+        if r.status_code == 200:  # damage the decoder tolerates: a real answer
+            assert r.json()["filename"] == f"v{i}.bin" and 0.0 <= r.json()["probability"] <= 1.0
+        else:  # a refusal that names the file and says why, never a stack trace
+            detail = r.json()["detail"]
+            assert detail.startswith(f"v{i}.bin: "), detail
+            assert "Traceback" not in detail and "internal error" not in detail
 
 
 def test_no_cdn_backed_docs_pages(client) -> None:
     # Swagger UI / ReDoc would fetch scripts from a CDN; the schema is served locally instead.
-    assert client.get("/docs").status_code == 404
-    assert client.get("/openapi.json").status_code == 200
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 404
+        assert r.json() == {"detail": "Not Found"}
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    assert schema.json()["openapi"].startswith("3.") and "/api/map" in schema.json()["paths"]

@@ -20,7 +20,8 @@ denominator is 0 (nothing predicted, or no crack in the GT) is 1.0: there was no
 Probability maps (8-bit PNG 0..255 or floats in [0, 1]) are quantised to 256 levels ``round(p * 255)``; the
 threshold ``k/255`` predicts the pixels with level ``>= k`` (k = 1..255). **ODS** is the best F1 of one
 threshold for the whole set (counts pooled); **OIS** picks each image's best-F1 threshold and pools the
-counts of those choices (the BSDS convention; F1 ties go to the highest threshold). All 255 thresholds are scored at once from level histograms,
+counts of those choices (the BSDS convention; F1 ties go to the highest threshold). All 255 thresholds are scored at
+once from level histograms,
 so ODS/OIS cost about as much as one mask score.
 """
 
@@ -82,7 +83,8 @@ def disk(radius: float) -> np.ndarray:
     """Bool footprint of the integer offsets within Euclidean distance ``radius`` (1x1 for radius < 1)."""
     r = int(np.floor(radius))
     yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
-    return yy**2 + xx**2 <= radius**2 + 1e-9
+    footprint: np.ndarray = yy**2 + xx**2 <= radius**2 + 1e-9
+    return footprint
 
 
 def _check_pair(pred: np.ndarray, gt: np.ndarray) -> None:
@@ -96,7 +98,8 @@ def _near(mask: np.ndarray, tol: float) -> np.ndarray:
     """Pixels within Euclidean distance ``tol`` of a True pixel of ``mask``."""
     if tol <= 0 or not mask.any():
         return mask.copy()
-    return ndimage.distance_transform_edt(~mask) <= tol + 1e-9
+    distance = np.asarray(ndimage.distance_transform_edt(~mask), dtype=np.float64)
+    return distance <= tol + 1e-9
 
 
 def count_mask(pred: np.ndarray, gt: np.ndarray, *, tol: float = 0) -> Counts:
@@ -122,7 +125,8 @@ def to_levels(prob: np.ndarray) -> np.ndarray:
         raise ValueError("probability map has non-finite values")
     if prob.min(initial=0) < 0 or prob.max(initial=0) > 1:
         raise ValueError("float probability maps must lie in [0, 1]")
-    return np.rint(prob * 255).astype(np.uint8)
+    levels: np.ndarray = np.rint(prob * 255).astype(np.uint8)
+    return levels
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,7 @@ def score_masks(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], *, tol: 
     if len(preds) != len(gts):
         raise ValueError(f"{len(preds)} predictions but {len(gts)} ground-truth masks")
     total = Counts()
-    for pred, gt in zip(preds, gts):
+    for pred, gt in zip(preds, gts, strict=False):
         total = total + count_mask(pred, gt, tol=tol)
     return {"tol": tol, "n_images": len(preds), **total.metrics()}
 
@@ -202,14 +206,14 @@ def ods_ois(probs: Sequence[np.ndarray], gts: Sequence[np.ndarray], *, tol: floa
         raise ValueError(f"{len(probs)} probability maps but {len(gts)} ground-truth masks")
     if not probs:
         raise ValueError("no images to score")
-    curves = [count_curve(p, g, tol=tol) for p, g in zip(probs, gts)]
+    curves = [count_curve(p, g, tol=tol) for p, g in zip(probs, gts, strict=False)]
     pooled = curves[0]
     for c in curves[1:]:
         pooled = pooled + c
     k_ods = _best(pooled)
     per_image_k = [_best(c) for c in curves]
     ois_counts = Counts()
-    for c, k in zip(curves, per_image_k):
+    for c, k in zip(curves, per_image_k, strict=False):
         ois_counts = ois_counts + c.at(k)
     ks = list(range(1, LEVELS))
     return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ def test_tiny_run_maps_a_photo_larger_than_the_tile(tiny_run, monkeypatch):
     res = m.map_image(_photo(150, 200))
     assert isinstance(res, MapResult)
     assert res.probability.shape == (150, 200) and res.probability.dtype == np.float32
-    assert 0 <= res.probability.min() and res.probability.max() <= 1
+    assert res.probability.min() >= 0 and res.probability.max() <= 1
     assert res.mask.shape == (150, 200) and res.mask.dtype == bool
     assert len(res.tiles) == 48
     for t in res.tiles:
@@ -164,7 +165,7 @@ def test_pixel_model_replaces_the_dark_line_response(monkeypatch):
 
     class ColumnModel:  # "crack" = a vertical band the image does not show at all
         source = "fake-pixel-model"
-        config: dict = {}
+        config: ClassVar[dict[str, object]] = {}
 
         def predict(self, image):
             p = np.zeros(image.shape[:2], np.float32)

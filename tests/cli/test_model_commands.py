@@ -22,15 +22,36 @@ def test_train_predict_evaluate_compare(synth_dir: Path, tmp_path: Path) -> None
     run = tmp_path / "run"
     result = runner.invoke(
         app,
-        ["train", str(synth_dir), "--model", "tiny", "--out", str(run), "--epochs", "1", "--image-size", "32",
-         "--batch-size", "8", "--seed", "0", "--lr", "0.005", "--precision", "fp32", "--quiet"],
+        [
+            "train",
+            str(synth_dir),
+            "--model",
+            "tiny",
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "8",
+            "--seed",
+            "0",
+            "--lr",
+            "0.005",
+            "--precision",
+            "fp32",
+            "--quiet",
+        ],
     )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"]["lr"] == 0.005 and config["recipe"]["epochs"] == 1
 
     out_csv = tmp_path / "out.csv"
-    result = runner.invoke(app, ["predict", str(run), str(synth_dir / "images"), "--csv", str(out_csv), "--probability"])
+    result = runner.invoke(
+        app, ["predict", str(run), str(synth_dir / "images"), "--csv", str(out_csv), "--probability"]
+    )
     assert result.exit_code == 0, result.output
     lines = out_csv.read_text().splitlines()
     assert lines[0] == "filename,class,probability" and len(lines) == 25

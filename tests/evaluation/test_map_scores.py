@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from crackscope.evaluation.scoring import count_curve, count_mask, ods_ois, score_dirs, score_masks
+from crackscope.evaluation.map_scores import count_curve, count_mask, ods_ois, score_dirs, score_masks
 from crackscope.io import write_image_atomic
 
 
