@@ -79,8 +79,6 @@ def map_cmd(
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
     from crackscope.maps.pipeline import map_images
 
-    if mm_per_px is not None and mm_per_px <= 0:
-        fail("--mm-per-px must be > 0")
     recipe = _recipe(
         run,
         preset,
@@ -91,10 +89,14 @@ def map_cmd(
         refine_options=refine_options,
         pixel_models=pixel_model,
     )
-    with ProgressBars() as bars:
-        summary = map_images(
-            run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars
-        )
+    try:
+        with ProgressBars() as bars:
+            summary = map_images(
+                run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars
+            )
+    except ValueError as exc:  # the settings, checked by map_images and the mapper before any photo
+        fail(str(exc))
+        return
     done = summary["counts"]
     out.print(
         f"mapped {done['mapped']} image(s) with preset {recipe.name}, skipped {done['skipped']} finished, "
@@ -141,10 +143,9 @@ def selftrain_cmd(
     from crackscope.maps.refine import RefineOptions
     from crackscope.maps.selftrain import SelfTrainOptions, self_train
 
-    if minutes <= 0:
-        fail("--minutes must be > 0")
     try:
         refine = get_preset(preset or "refined").refine_options
+        options = SelfTrainOptions(seconds=minutes * 60, seed=seed)
     except ValueError as exc:
         fail(str(exc))
         return
@@ -164,7 +165,7 @@ def selftrain_cmd(
             stage=stage,
             teacher=teacher,
             method=method,
-            options=SelfTrainOptions(seconds=minutes * 60, seed=seed),
+            options=options,
             on_progress=bars,
         )
     cfg = res.config
@@ -229,9 +230,11 @@ def score_cmd(
     from crackscope.evaluation.map_scores import plot_pr_curve, score_dirs
     from crackscope.io import write_json_atomic
 
-    if tol < 0:
-        fail("--tol must be >= 0")
-    res = score_dirs(pred_dir, gt_dir, tol=tol, prob_dir=prob_dir)
+    try:
+        res = score_dirs(pred_dir, gt_dir, tol=tol, prob_dir=prob_dir)
+    except ValueError as exc:
+        fail(str(exc))
+        return
     if res["n_images"] == 0:
         fail(f"no prediction in {pred_dir} matches a ground-truth mask in {gt_dir} by file name")
     table = Table(title=f"{res['n_images']} image(s), pixels pooled")
