@@ -1,6 +1,10 @@
 """Reproducible train/val/test splits: stratified by class, grouped by source photo, saved as CSV.
 
-All items of one group (the patches of one photo) land in the same split. Groups are assigned greedily,
+All items of one source photo land in the same split. The source photo of an item is its ``group`` (the file
+stem, see :mod:`crackscope.data.layouts`) with a trailing crop number removed (:func:`source_photo`): data sets
+publish crops of one photo as ``X-1``, ``X-2``, ... (DeepCrack's ``11116-1`` .. ``11116-4``, SDNET2018's
+``7001-1`` ...), and a crop in the training split and its sibling in the test split would leak the photo.
+Groups are assigned greedily,
 in a random order drawn from the seed, each to the split where it best reduces the gap between the
 per-class counts and their targets (``fraction x class total``); a few random orders are tried and the
 most balanced result is kept. Same items + same seed -> same split.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +29,8 @@ if TYPE_CHECKING:
     from crackscope.data.items import LabelledItem
 
 SPLITS = ("train", "val", "test")
+#: a crop number at the end of a file stem: ``X-1``, ``X-12`` (the ``-`` and the digits)
+_CROP_SUFFIX = re.compile(r"-\d+$")
 CSV_COLUMNS = ("key", "group", "label", "split")
 _TRIALS = 16  # random orders tried; 4 when there are over 2000 groups (balance is then easy)
 
@@ -51,6 +58,18 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     if any(not np.isfinite(f) or f < 0 for f in values) or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
         raise ValueError(f"fractions must be >= 0, sum to 1 and give train a share, got {values!r}")
     return values
+
+
+def source_photo(group: str) -> str:
+    """The photo a group's images come from: ``group`` without a trailing crop number (``-`` and digits).
+
+    Examples
+    --------
+    >>> source_photo("train_11116-3"), source_photo("7001-12"), source_photo("IMG_6536"), source_photo("-4")
+    ('train_11116', '7001', 'IMG_6536', '-4')
+    """
+    stem = _CROP_SUFFIX.sub("", group)
+    return stem or group
 
 
 def _assign(
@@ -95,7 +114,8 @@ def split_items(
 ) -> dict[str, list[ItemT]]:
     """Split items (anything with ``.key``, ``.group``, ``.label``) into ``train``/``val``/``test``.
 
-    Stratified by label and grouped by ``group``; items keep their input order inside each split.
+    Stratified by label and grouped by source photo (:func:`source_photo` of ``group``); items keep their input
+    order inside each split.
     """
     items = list(items)
     fracs = _check_fractions(fractions)
@@ -103,11 +123,11 @@ def split_items(
         return {name: [] for name in SPLITS}
     labels = sorted({int(item.label) for item in items})
     label_index = {lab: i for i, lab in enumerate(labels)}
-    group_names = sorted({str(item.group) for item in items})
+    group_names = sorted({source_photo(str(item.group)) for item in items})
     group_index = {g: i for i, g in enumerate(group_names)}
     group_counts = np.zeros((len(group_names), len(labels)))
     for item in items:
-        group_counts[group_index[str(item.group)], label_index[int(item.label)]] += 1
+        group_counts[group_index[source_photo(str(item.group))], label_index[int(item.label)]] += 1
     totals = group_counts.sum(axis=0)
     targets = np.outer(fracs, totals)
     scale = np.maximum(totals, 1.0)
@@ -123,7 +143,7 @@ def split_items(
     assert best_choice is not None
     out: dict[str, list[ItemT]] = {name: [] for name in SPLITS}
     for item in items:
-        out[SPLITS[best_choice[group_index[str(item.group)]]]].append(item)
+        out[SPLITS[best_choice[group_index[source_photo(str(item.group))]]]].append(item)
     return out
 
 

@@ -133,3 +133,26 @@ def test_rebuilt_items_find_their_masks_again(synth_dir: Path, tmp_path: Path) -
     assert len(rebuilt) == len(items)
     for item in rebuilt:
         assert item.mask_path == original[item.key].mask_path and item.label == original[item.key].label
+
+
+def test_crops_of_one_photo_land_in_one_split() -> None:
+    from crackscope.data.splits import source_photo
+
+    assert [source_photo(g) for g in ("train_11116-3", "7001-12", "IMG_6536", "a-b", "-4", "x-1-2")] == [
+        "train_11116",
+        "7001",
+        "IMG_6536",
+        "a-b",
+        "-4",
+        "x-1",
+    ]
+    # 30 photos of 4 crops each (DeepCrack's naming): every photo's crops share a split, for any seed
+    items = [Item(f"p{p}-{c}#0", f"p{p}-{c}", (p + c) % 2) for p in range(30) for c in range(1, 5)]
+    for seed in range(5):
+        splits = split_items(items, seed=seed)
+        where = {}
+        for name, members in splits.items():
+            for item in members:
+                where.setdefault(item.group.rsplit("-", 1)[0], set()).add(name)
+        assert all(len(names) == 1 for names in where.values())
+        assert sum(len(m) for m in splits.values()) == len(items)
