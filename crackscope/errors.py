@@ -1,4 +1,4 @@
-"""Errors that name the file and the problem."""
+"""Errors that name the file and the problem, and the warning class of crackscope."""
 
 from __future__ import annotations
 
@@ -16,3 +16,14 @@ class BadInputError(CrackscopeError, ValueError):
         self.path = None if path is None else Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class TooManyPixelsError(BadInputError):
+    """An image whose header declares more pixels than the reader's limit (nothing of it was decoded)."""
+
+
+class CrackscopeWarning(UserWarning):
+    """Something usable but doubtful about an input (a lossy mask, a mask that is crack everywhere, ...).
+
+    The message starts with the file it is about.
+    """

@@ -12,7 +12,6 @@ import numpy as np
 from crackscope.cam.base import PRECISIONS, TARGETS
 from crackscope.cam.explanation import NORMALISE, OverlayStyle
 from crackscope.cam.methods import METHODS
-from crackscope.errors import BadInputError
 
 if TYPE_CHECKING:
     from crackscope.maps.classifier import ClassifierMapper
@@ -105,21 +104,12 @@ class ExplainReport:
 
 
 def _expand(inputs: Iterable[str | Path], report: ExplainReport) -> list[Path]:
-    from crackscope.io import list_images
+    """The image files of ``inputs``; inputs that name none are added to ``report.skipped``."""
+    from crackscope.inputs import expand_inputs
 
-    paths: list[Path] = []
-    for item in inputs:
-        try:
-            paths.extend(list_images([item]))
-        except BadInputError as exc:
-            report.skipped.append((str(item), exc.problem))
-    seen: set[Path] = set()
-    unique: list[Path] = []
-    for p in paths:
-        if p.resolve() not in seen:
-            seen.add(p.resolve())
-            unique.append(p)
-    return unique
+    paths, problems = expand_inputs(inputs)
+    report.skipped.extend((str(path), problem) for path, problem in problems)
+    return paths
 
 
 def _unique_names(paths: Sequence[Path]) -> list[str]:
@@ -187,6 +177,7 @@ def explain_images(
 
     from crackscope.cam.explanation import prediction_row, write_item, write_predictions
     from crackscope.cam.methods import create_cam
+    from crackscope.inputs import INPUT_ERRORS, problem_of
     from crackscope.io import manifest, read_image, write_json_atomic
 
     if isinstance(run, (str, Path)):
@@ -223,40 +214,46 @@ def explain_images(
                     report.tiled.append(name)
                     continue
                 tensors.append(run.preprocess(image))
-            except BadInputError as exc:
-                report.skipped.append((str(path), exc.problem))
+            except INPUT_ERRORS as exc:
+                report.skipped.append((str(path), problem_of(exc)))
                 continue
             images.append(image)
             kept.append((path, name))
-        if tensors:
-            result = extractor(
-                torch.stack(tensors), target=options.target, normalise="image", precision=options.precision
-            )
-            report.layer = result.layer
-            for i, (path, name) in enumerate(kept):
-                raw = result.maps[i]
-                flags = result.flags[i]
-                probability = float(result.probabilities[i])
-                # with normalise="batch" the drawing waits for the common scale (after the last batch)
-                write_item(
-                    out,
-                    name,
-                    raw,
-                    images[i],
-                    scale=1.0 if normalise == "none" else None,
-                    flags=flags,
-                    probability=probability,
-                    style=None if normalise == "batch" else style,
+        try:
+            if tensors:
+                result = extractor(
+                    torch.stack(tensors), target=options.target, normalise="image", precision=options.precision
                 )
-                rows.append(prediction_row(name, probability, threshold, flags))
-                peaks[name] = float(np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).max(initial=0.0))
-                sources[name] = path
-                probabilities[name] = probability
-                report.explained.append(name)
-                if flags:
-                    report.flagged.append((name, flags))
-        if rows:
-            write_predictions(out / "predictions.csv", rows)
+                report.layer = result.layer
+                for i, (path, name) in enumerate(kept):
+                    raw = result.maps[i]
+                    flags = result.flags[i]
+                    probability = float(result.probabilities[i])
+                    # with normalise="batch" the drawing waits for the common scale (after the last batch)
+                    try:
+                        write_item(
+                            out,
+                            name,
+                            raw,
+                            images[i],
+                            scale=1.0 if normalise == "none" else None,
+                            flags=flags,
+                            probability=probability,
+                            style=None if normalise == "batch" else style,
+                        )
+                    except INPUT_ERRORS as exc:
+                        report.skipped.append((str(path), problem_of(exc)))
+                        continue
+                    rows.append(prediction_row(name, probability, threshold, flags))
+                    peaks[name] = float(np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0).max(initial=0.0))
+                    sources[name] = path
+                    probabilities[name] = probability
+                    report.explained.append(name)
+                    if flags:
+                        report.flagged.append((name, flags))
+        finally:  # what is finished is kept, also when the work stops
+            if rows:
+                write_predictions(out / "predictions.csv", rows)
         if on_batch is not None:
             on_batch(len(paths[start : start + size]))
 

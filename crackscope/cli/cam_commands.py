@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import console, fail, out, progress
+from crackscope.cli.common import console, exit_for_batch, fail, fail_for_data, out, print_skipped, progress
 
 
 def explain_cmd(
@@ -35,8 +35,8 @@ def explain_cmd(
 ) -> None:
     """Explain why the classifier calls images cracked: maps (.npy), overlays, panels, predictions.csv."""
     from crackscope.cam.api import ExplainOptions, explain_images
-    from crackscope.errors import BadInputError
-    from crackscope.io import list_images
+    from crackscope.errors import CrackscopeError
+    from crackscope.inputs import expand_inputs
 
     try:
         options = ExplainOptions(
@@ -54,21 +54,14 @@ def explain_cmd(
     except ValueError as exc:
         fail(str(exc))
         return
-    total = 0
-    for item in images:
-        try:
-            total += len(list_images([item]))
-        except (BadInputError, OSError):  # reported as skipped by explain_images
-            continue
+    total = len(expand_inputs(images)[0])  # for the progress bar; explain_images reports the bad inputs
     try:
         with progress() as bar:
             task = bar.add_task(f"explaining ({method})", total=total)
             report = explain_images(run, images, out=out_dir, options=options, on_batch=lambda n: bar.advance(task, n))
-    except ValueError as exc:  # bad layer name, head not fit for classic CAM, ...
-        fail(str(exc))
-        return
-    for path, problem in report.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+    except (CrackscopeError, ValueError, OSError) as exc:  # no run, bad layer name, head not fit for classic CAM...
+        fail_for_data(exc, None)
+    print_skipped(report.skipped)
     for name, flags in report.flagged:
         console.print(
             f"[yellow]warning:[/] {name}: map is {' and '.join(flags)} (no evidence for '{target}'; "
@@ -82,8 +75,7 @@ def explain_cmd(
         f"explained {len(report.explained)} image(s){tiled} with {method} at layer {report.layer}, "
         f"skipped {len(report.skipped)}, flagged {len(report.flagged)}{note} -> {out_dir}"
     )
-    if not report.explained:
-        raise typer.Exit(1)
+    exit_for_batch(len(report.explained), len(report.skipped))
 
 
 def layers_cmd(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import console, fail, out, progress
+from crackscope.cli.common import console, exit_for_batch, fail, fail_for_data, out, print_skipped, progress
 from crackscope.errors import BadInputError
 
 LAYOUT_HELP = "Dataset layout: class-folders, filename-labels or image-mask (default: detected)."
@@ -73,8 +73,8 @@ def inspect_cmd(
     try:
         with console.status("inspecting ..."):
             summary = inspect_dataset(data, out=out_dir, layout=layout, max_per_class=max_per_class, seed=seed)
-    except BadInputError as exc:
-        fail(str(exc))
+    except (BadInputError, ValueError, OSError) as exc:
+        fail_for_data(exc, data)
 
     table = Table(title=f"{data} ({summary['layout']})")
     table.add_column("class")
@@ -105,11 +105,10 @@ def inspect_cmd(
         )
     for message in shortcut["messages"]:
         console.print(f"[bold yellow]warning:[/] {message}" if shortcut["warning"] else message, highlight=False)
-    if summary["skipped"]:
-        console.print(f"[yellow]skipped {len(summary['skipped'])} file(s):[/]", highlight=False)
-        for entry in summary["skipped"][:10]:
-            console.print(f"  {entry['path']}: {entry['problem']}", highlight=False)
+    skipped = [(entry["path"], entry["problem"]) for entry in summary["skipped"]]
+    print_skipped(skipped, limit=50, more=f" (all in {out_dir}/summary.json)")
     console.print(f"[green]wrote[/] {out_dir}/summary.json, samples.png and histograms")
+    exit_for_batch(sum(summary["pixel_stats_samples"].values()), len(skipped), what="image")  # pixels read
 
 
 def split_cmd(
@@ -135,10 +134,12 @@ def split_cmd(
         fail(f"--val {val} plus --test {test} leaves nothing to train on")
     try:
         items = dataset_items(data, layout=layout, patch_size=patch_size, stride=stride)
-    except BadInputError as exc:
-        fail(str(exc))
+    except (BadInputError, ValueError, OSError) as exc:
+        fail_for_data(exc, data)
     if not items:
-        fail(f"{data}: no labelled items (all patches ambiguous or all files skipped)")
+        print_skipped([(str(path), problem) for path, problem in items.skipped], limit=20)
+        console.print(f"[yellow]{data}: no labelled items (all patches ambiguous or all files skipped)[/]")
+        exit_for_batch(0, len(items.skipped), what="file")
     splits = split_items(items, fractions=(1.0 - val - test, val, test), seed=seed)
     write_split_csv(out_csv, splits)
 

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import ProgressBars, console, fail, out
+from crackscope.cli.common import (
+    EXIT_NOTHING_USED,
+    ProgressBars,
+    console,
+    exit_for_batch,
+    fail,
+    fail_for_data,
+    out,
+    print_skipped,
+)
 from crackscope.maps.recipe import MapRecipe
 
 
@@ -23,33 +32,33 @@ def _recipe(
 ) -> MapRecipe:
     """The run's recipe (or the named preset) with the options given on the command line. Pixel models given
     here map with the mask settings stored with the first of them, unless ``refine_options`` are given."""
+    from crackscope.errors import CrackscopeError
     from crackscope.maps.factory import resolve_recipe
     from crackscope.maps.pixel_model import pixel_model_refine_options, read_pixel_model_config
     from crackscope.maps.refine import RefineOptions
 
-    recipe = resolve_recipe(run, preset)
-    changes: dict[str, object] = {}
-    if method is not None:
-        changes["method"] = method
-    if tile is not None:
-        changes["tile"] = tile
-    if gate is not None:
-        changes["gate"] = gate
-    if refine is not None:
-        changes["refine"] = refine
-    if refine_options is not None:
-        changes["refine_options"] = RefineOptions.from_json(refine_options)
-    if pixel_models:
-        changes["pixel_models"] = tuple(str(p) for p in pixel_models)
-        changes["stages"] = ()
-        stored = pixel_model_refine_options(read_pixel_model_config(pixel_models[0]))
-        if refine_options is None and stored is not None:
-            changes["refine_options"] = stored
     try:
+        recipe = resolve_recipe(run, preset)
+        changes: dict[str, object] = {}
+        if method is not None:
+            changes["method"] = method
+        if tile is not None:
+            changes["tile"] = tile
+        if gate is not None:
+            changes["gate"] = gate
+        if refine is not None:
+            changes["refine"] = refine
+        if refine_options is not None:
+            changes["refine_options"] = RefineOptions.from_json(refine_options)
+        if pixel_models:
+            changes["pixel_models"] = tuple(str(p) for p in pixel_models)
+            changes["stages"] = ()
+            stored = pixel_model_refine_options(read_pixel_model_config(pixel_models[0]))
+            if refine_options is None and stored is not None:
+                changes["refine_options"] = stored
         return recipe.with_(**changes) if changes else recipe
-    except ValueError as exc:
-        fail(str(exc))
-        raise
+    except (CrackscopeError, ValueError, OSError) as exc:  # the run, a preset, a settings file: usage errors
+        fail_for_data(exc, None)
 
 
 def map_cmd(
@@ -77,6 +86,7 @@ def map_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
+    from crackscope.errors import CrackscopeError
     from crackscope.maps.pipeline import map_images
 
     recipe = _recipe(
@@ -94,16 +104,15 @@ def map_cmd(
             summary = map_images(
                 run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars
             )
-    except ValueError as exc:  # the settings, checked by map_images and the mapper before any photo
-        fail(str(exc))
-        return
+    except (CrackscopeError, ValueError, OSError) as exc:  # the settings (checked first), an unwritable --out
+        fail_for_data(exc, None)
     done = summary["counts"]
     out.print(
         f"mapped {done['mapped']} image(s) with preset {recipe.name}, skipped {done['skipped']} finished, "
         f"{done['errors']} error(s); {done['cracks']} crack(s) -> {out_dir}"
     )
-    for err in summary["errors"]:
-        console.print(f"[yellow]skipped[/] {err['file']}: {err['problem']}", highlight=False)
+    print_skipped([(err["file"], err["problem"]) for err in summary["errors"]])
+    exit_for_batch(done["done"], done["errors"])
 
 
 def selftrain_cmd(
@@ -139,42 +148,60 @@ def selftrain_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Self-train one pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
+    from crackscope.errors import BadInputError, CrackscopeError
+    from crackscope.inputs import expand_inputs
+    from crackscope.maps.pixel_model import load_pixel_models
     from crackscope.maps.recipe import PixelStage, PseudoLabelOptions, get_preset
     from crackscope.maps.refine import RefineOptions
     from crackscope.maps.selftrain import SelfTrainOptions, self_train
+    from crackscope.runs import read_run_config
 
-    try:
+    try:  # everything but the photos first: these are usage errors (2)
         refine = get_preset(preset or "refined").refine_options
         options = SelfTrainOptions(seconds=minutes * 60, seed=seed)
-    except ValueError as exc:
-        fail(str(exc))
-        return
-    if refine_options is not None:
-        refine = RefineOptions.from_json(refine_options)
-    stage = PixelStage(
-        out_dir.name,
-        refine=refine,
-        labels=PseudoLabelOptions(outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background),
-        mask=RefineOptions.from_json(mask_options) if mask_options is not None else None,
-    )
-    with ProgressBars() as bars:
-        res = self_train(
-            run,
-            images,
-            out_dir,
-            stage=stage,
-            teacher=teacher,
-            method=method,
-            options=options,
-            on_progress=bars,
+        if refine_options is not None:
+            refine = RefineOptions.from_json(refine_options)
+        stage = PixelStage(
+            out_dir.name,
+            refine=refine,
+            labels=PseudoLabelOptions(
+                outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background
+            ),
+            mask=RefineOptions.from_json(mask_options) if mask_options is not None else None,
         )
+        read_run_config(run)
+        if teacher is not None:
+            load_pixel_models(teacher)
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, None)
+    photos, problems = expand_inputs(images)
+    skipped = [(str(path), problem) for path, problem in problems]
+    print_skipped(skipped)
+    exit_for_batch(len(photos), len(skipped), what="photo")
+    try:
+        with ProgressBars() as bars:
+            res = self_train(
+                run,
+                [str(p) for p in photos],
+                out_dir,
+                stage=stage,
+                teacher=teacher,
+                method=method,
+                options=options,
+                on_progress=bars,
+            )
+    except BadInputError as exc:  # photos were found but none could be used (unreadable, no crack pixel in any)
+        fail(str(exc), EXIT_NOTHING_USED)
+        return
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, None)
     cfg = res.config
     out.print(
         f"trained a pixel model on {res.photos} photo(s): {cfg['steps']} steps in {cfg['seconds']:.0f} s "
         f"-> {out_dir}; map with `crackscope map {run} IMAGES --pixel-model {out_dir}`"
     )
-    for path, problem in res.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+    print_skipped([(str(path), problem) for path, problem in res.skipped])
+    exit_for_batch(res.photos, len(skipped) + len(res.skipped), what="photo")
 
 
 def fit_cmd(
@@ -187,15 +214,15 @@ def fit_cmd(
     layout: str | None = typer.Option(None, "--layout", help="Override the detected data layout."),
 ) -> None:
     """Train a classifier and the pixel models its map preset needs, in one run folder; then `crackscope map RUN`."""
+    from crackscope.errors import CrackscopeError
     from crackscope.maps.fit import FitOptions, fit
 
     try:
         options = FitOptions(minutes=minutes, seed=seed, max_photos=max_photos, layout=layout)
-    except ValueError as exc:
-        fail(str(exc))
-        return
-    with ProgressBars() as bars:
-        res = fit(data, out_dir, preset=preset, options=options, on_progress=bars)
+        with ProgressBars() as bars:
+            res = fit(data, out_dir, preset=preset, options=options, on_progress=bars)
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, data)
     for step in res.steps:
         extra = f", {step.steps} steps" if step.steps else ""
         out.print(f"  {step.name}: {'kept from the last call' if step.resumed else f'{step.seconds:.0f} s{extra}'}")
@@ -228,37 +255,45 @@ def score_cmd(
     from rich.table import Table
 
     from crackscope.evaluation.map_scores import plot_pr_curve, score_dirs
+    from crackscope.inputs import INPUT_ERRORS, problem_of
     from crackscope.io import write_json_atomic
 
     try:
         res = score_dirs(pred_dir, gt_dir, tol=tol, prob_dir=prob_dir)
-    except ValueError as exc:
+    except ValueError as exc:  # tol, a folder that is missing or none of the expected ones
         fail(str(exc))
         return
+    except INPUT_ERRORS as exc:  # a file the scorer could not pass over
+        fail(problem_of(exc), EXIT_NOTHING_USED)
+        return
     if res["n_images"] == 0:
-        fail(f"no prediction in {pred_dir} matches a ground-truth mask in {gt_dir} by file name")
-    table = Table(title=f"{res['n_images']} image(s), pixels pooled")
-    for col in ("", "precision", "recall", "F1", "IoU"):
-        table.add_column(col, justify="right" if col else "left")
+        console.print(
+            f"[yellow]no prediction in {pred_dir} could be scored against a ground-truth mask in {gt_dir}[/] "
+            "(matched by file name)",
+            highlight=False,
+        )
+    else:
+        table = Table(title=f"{res['n_images']} image(s), pixels pooled")
+        for col in ("", "precision", "recall", "F1", "IoU"):
+            table.add_column(col, justify="right" if col else "left")
 
-    def row(label: str, m: dict[str, float]) -> None:
-        table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
+        def row(label: str, m: dict[str, float]) -> None:
+            table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1", "iou")))
 
-    row("masks, exact", res["exact"])
-    if res["tolerant"]:
-        row(f"masks, {tol:g} px", res["tolerant"])
-    for kind in ("ods", "ois"):
-        for variant, m in (res.get(kind) or {}).items():
-            label = f"{kind.upper()}, {'exact' if variant == 'exact' else f'{tol:g} px'}"
-            if kind == "ods":
-                label += f" (t={m['threshold']:.3f})"
-            row(label, m)
-    out.print(table)
+        row("masks, exact", res["exact"])
+        if res["tolerant"]:
+            row(f"masks, {tol:g} px", res["tolerant"])
+        for kind in ("ods", "ois"):
+            for variant, m in (res.get(kind) or {}).items():
+                label = f"{kind.upper()}, {'exact' if variant == 'exact' else f'{tol:g} px'}"
+                if kind == "ods":
+                    label += f" (t={m['threshold']:.3f})"
+                row(label, m)
+        out.print(table)
     for key in ("missing_predictions", "missing_ground_truth"):
         if res[key]:
             console.print(f"[yellow]{key.replace('_', ' ')}:[/] {len(res[key])}: {', '.join(res[key][:10])}")
-    for s in res["skipped"]:
-        console.print(f"[yellow]skipped[/] {s['file']}: {s['problem']}", highlight=False)
+    print_skipped([(s["file"], s["problem"]) for s in res["skipped"]])
     if out_dir is not None:
         write_json_atomic(Path(out_dir) / "scores.json", res)
         if res.get("curves"):
@@ -268,6 +303,8 @@ def score_cmd(
             }
             plot_pr_curve(curves, Path(out_dir) / "pr_curve.png")
         out.print(f"wrote {out_dir}")
+    unmatched = len(res["missing_predictions"]) + len(res["missing_ground_truth"])
+    exit_for_batch(res["n_images"], len(res["skipped"]) + unmatched, what="mask")
 
 
 def register(app: typer.Typer) -> None:

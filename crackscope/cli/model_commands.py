@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from crackscope.cli.common import console, fail, out, progress
+from crackscope.cli.common import console, exit_for_batch, fail, fail_for_data, out, print_skipped, progress
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -91,11 +91,22 @@ def train_cmd(
             time_limit=None if time_limit is None else time_limit * 60.0,
         )
         run = train(data, out=out_dir, options=options, resume=resume, progress=not quiet)
-    except (CrackscopeError, ValueError) as exc:
-        fail(str(exc))
-        return
+    except (CrackscopeError, ValueError, OSError) as exc:
+        _print_run_skipped(out_dir)
+        fail_for_data(exc, data)
+    _print_run_skipped(out_dir)
     _print_metrics_table(run)
     console.print(f"run written to [bold]{run}[/]")
+
+
+def _print_run_skipped(run: Path) -> None:
+    """The files a training run left out (RUN/skipped.txt), the first 20 of them."""
+    from crackscope.training.splitting import SKIPPED_FILE
+
+    path = run / SKIPPED_FILE
+    if path.is_file():
+        lines = [line.partition("\t") for line in path.read_text(encoding="utf-8").splitlines() if line]
+        print_skipped([(name, problem) for name, _, problem in lines], limit=20, more=f" (all in {path})")
 
 
 def _metric_row(name: str, m: dict[str, Any]) -> list[str]:
@@ -136,17 +147,17 @@ def _print_metrics_table(run: Path) -> None:
         out.print(_metrics_table(rows, f"{run.name}"))
 
 
-def _with_progress(description: str, work: Callable[[Callable[[int, int], None]], T]) -> T:
-    """``work(report)`` under a progress bar fed by ``report(done, total)``; its errors end the command."""
+def _with_progress(description: str, work: Callable[[Callable[[int, int], None]], T], *, data: Path | None = None) -> T:
+    """``work(report)`` under a progress bar fed by ``report(done, total)``; its errors end the command
+    (:func:`~crackscope.cli.common.fail_for_data`: 3 when about the contents of the data folder ``data``)."""
     from crackscope.errors import CrackscopeError
 
     try:
         with progress() as bar:
             task = bar.add_task(description, total=None)
             return work(lambda done, total: bar.update(task, completed=done, total=total))
-    except (CrackscopeError, ValueError) as exc:
-        fail(str(exc))
-        raise  # not reached: fail exits
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, data)
 
 
 def evaluate_cmd(
@@ -161,15 +172,18 @@ def evaluate_cmd(
     from crackscope.training import evaluate
 
     metrics = _with_progress(
-        "evaluating", lambda report: evaluate(run, data, split=split, batch_size=batch_size, on_progress=report)
+        "evaluating",
+        lambda report: evaluate(run, data, split=split, batch_size=batch_size, on_progress=report),
+        data=data,
     )
-    for item in metrics["skipped"][:20]:
-        console.print(f"[yellow]skipped[/] {item['item']}: {item['problem']}", highlight=False)
     name = Path(data).resolve().name + (f"-{split}" if split else "")
     target = (out_dir or run) / f"metrics-{name}.json"
     write_json_atomic(target, metrics)
+    skipped = [(item["item"], item["problem"]) for item in metrics["skipped"]]
+    print_skipped(skipped, limit=20, more=f" (all in {target})")
     out.print(_metrics_table([_metric_row(name, metrics)], f"{Path(run).name} on {name}"))
     console.print(f"metrics written to [bold]{target}[/]")
+    exit_for_batch(int(metrics["n"]), len(skipped), what="sample")
 
 
 def predict_cmd(
@@ -189,8 +203,7 @@ def predict_cmd(
             run, images, csv=csv, probability=probability, batch_size=batch_size, on_progress=report
         ),
     )
-    for path, problem in rows.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+    print_skipped([(str(path), problem) for path, problem in rows.skipped])
     if csv is None:
         print(predictions_csv(rows, probability=probability), end="")
     cracked = sum(1 for r in rows if r["class"] == "cracked")
@@ -200,6 +213,7 @@ def predict_cmd(
         + (f"; written to [bold]{csv}[/]" if csv else ""),
         highlight=False,
     )
+    exit_for_batch(len(rows), len(rows.skipped))
 
 
 def compare_cmd(runs: list[Path] = typer.Argument(..., help="classifier run folders")) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import ProgressBars, console, fail
+from crackscope.cli.common import ProgressBars, console, exit_for_batch, fail, fail_for_data, print_skipped
 
 
 def train_restorer_cmd(
@@ -36,7 +36,10 @@ def train_restorer_cmd(
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
     seed: int | None = typer.Option(None, "--seed"),
 ) -> None:
-    """Train a UP-CrackNet restorer on crack-free images (no crack label is used)."""
+    """Train a UP-CrackNet restorer on crack-free images (no crack label is used); unreadable files are skipped."""
+    import json
+
+    from crackscope.errors import CrackscopeError
     from crackscope.unsupervised.train import RestorerTrainOptions, train_restorer
 
     try:
@@ -57,12 +60,15 @@ def train_restorer_cmd(
     try:
         with ProgressBars() as bars:
             run = train_restorer(data, out=out, config=config, options=options, resume=resume, on_progress=bars)
-    except ValueError as exc:
-        if type(exc) is not ValueError:
-            raise
-        fail(str(exc))
-        return
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, data)
+    skipped_file = run / "skipped.txt"
+    lines = skipped_file.read_text(encoding="utf-8").splitlines() if skipped_file.is_file() else []
+    skipped = [(name, problem) for name, _, problem in (line.partition("\t") for line in lines if line)]
+    print_skipped(skipped, limit=20, more=f" (all in {skipped_file})")
     console.print(f"restorer run written to [bold]{run}[/] (best generator: model.safetensors, samples/)")
+    used = json.loads((run / "config.json").read_text(encoding="utf-8")).get("train_images", 0)
+    exit_for_batch(int(used), len(skipped), what="image")
 
 
 def register(app: typer.Typer) -> None:

@@ -100,6 +100,8 @@ def _image_class(sample: Sample, mask: np.ndarray | None) -> str:
 
 
 def _headers(dataset: Dataset, skipped: list[tuple[Path, str]]) -> tuple[Counter[tuple[int, int]], Counter[str]]:
+    from crackscope.inputs import INPUT_ERRORS, problem_of
+
     sizes: Counter[tuple[int, int]] = Counter()
     modes: Counter[str] = Counter()
     for s in dataset.samples:
@@ -107,8 +109,8 @@ def _headers(dataset: Dataset, skipped: list[tuple[Path, str]]) -> tuple[Counter
             with Image.open(s.path) as img:
                 sizes[img.size] += 1
                 modes[img.mode] += 1
-        except (OSError, ValueError) as exc:  # already checked by load_dataset; a file may change meanwhile
-            skipped.append((s.path, f"unreadable ({exc})"))
+        except INPUT_ERRORS as exc:  # already checked by load_dataset; a file may change meanwhile
+            skipped.append((s.path, f"unreadable ({problem_of(exc)})"))
     return sizes, modes
 
 
@@ -187,11 +189,15 @@ def inspect_dataset(
     class, drawn with ``seed``. Counts, sizes and modes cover every file. Bad files are listed under
     ``skipped`` and never stop the inspection.
     """
+    from crackscope.inputs import INPUT_ERRORS, odd_entries, problem_of
+
     if max_per_class < 2:
         raise ValueError(f"max_per_class must be at least 2, got {max_per_class}")
     out = Path(out)
     dataset = load_dataset(root, layout=layout)
     skipped = list(dataset.skipped)
+    used = [p for s in dataset.samples for p in (s.path, s.mask_path) if p is not None]
+    skipped.extend(odd_entries(dataset.root, [*used, *(p for p, _ in skipped)]))  # FIFOs, broken links...
     sizes, modes = _headers(dataset, skipped)
 
     # Class of every image (image+mask sets: cracked if the mask has any crack pixel).
@@ -203,6 +209,9 @@ def inspect_dataset(
                 mask = read_mask(s.mask_path, shape=s.shape)
             except BadInputError as exc:
                 skipped.append((exc.path or s.mask_path, exc.problem))
+                continue
+            except INPUT_ERRORS as exc:
+                skipped.append((s.mask_path, problem_of(exc)))
                 continue
         classes[s.path] = _image_class(s, mask)
     counts = Counter(classes.values())
@@ -230,6 +239,9 @@ def inspect_dataset(
                 mask = item.load_mask()
             except BadInputError as exc:
                 skipped.append((exc.path or item.path, exc.problem))
+                continue
+            except INPUT_ERRORS as exc:
+                skipped.append((item.path, problem_of(exc)))
                 continue
             if mask is not None and mask.shape != image.shape[:2]:
                 skipped.append((item.mask_path, "mask size differs from its image"))

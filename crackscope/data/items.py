@@ -221,12 +221,20 @@ def default_min_crack_pixels(size: int) -> int:
     return max(1, round(CRACK_FRACTION * size * size))
 
 
+def _photo_mask(sample: Sample, out: ItemList) -> np.ndarray:
+    """The mask of an image + mask sample, read after its photo: a photo that cannot be decoded (truncated,
+    say) is reported as such, and the mask is checked against the size of the decoded, upright photo."""
+    assert sample.mask_path is not None
+    photo = read_image(sample.path) if out.photo_cache is None else out.photo_cache.image(sample.path)
+    return read_mask(sample.mask_path, shape=photo.shape[:2])
+
+
 def _patch_items(
     sample: Sample, *, size: int, stride: int, min_crack_pixels: int, margin: int, shrink: bool, out: ItemList
 ) -> None:
     """Append the labelled patches of one photo; ``shrink`` lets a photo smaller than ``size`` use its short side."""
     assert sample.mask_path is not None
-    mask = read_mask(sample.mask_path, shape=sample.shape)
+    mask = _photo_mask(sample, out)
     height, width = mask.shape
     if min(height, width) < size:
         if not shrink:
@@ -250,7 +258,7 @@ def _patch_items(
 
 def _whole_photo_item(sample: Sample, *, min_crack_pixels: int, margin: int, out: ItemList) -> None:
     assert sample.mask_path is not None
-    mask = read_mask(sample.mask_path, shape=sample.shape)
+    mask = _photo_mask(sample, out)
     label = label_boxes(mask, [(0, 0, *mask.shape)], min_crack_pixels=min_crack_pixels, margin=margin)[0]
     if label is None:
         out.dropped += 1

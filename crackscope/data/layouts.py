@@ -8,10 +8,15 @@ Three layouts are understood:
 - ``filename-labels``: image files labelled by name (``noncrack_*`` = uncracked, any other name = cracked, as in
   the Kaggle Crack Segmentation Dataset), in the folder itself or in its ``images/`` sub-folder; a
   ``labels.csv`` (``filename,class``) in the folder overrides the name rule for the files it lists.
-- ``image-mask``: ``images/`` + ``masks/`` with matching file stems (any extensions); crack = nonzero mask pixel.
+- ``image-mask``: ``images/`` + ``masks/`` with matching file stems (any extensions); crack = nonzero mask pixel
+  (masks are read by the rule of ``crackscope.io``: JPEG/WebP masks at >= 128, with a warning).
 
-Unreadable files and masks whose size differs from their image are reported in ``Dataset.skipped`` and left
-out; an empty folder or an unknown layout raises ``BadInputError`` naming the folder and what was expected.
+Files are checked by the reading gate of ``crackscope.io`` (pixel limit, minimum side, EXIF orientation: the
+sizes compared are those of the upright pictures). Bad files are never fatal on their own: unreadable files,
+masks whose size differs from their image and **ambiguous pairings** (two images such as ``a.png`` and
+``a.jpg`` for one mask ``masks/a.png``, or two masks such as ``a.png`` and ``a.tif`` with one stem) are
+reported in ``Dataset.skipped`` with a reason naming both files, and left out. An empty folder, an unknown
+layout or a folder with no usable image raises ``BadInputError`` naming the folder and what was expected.
 """
 
 from __future__ import annotations
@@ -23,10 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from crackscope.errors import BadInputError
-from crackscope.io import is_image_file, read_image
+from crackscope.io import MIN_SIDE, image_shape, is_image_file, read_image, read_mask
 
 LAYOUTS = ("class-folders", "filename-labels", "image-mask")
 CLASS_NAMES = {1: "cracked", 0: "uncracked"}
@@ -189,20 +192,12 @@ def detect_layout(root: str | Path) -> str:
     raise BadInputError(root, f"unknown dataset layout (found {found} and no image files); {EXPECTED}")
 
 
-def _header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
-    """(H, W) from the file header, or (None, problem) when the file cannot be an image."""
+def _header(path: Path, *, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
+    """Upright (H, W) from the file header, or (None, problem) when the reading gate refuses the file."""
     try:
-        if path.stat().st_size == 0:
-            return None, "empty file"
-        with Image.open(path) as img:
-            w, h = img.size
-    except UnidentifiedImageError:
-        return None, "not an image (unknown or corrupt format)"
-    except (OSError, SyntaxError, ValueError) as exc:
-        return None, f"unreadable image ({exc})"
-    if w < 1 or h < 1:
-        return None, "image has no pixels"
-    return (h, w), None
+        return image_shape(path, min_side=1 if mask else MIN_SIDE), None
+    except BadInputError as exc:
+        return None, exc.problem
 
 
 def _groups(paths: list[Path], root: Path) -> dict[Path, str]:
@@ -223,40 +218,82 @@ def _groups(paths: list[Path], root: Path) -> dict[Path, str]:
     return out
 
 
-def _mask_index(mask_dir: Path | None) -> dict[str, Path]:
+def _mask_index(mask_dir: Path | None) -> dict[str, list[Path]]:
+    """Stem -> the mask files with that stem (more than one is an ambiguity, reported by ``_pair_masks``)."""
     if mask_dir is None:
         return {}
-    index: dict[str, Path] = {}
+    index: dict[str, list[Path]] = {}
     for p in _image_files(mask_dir):
-        index.setdefault(p.stem, p)
+        index.setdefault(p.stem, []).append(p)
     return index
 
 
-def _mask_candidates(mask_dir: Path, stem: str) -> dict[str, Path]:
+def _mask_candidates(mask_dir: Path, stem: str) -> dict[str, list[Path]]:
     """``_mask_index(mask_dir)`` restricted to the masks one image could have (names read, few files checked)."""
     wanted = {stem + suffix for suffix in _MASK_SUFFIXES}
     with os.scandir(mask_dir) as entries:
         names = sorted(e.name for e in entries if e.name.startswith(stem) and not e.name.startswith("."))
-    index: dict[str, Path] = {}
+    index: dict[str, list[Path]] = {}
     for name in names:
         path = mask_dir / name
         if path.stem in wanted and is_image_file(path) and path.is_file():
-            index.setdefault(path.stem, path)
+            index.setdefault(path.stem, []).append(path)
     return index
 
 
-def _match_mask(stem: str, index: dict[str, Path]) -> Path | None:
+def _match_mask(stem: str, index: dict[str, list[Path]]) -> list[Path]:
+    """The masks of an image stem: those of the first name rule (``a``, ``a_mask``, ...) that has any."""
     for suffix in _MASK_SUFFIXES:
         if stem + suffix in index:
             return index[stem + suffix]
-    return None
+    return []
+
+
+def _same_stem(paths: list[Path]) -> str:
+    names = [p.name for p in paths]
+    return ", ".join(names[:-1]) + f" and {names[-1]}"
+
+
+def _pair_masks(
+    images: list[Path], index: dict[str, list[Path]], skipped: list[tuple[Path, str]]
+) -> tuple[dict[Path, Path | None], set[Path]]:
+    """Each image's mask (None: no mask) and the masks claimed; ambiguous images go to ``skipped``.
+
+    Ambiguous: two masks with the image's stem (``a.png`` and ``a.tif``), or one mask matched by two images
+    (``a.png`` and ``a.jpg`` for ``masks/a.png``); each image concerned is skipped, the reason naming both.
+    """
+    matched = {path: _match_mask(path.stem, index) for path in images}
+    claims: dict[Path, list[Path]] = {}
+    for path, masks in matched.items():
+        if len(masks) == 1:
+            claims.setdefault(masks[0], []).append(path)
+    pairs: dict[Path, Path | None] = {}
+    used: set[Path] = set()
+    for path, masks in matched.items():
+        used.update(masks)
+        if len(masks) > 1:
+            skipped.append(
+                (path, f"ambiguous mask: {_same_stem(masks)} in {masks[0].parent} have one name; keep one of them")
+            )
+        elif masks and len(claims[masks[0]]) > 1:
+            skipped.append(
+                (
+                    path,
+                    f"ambiguous image: {_same_stem(claims[masks[0]])} in {path.parent} match the same mask "
+                    f"{masks[0]}; rename one of them",
+                )
+            )
+        else:
+            pairs[path] = masks[0] if masks else None
+    return pairs, used
 
 
 def find_mask_for(image_path: str | Path) -> Path | None:
     """The mask of an image that lives in an ``images/`` folder with a ``masks/`` sibling (same stem), or None.
 
     Nothing is cached between calls, so a folder that changed is never answered from an old listing; a call
-    reads the names in the two folders and checks only the files that could be the mask.
+    reads the names in the two folders and checks only the files that could be the mask. Two masks with the
+    image's stem (``a.png`` and ``a.tif``) raise BadInputError naming both.
     """
     image_path = Path(image_path)
     if image_path.parent.name.lower() not in _IMAGE_DIRS:
@@ -265,7 +302,10 @@ def find_mask_for(image_path: str | Path) -> Path | None:
     mask_dir = _find_child(parent, _MASK_DIRS) if parent.is_dir() else None
     if mask_dir is None:
         return None
-    return _match_mask(image_path.stem, _mask_candidates(mask_dir, image_path.stem))
+    masks = _match_mask(image_path.stem, _mask_candidates(mask_dir, image_path.stem))
+    if len(masks) > 1:
+        raise BadInputError(image_path, f"ambiguous mask: {_same_stem(masks)} in {mask_dir} have one name; keep one")
+    return masks[0] if masks else None
 
 
 def _read_labels_csv(path: Path, skipped: list[tuple[Path, str]]) -> dict[str, int]:
@@ -291,19 +331,22 @@ def _read_labels_csv(path: Path, skipped: list[tuple[Path, str]]) -> dict[str, i
     return labels
 
 
-def _decode_problem(path: Path) -> str | None:
+def _decode_problem(path: Path, *, mask: bool) -> str | None:
     try:
-        read_image(path)
+        if mask:
+            read_mask(path)
+        else:
+            read_image(path)
     except BadInputError as exc:
         return exc.problem
     return None
 
 
-def _check(path: Path, verify: bool) -> tuple[tuple[int, int] | None, str | None]:
+def _check(path: Path, verify: bool, *, mask: bool = False) -> tuple[tuple[int, int] | None, str | None]:
     """(shape, problem) from the file header, or from a full decode with ``verify``."""
-    shape, problem = _header(path)
+    shape, problem = _header(path, mask=mask)
     if problem is None and verify:
-        problem = _decode_problem(path)
+        problem = _decode_problem(path, mask=mask)
     return shape, problem
 
 
@@ -323,7 +366,7 @@ def _finish(
             skipped.append((path, problem))
             continue
         if mask_path is not None:
-            mshape, mproblem = _check(mask_path, verify)
+            mshape, mproblem = _check(mask_path, verify, mask=True)
             if mproblem:
                 skipped.append((mask_path, mproblem))
                 continue
@@ -346,18 +389,15 @@ def _load_image_mask(root: Path, verify: bool) -> Dataset:
         raise BadInputError(root, f"image-mask layout needs images/ and masks/ sub-folders; {EXPECTED}")
     skipped: list[tuple[Path, str]] = []
     index = _mask_index(mask_dir)
-    used: set[Path] = set()
+    pairs, used = _pair_masks(_image_files(image_dir), index, skipped)
     entries: list[tuple[Path, int | None, Path | None]] = []
-    for path in _image_files(image_dir):
-        mask = _match_mask(path.stem, index)
+    for path, mask in pairs.items():
         if mask is None:
             skipped.append((path, f"no mask with the same name in {mask_dir}"))
             continue
-        used.add(mask)
         entries.append((path, None, mask))
-    for mask in index.values():
-        if mask not in used:
-            skipped.append((mask, f"mask without an image in {image_dir}"))
+    for masks in index.values():
+        skipped.extend((mask, f"mask without an image in {image_dir}") for mask in masks if mask not in used)
     if not entries:
         raise BadInputError(root, f"no image in {image_dir} has a mask in {mask_dir}; {EXPECTED}")
     return _finish(root, "image-mask", entries, skipped, verify)
@@ -384,14 +424,14 @@ def _load_filename_labels(root: Path, verify: bool) -> Dataset:
         raise BadInputError(root, f"no image files found in {image_dir}; {EXPECTED}")
     csv_path = next((p for p in (root / "labels.csv", image_dir / "labels.csv") if p.is_file()), None)
     listed = _read_labels_csv(csv_path, skipped) if csv_path else {}
-    masks = _mask_index(_find_child(root, _MASK_DIRS))
+    pairs, _ = _pair_masks(files, _mask_index(_find_child(root, _MASK_DIRS)), skipped)
     entries: list[tuple[Path, int | None, Path | None]] = []
-    for path in files:
+    for path, mask in pairs.items():
         rel = path.relative_to(image_dir).as_posix()
         label = listed.get(rel, listed.get(path.name))
         if label is None:
             label = label_from_name(path.name)
-        entries.append((path, label, _match_mask(path.stem, masks)))
+        entries.append((path, label, mask))
     if csv_path is not None and listed:
         present = {p.relative_to(image_dir).as_posix() for p in files} | {p.name for p in files}
         for name in listed:

@@ -27,6 +27,7 @@ so ODS/OIS cost about as much as one mask score.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from crackscope.errors import BadInputError
+from crackscope.errors import BadInputError, CrackscopeWarning
 
 LEVELS = 256
 
@@ -258,13 +259,25 @@ def plot_pr_curve(curves: dict[str, dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def _index(folder: Path) -> dict[str, Path]:
+def _index(folder: Path) -> tuple[dict[str, Path], dict[str, list[Path]]]:
+    """Stem -> file of a folder, and the stems that name several files (ambiguous: left out of the index)."""
     from crackscope.io import list_images
 
-    out: dict[str, Path] = {}
+    by_stem: dict[str, list[Path]] = {}
     for p in list_images([folder], recursive=False):
-        out.setdefault(p.stem, p)
-    return out
+        by_stem.setdefault(p.stem, []).append(p)
+    index = {stem: paths[0] for stem, paths in by_stem.items() if len(paths) == 1}
+    return index, {stem: paths for stem, paths in by_stem.items() if len(paths) > 1}
+
+
+def _ambiguous(found: dict[str, list[Path]]) -> list[dict[str, str]]:
+    return [
+        {
+            "file": str(paths[0]),
+            "problem": f"ambiguous: {', '.join(p.name for p in paths)} have one name; keep one of them",
+        }
+        for paths in found.values()
+    ]
 
 
 def resolve_pred_dirs(pred_dir: str | Path, prob_dir: str | Path | None = None) -> tuple[Path, Path | None]:
@@ -286,11 +299,15 @@ def score_dirs(
     """Score the masks (and probability maps, if any) of ``pred_dir`` against GT masks in ``gt_dir``.
 
     Files are matched by stem; stems with no counterpart are listed in ``missing_predictions`` /
-    ``missing_ground_truth`` and unreadable or mis-sized files in ``skipped`` (none of these is fatal).
+    ``missing_ground_truth``, and unreadable or mis-sized files (a ground truth of another size than its
+    prediction names the ground-truth file) and stems naming two files (``a.png`` and ``a.tif``) in
+    ``skipped`` as ``{file, problem}`` (none of these is fatal). Masks are read by the rule of
+    ``crackscope.io``; what it warns about (a JPEG or WebP mask, a mask that is crack everywhere) is also
+    listed in ``warnings`` as ``{file, problem}``.
     Always reports ``exact``; with ``tol > 0`` also ``tolerant``; with probability maps ``ods``/``ois``
     (each ``{"exact": ..., "tolerant": ...}``) and the ``curves`` for a PR plot.
     """
-    from crackscope.io import read_image, read_mask
+    from crackscope.io import read_image, read_mask_and_warnings
 
     if tol < 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
@@ -298,8 +315,11 @@ def score_dirs(
     if not gt_dir.is_dir():
         raise BadInputError(gt_dir, "ground-truth folder not found")
     mask_dir, prob_dir = resolve_pred_dirs(pred_dir, prob_dir)
-    preds, gts_index = _index(mask_dir), _index(gt_dir)
-    probs_index = _index(prob_dir) if prob_dir is not None else {}
+    (preds, pred_dups), (gts_index, gt_dups) = _index(mask_dir), _index(gt_dir)
+    probs_index, prob_dups = _index(prob_dir) if prob_dir is not None else ({}, {})
+    dups = set(pred_dups) | set(gt_dups)
+    preds = {stem: p for stem, p in preds.items() if stem not in dups}
+    gts_index = {stem: p for stem, p in gts_index.items() if stem not in dups}
     stems = sorted(set(preds) & set(gts_index))
     result: dict[str, Any] = {
         "pred_dir": str(mask_dir),
@@ -308,18 +328,33 @@ def score_dirs(
         "tol": tol,
         "missing_predictions": sorted(set(gts_index) - set(preds)),
         "missing_ground_truth": sorted(set(preds) - set(gts_index)),
-        "skipped": [],
+        "skipped": _ambiguous(pred_dups) + _ambiguous(gt_dups) + _ambiguous(prob_dups),
+        "warnings": [],
         "per_image": [],
     }
+
+    def read(path: Path) -> np.ndarray:
+        mask, notes = read_mask_and_warnings(path)
+        for note in notes:
+            result["warnings"].append({"file": str(path), "problem": note})
+            warnings.warn(CrackscopeWarning(f"{path}: {note}"), stacklevel=3)
+        return mask
+
     exact, tolerant = Counts(), Counts()
     prob_maps, prob_gts = [], []
     for stem in stems:
         try:
-            gt = read_mask(gts_index[stem])
-            pred = read_mask(preds[stem], shape=gt.shape)
+            pred = read(preds[stem])
+            gt = read(gts_index[stem])
+            if gt.shape != pred.shape:
+                raise BadInputError(
+                    gts_index[stem],
+                    f"ground-truth size {gt.shape[1]}x{gt.shape[0]} differs from the size "
+                    f"{pred.shape[1]}x{pred.shape[0]} of its prediction {preds[stem]}",
+                )
             prob = None
             if stem in probs_index:
-                prob = read_image(probs_index[stem])[..., 0]
+                prob = read_image(probs_index[stem], min_side=1)[..., 0]
                 if prob.shape != gt.shape:
                     raise BadInputError(probs_index[stem], f"size {prob.shape[::-1]} differs from GT {gt.shape[::-1]}")
         except BadInputError as exc:

@@ -11,8 +11,14 @@ Output folder layout::
     OUT/summary.json              per image summary, errors of this run, counts and a manifest
 
 Re-running skips an image whose record and four images exist and whose record was made with the same
-settings (``overwrite=True`` redoes it). A file that cannot be read or mapped is listed in ``errors`` and
-skipped; the others are still done. Every file is written atomically.
+settings (``overwrite=True`` redoes it); an image whose record is missing (a run killed before writing it) is
+redone, and temporary files a killed run left behind are removed when the next run starts. A file that cannot
+be read or mapped, and an input that names no image (a missing path, a folder or pattern with no image file, a
+FIFO, a broken symlink), is listed in ``errors``; the others are still done. ``cracks.csv`` and
+``summary.json`` are written even when the run stops early. Every file is written atomically.
+
+The batch rules every photo command shares (each input on its own; one bad input never ends the batch) are
+in :mod:`crackscope.inputs`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from crackscope.errors import BadInputError, CrackscopeError
+from crackscope.errors import BadInputError
+from crackscope.inputs import INPUT_ERRORS, expand_inputs, problem_of
 from crackscope.maps.base import Mapper
 from crackscope.maps.recipe import MapRecipe
 from crackscope.progress import OnProgress, report
@@ -196,7 +203,9 @@ def map_images(
     replaces the one :func:`~crackscope.maps.factory.make_mapper` would build (any
     :class:`~crackscope.maps.base.Mapper`). ``on_progress`` is told of photos (and of the tiles of big
     photos). Returns the summary (also written to ``OUT/summary.json``): ``images`` (every finished image in
-    OUT), ``errors`` (files skipped in this run, with the problem), ``counts`` and ``manifest``.
+    OUT), ``errors`` (files and inputs skipped in this run, with the problem), ``counts`` and ``manifest``.
+    ``counts["done"]`` is the number of inputs whose outputs exist after the run (mapped now or before). One bad
+    input never ends the run; ``cracks.csv`` and ``summary.json`` are written even if the run is interrupted.
 
     Raises
     ------
@@ -205,14 +214,14 @@ def map_images(
     BadInputError
         If the run, the preset or a pixel model the recipe needs cannot be found.
     """
-    from crackscope.io import list_images, manifest, write_json_atomic
+    from crackscope.io import manifest, remove_stale_temporary_files
     from crackscope.maps.factory import make_mapper
     from crackscope.runs import resolve_run_dir
 
     if mm_per_px is not None and not mm_per_px > 0:
         raise ValueError(f"mm_per_px must be > 0, got {mm_per_px}")
     out = Path(out)
-    paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
+    paths, input_problems = expand_inputs(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if mapper is None:
         mapper = make_mapper(run, recipe)
     settings: dict[str, Any] = {"run": str(resolve_run_dir(run).resolve()), "mm_per_px": mm_per_px}
@@ -220,36 +229,56 @@ def map_images(
     settings = json.loads(json.dumps(settings, default=str))
     for d in (*OUTPUT_DIRS, RECORDS):
         (out / d).mkdir(parents=True, exist_ok=True)
+        remove_stale_temporary_files(out / d, recursive=False)  # what a killed run was writing
+    remove_stale_temporary_files(out, recursive=False)
 
-    errors: list[dict[str, str]] = []
-    counts = {"inputs": len(paths), "mapped": 0, "skipped": 0, "errors": 0}
+    errors: list[dict[str, str]] = [{"file": str(path), "problem": problem} for path, problem in input_problems]
+    counts = {"inputs": len(paths), "mapped": 0, "skipped": 0, "errors": len(errors)}
     seen: dict[str, Path] = {}
     report(on_progress, "mapping", 0, len(paths))
-    for i, path in enumerate(paths, 1):
-        stem = path.stem
-        try:
-            if stem in seen:
-                raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
-            seen[stem] = path
-            if not overwrite and _finished(out, stem, settings) is not None:
-                counts["skipped"] += 1
-            else:
-                map_one(mapper, path, out, stem=stem, mm_per_px=mm_per_px, settings=settings, on_progress=on_progress)
-                counts["mapped"] += 1
-        except (CrackscopeError, ValueError, OSError, RuntimeError) as exc:
-            problem = exc.problem if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"
-            errors.append({"file": str(path), "problem": problem})
-            counts["errors"] += 1
-        report(on_progress, "mapping", i, len(paths))
+    try:
+        for i, path in enumerate(paths, 1):
+            stem = path.stem
+            try:
+                if stem in seen:
+                    raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
+                seen[stem] = path
+                if not overwrite and _finished(out, stem, settings) is not None:
+                    counts["skipped"] += 1
+                else:
+                    map_one(
+                        mapper, path, out, stem=stem, mm_per_px=mm_per_px, settings=settings, on_progress=on_progress
+                    )
+                    counts["mapped"] += 1
+            except INPUT_ERRORS as exc:
+                errors.append({"file": str(path), "problem": problem_of(exc)})
+                counts["errors"] += 1
+            report(on_progress, "mapping", i, len(paths))
+    finally:  # what is finished is summed up, also when the run stops early
+        run_manifest = manifest(command="map", inputs=[str(p) for p in paths], settings=settings)
+        summary = _write_summary(out, errors, counts, set(seen), run_manifest)
+    return summary
+
+
+def _write_summary(
+    out: Path,
+    errors: list[dict[str, str]],
+    counts: dict[str, int],
+    stems: set[str],
+    run_manifest: dict[str, object],
+) -> dict[str, Any]:
+    """Rebuild ``cracks.csv`` from every record in OUT and write ``summary.json``; returns the summary."""
+    from crackscope.io import write_json_atomic
 
     records = _load_records(out)
     write_cracks_csv(out, records)
-    counts["cracks"] = sum(r.get("n_cracks", 0) for r in records if r.get("name") in seen)
+    counts["done"] = counts["mapped"] + counts["skipped"]
+    counts["cracks"] = sum(r.get("n_cracks", 0) for r in records if r.get("name") in stems)
     summary = {
         "images": [_summary_entry(r) for r in records],
         "errors": errors,
         "counts": counts,
-        "manifest": manifest(command="map", inputs=[str(p) for p in paths], settings=settings),
+        "manifest": run_manifest,
     }
     write_json_atomic(out / "summary.json", summary)
     return summary

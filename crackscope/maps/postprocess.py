@@ -59,7 +59,12 @@ def threshold_map(prob: np.ndarray, *, method: str = "otsu", value: float | None
             raise ValueError("value is only used with method='fixed' or 'percentile'")
         if prob.size == 0 or prob.min() == prob.max():
             return np.zeros(prob.shape, bool)
-        return np.asarray(prob > threshold_otsu(prob), dtype=bool)
+        # Otsu's histogram spans the map's range; on a map whose range is below the resolution of its 256 bins
+        # (a float32 map saturated near 1) numpy cannot make the bins, so the map is rescaled to [0, 1] first
+        # (Otsu's choice does not change under an affine rescale)
+        lo, hi = float(prob.min()), float(prob.max())
+        scaled = (prob.astype(np.float64) - lo) / (hi - lo)
+        return np.asarray(scaled > threshold_otsu(scaled), dtype=bool)
     if value is None:
         raise ValueError(f"method={method!r} needs a value")
     value = float(value)

@@ -346,6 +346,7 @@ def class_maps(mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | 
     BadInputError
         If no photo could be read and mapped.
     """
+    from crackscope.inputs import INPUT_ERRORS, nothing_usable, problem_of
     from crackscope.io import read_image
 
     images, cams, used, skipped = [], [], [], []
@@ -357,11 +358,12 @@ def class_maps(mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | 
             images.append(image)
             cams.append(cam.astype(np.float16))
             used.append(str(path))
-        except (BadInputError, ValueError, OSError) as exc:
-            skipped.append((str(path), str(exc.problem if isinstance(exc, BadInputError) else exc)))
+        except INPUT_ERRORS as exc:
+            skipped.append((str(path), problem_of(exc)))
         report(on_progress, "class maps", i, len(paths))
     if not images:
-        raise BadInputError(paths[0] if paths else Path("."), "no photo could be read and mapped; nothing to train on")
+        where = paths[0] if paths else Path(".")
+        raise nothing_usable(where, "no photo could be read and mapped; nothing to train on", skipped)
     return ClassMaps(tuple(images), tuple(cams), tuple(used), tuple(skipped))
 
 

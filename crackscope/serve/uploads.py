@@ -1,19 +1,23 @@
-"""Checking uploaded images: size limit, type by content (magic bytes), pixel limit, corrupt data."""
+"""Checking uploaded images: size limit, type by content (magic bytes), then crackscope's one reading gate.
+
+After the upload-only checks (the byte limit and the type sniffed from the content, never from the name),
+the bytes are decoded by ``crackscope.io.decode_image``, the gate every image of the CLI goes through too:
+the same pixel limit check from the header (the API's own limit, ``max_pixels``), the same minimum side
+(``crackscope.io.MIN_SIDE``), EXIF orientation, value rule and NaN/negative refusal. So the API and the CLI
+give the same answer for the same file.
+"""
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from crackscope.io import pil_to_rgb
+from crackscope.errors import BadInputError, TooManyPixelsError
+from crackscope.io import MIN_SIDE, decode_image
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
-MIN_SIDE = 8
 
 # (prefix, offset, format name); checked on the first bytes, never on the file name.
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -23,8 +27,10 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"II*\x00", 0, "TIFF"),
     (b"MM\x00*", 0, "TIFF"),
     (b"WEBP", 8, "WEBP"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
 )
-SUPPORTED = "PNG, JPEG, BMP, TIFF or WebP"
+SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP or GIF"
 
 
 @dataclass
@@ -55,7 +61,11 @@ def decode_upload(
     max_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
-    """Decode uploaded bytes to HxWx3 uint8 RGB, or raise UploadError with a clear message."""
+    """Decode uploaded bytes to upright HxWx3 uint8 RGB, or raise UploadError with a clear message.
+
+    413: above ``max_bytes`` or ``max_pixels``; 415: not an image type we read; 422: anything else the
+    reading gate refuses (corrupt, truncated, smaller than ``MIN_SIDE``, NaN or negative values, ...).
+    """
     name = filename or "upload"
     if not data:
         raise UploadError(422, f"{name}: empty file")
@@ -65,34 +75,11 @@ def decode_upload(
     if kind is None:
         raise UploadError(415, f"{name}: not a supported image (expected {SUPPORTED}; the content says otherwise)")
     try:
-        with warnings.catch_warnings():
-            # We enforce our own pixel limit below, before any pixel is decoded.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > max_pixels:
-                raise UploadError(
-                    413,
-                    f"{name}: image is {width}x{height} = {width * height / 1e6:.1f} MP, "
-                    f"above the {max_pixels / 1e6:.1f} MP limit",
-                )
-            if min(width, height) < MIN_SIDE:
-                raise UploadError(422, f"{name}: image is {width}x{height}, smaller than {MIN_SIDE} px on a side")
-            img.load()
-            # Phone photos store their rotation in EXIF: show and measure them upright.
-            img = ImageOps.exif_transpose(img) or img
-    except UploadError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise UploadError(413, f"{name}: image has too many pixels ({exc})") from None
-    except UnidentifiedImageError:
-        raise UploadError(422, f"{name}: looks like {kind} but cannot be read (corrupt header)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UploadError(422, f"{name}: corrupt or truncated {kind} image ({exc})") from None
-    try:
-        return pil_to_rgb(img)
-    except (OSError, ValueError) as exc:
-        raise UploadError(422, f"{name}: cannot convert {kind} image to RGB ({exc})") from None
+        return decode_image(data, name=name, max_pixels=max_pixels, min_side=MIN_SIDE)
+    except TooManyPixelsError as exc:
+        raise UploadError(413, f"{name}: {exc.problem}") from None
+    except BadInputError as exc:
+        raise UploadError(422, f"{name}: {exc.problem}") from None
 
 
 def format_mb(n_bytes: int) -> str:

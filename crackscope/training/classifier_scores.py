@@ -30,13 +30,15 @@ def score_items(
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
     """Probabilities and labels of ``items``; unreadable items are skipped and returned with the reason."""
+    from crackscope.inputs import INPUT_ERRORS, problem_of
+
     probabilities, labels, skipped = [], [], []
 
     def load(item: Any) -> np.ndarray | None:
         try:
             return resize_square(item.load(), run.image_size)
-        except BadInputError as exc:
-            skipped.append((item.key, exc.problem))
+        except INPUT_ERRORS as exc:
+            skipped.append((item.key, problem_of(exc)))
             return None
 
     done = 0
@@ -68,13 +70,20 @@ def evaluate(
     """Accuracy, precision, recall, F1, ROC-AUC and confusion matrix of RUN on DATA at the run's threshold.
 
     DATA may be any layout; image + mask sets are cut into patches with the run's patch settings.
-    ``split`` (``train``/``val``/``test``) keeps only the items the run's ``split.csv`` put there.
+    ``split`` (``train``/``val``/``test``) keeps only the items the run's ``split.csv`` put there. Files that
+    cannot be used (also at listing: FIFOs, broken links...) are in ``skipped``; the others are measured.
     """
     from crackscope.data.items import dataset_items
+    from crackscope.inputs import nothing_usable, odd_entries
 
     run = as_run(run)
     data = Path(data)
-    items = list(dataset_items(data, layout=layout, **run_patch_options(run)))
+    found = dataset_items(data, layout=layout, **run_patch_options(run))
+    listed = [(str(path), problem) for path, problem in found.skipped]
+    if found.dataset is not None:
+        used = [p for s in found.dataset.samples for p in (s.path, s.mask_path) if p is not None]
+        listed += [(str(p), why) for p, why in odd_entries(data, [*used, *(p for p, _ in found.skipped)])]
+    items = list(found)
     if split is not None:
         from crackscope.data.splits import read_split_csv
 
@@ -87,9 +96,9 @@ def evaluate(
     total = len(items)
     report = None if on_progress is None else (lambda n: on_progress(n, total))
     probs, labels, skipped = score_items(run, items, batch_size=batch_size, on_progress=report)
+    skipped = listed + skipped
     if labels.size == 0:
-        first = f"{skipped[0][0]}: {skipped[0][1]}"
-        raise BadInputError(data, f"none of the {total} samples could be read (first: {first})")
+        raise nothing_usable(data, f"none of the {total} samples could be read", skipped)
     metrics = binary_metrics(labels, probs, threshold=run.threshold)
     metrics.update(
         {

@@ -36,7 +36,7 @@ from crackscope.training.optim import make_optimizer, make_scheduler
 from crackscope.training.options import TrainOptions, TrainSettings
 from crackscope.training.progress import TrainingProgress
 from crackscope.training.run import LAST_WEIGHTS_FILE, WEIGHTS_FILE, load_weights, save_weights
-from crackscope.training.splitting import load_items_and_split
+from crackscope.training.splitting import SKIPPED_FILE, check_two_classes, load_items_and_split, record_skipped
 from crackscope.training.threshold import threshold_for_recall
 from crackscope.training.torchdata import Batch, EpochShuffleSampler, ItemDataset, make_loader
 
@@ -174,7 +174,15 @@ def _fit(data: Path, out: Path, settings: TrainSettings, *, resume: bool, progre
 
 
 def _load_data(data: Path, out: Path, settings: TrainSettings, bar: TrainingProgress, *, resume: bool) -> _RunData:
-    """Items of any layout, split by photo, decoded once into memory (within ``settings.cache_limit``)."""
+    """Items of any layout, split by photo, decoded once into memory (within ``settings.cache_limit``).
+
+    Files that cannot be used are skipped and listed in ``RUN/skipped.txt`` (``path<TAB>problem``).
+
+    Raises
+    ------
+    BadInputError
+        If no training sample is left, or the training samples that could be read are of one class only.
+    """
     started = time.perf_counter()
     photos = PhotoCache(settings.photo_cache_limit)  # lives for this run: the items below hold it
     splits, info = load_items_and_split(data, out, settings, resume=resume, photo_cache=photos)
@@ -183,8 +191,12 @@ def _load_data(data: Path, out: Path, settings: TrainSettings, bar: TrainingProg
     test_ds = _dataset("test", splits, settings, bar, augment=None)
     if train_ds.cached and val_ds.cached and test_ds.cached:
         photos.clear()  # every pixel is in the datasets now; no photo is decoded again this run
+    unreadable = [entry for ds in (train_ds, val_ds, test_ds) for entry in ds.skipped]
+    record_skipped(out, unreadable)
     if len(train_ds) == 0:
-        raise BadInputError(data, "no training samples after splitting")
+        left_out = f" ({len(unreadable)} could not be read; every file left out is in {out / SKIPPED_FILE})"
+        raise BadInputError(data, "no training samples after splitting" + (left_out if unreadable else ""))
+    check_two_classes(data, train_ds.labels.tolist(), skipped=len(unreadable), where=" in the training split")
     if settings.target_recall is not None and (len(val_ds) == 0 or not val_ds.labels.any()):
         raise ValueError("target_recall needs a validation set with cracked samples")
     return _RunData(splits, info, train_ds, val_ds, test_ds, time.perf_counter() - started)

@@ -6,12 +6,16 @@
   the uncracked class;
 - a plain folder of images: every image (the folder is taken to be crack-free); a ``labels.csv``, when
   present, narrows it to the uncracked files.
+
+Files that cannot be used are never fatal: they are listed in ``CrackFreeSet.skipped`` (with entries named like
+images that are no file: FIFOs, broken links, folders), and :func:`readable_sources` decodes each file once
+before training so that an unreadable one is left out, not met in the middle of an epoch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,11 +30,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Source:
-    """One crack-free training image (a file or a patch of one): ``load()`` -> HxWx3 uint8 RGB."""
+    """One crack-free training image (a file or a patch of one): ``load()`` -> HxWx3 uint8 RGB; ``path`` is the
+    file it comes from (None: not a file)."""
 
     key: str
     group: str
     load: Callable[[], np.ndarray]
+    path: Path | None = None
 
 
 @dataclass
@@ -50,6 +56,7 @@ def crack_free_sources(
     """Every crack-free image of ``data`` (see the module docstring); ``patch_size`` applies to segmentation sets."""
     from crackscope.data.items import dataset_items
     from crackscope.data.layouts import detect_layout
+    from crackscope.inputs import odd_entries
 
     root = Path(data)
     layout = detect_layout(root)
@@ -71,10 +78,46 @@ def crack_free_sources(
         skipped = list(items.skipped)
     else:
         chosen, skipped = _plain_folder(root)
-    sources = [Source(key=it.key, group=it.group, load=it.load) for it in chosen]
+    skipped += odd_entries(root, [*(it.path for it in chosen), *(p for p, _ in skipped)])
+    sources = [Source(key=it.key, group=it.group, load=it.load, path=it.path) for it in chosen]
     if not sources:
-        raise BadInputError(root, f"no crack-free images found (layout {layout}); need uncracked images or patches")
+        first = f" ({len(skipped)} skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
+        raise BadInputError(
+            root, f"no crack-free images found (layout {layout}){first}; need uncracked images or patches"
+        )
     return CrackFreeSet(root=root, layout=layout, sources=sources, skipped=skipped, settings=settings)
+
+
+def readable_sources(found: CrackFreeSet, *, on_progress: Callable[[int, int], None] | None = None) -> CrackFreeSet:
+    """``found`` without the sources whose file cannot be decoded; those files are added to its ``skipped``.
+
+    Each file is decoded once (the patches of one photo share it), so a truncated or otherwise unreadable file
+    is left out before training, not met in the middle of an epoch.
+
+    Raises
+    ------
+    BadInputError
+        If no source can be read.
+    """
+    from crackscope.inputs import INPUT_ERRORS, nothing_usable, problem_of
+
+    bad: dict[Path | str, str] = {}
+    checked: set[Path | str] = set()
+    for i, source in enumerate(found.sources, 1):
+        file = source.path if source.path is not None else source.key
+        if file not in checked:
+            checked.add(file)
+            try:
+                source.load()
+            except INPUT_ERRORS as exc:
+                bad[file] = problem_of(exc)
+        if on_progress is not None:
+            on_progress(i, len(found.sources))
+    sources = [s for s in found.sources if (s.path if s.path is not None else s.key) not in bad]
+    skipped = [*found.skipped, *((Path(file), problem) for file, problem in bad.items())]
+    if not sources:
+        raise nothing_usable(found.root, f"none of the {len(checked)} crack-free image file(s) could be read", skipped)
+    return replace(found, sources=sources, skipped=skipped)
 
 
 def _plain_folder(root: Path) -> tuple[list[LabelledItem], list[tuple[Path, str]]]:

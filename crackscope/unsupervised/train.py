@@ -37,6 +37,7 @@ from crackscope.unsupervised.data import (
     center_crop,
     crack_free_sources,
     random_crop,
+    readable_sources,
     split_sources,
     to_tensor,
     to_uint8,
@@ -166,7 +167,7 @@ def resolve_style(cfg_style: str, *, style: str | None, vgg_weights: str | Path 
 class _Validation:
     """Fixed validation crops with fixed masks (mask i % 6), for a comparable restoration loss per epoch."""
 
-    def __init__(self, sources: list[Source], cfg: RestorerConfig) -> None:
+    def __init__(self, sources: list[Source], cfg: RestorerConfig, *, bad: dict[str, str] | None = None) -> None:
         import torch
 
         from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
@@ -176,7 +177,9 @@ class _Validation:
             if len(sources) <= cfg.val_max
             else [sources[i] for i in np.linspace(0, len(sources) - 1, cfg.val_max).round().astype(int)]
         )
-        self.images = [center_crop(s.load(), cfg.image_size) for s in chosen]
+        bad = {} if bad is None else bad
+        loaded = (_load_or_none(s, bad) for s in chosen)  # a file that fails now is left out (and reported)
+        self.images = [center_crop(image, cfg.image_size) for image in loaded if image is not None]
         masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
         self.target: torch.Tensor | None = to_tensor(self.images) if self.images else None
         self.corrupted: torch.Tensor | None = None
@@ -207,6 +210,41 @@ class _Validation:
                 total += float(loss_fn(fake, y)["total"]) * len(x)
                 outs.append(fake)
         return cfg.lambda_rec * total / len(self.images), torch.cat(outs)
+
+
+def _load_or_none(source: Source, bad: dict[str, str]) -> np.ndarray | None:
+    """The source's pixels, or None when it cannot be read (the reason is kept in ``bad`` under its key)."""
+    from crackscope.inputs import INPUT_ERRORS, problem_of
+
+    if source.key in bad:
+        return None
+    try:
+        return source.load()
+    except INPUT_ERRORS as exc:
+        bad[source.key] = problem_of(exc)
+        return None
+
+
+def _next_image(sources: list[Source], order: list[int], rng: np.random.Generator, bad: dict[str, str]) -> np.ndarray:
+    """The next image of the shuffled ``order`` (refilled from ``rng`` when empty); a source that cannot be read
+    (a file changed since it was checked) is left out from then on, with its reason in ``bad``.
+
+    Raises
+    ------
+    BadInputError
+        If no source can be read any more.
+    """
+    while True:
+        if not order:
+            order.extend(rng.permutation(len(sources)).tolist())
+        image = _load_or_none(sources[order.pop()], bad)
+        if image is not None:
+            return image
+        if all(s.key in bad for s in sources):
+            key, problem = next(iter(bad.items()))
+            raise BadInputError(
+                sources[0].path, f"none of the {len(sources)} training images can be read (first: {key}: {problem})"
+            )
 
 
 def _save_sample(
@@ -385,6 +423,9 @@ def train_restorer(
     found = crack_free_sources(
         data, patch_size=load_size, stride=cfg.patch_stride or max(8, load_size // 2), margin=cfg.crack_margin
     )
+    # every file decoded once: an unreadable one is skipped (listed in skipped.txt and the manifest), not fatal
+    found = readable_sources(found, on_progress=lambda i, n: report(on_progress, "checking images", i, n))
+    bad: dict[str, str] = {}  # sources that fail later (a file changed during training), by key
     train_src, val_src = split_sources(found.sources, val_fraction=cfg.val_fraction, seed=cfg.seed)
     if not val_src:  # too little data to hold any out: validate on fixed crops of training images
         val_src = train_src
@@ -394,7 +435,7 @@ def train_restorer(
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
-    validation = _Validation(val_src, cfg)
+    validation = _Validation(val_src, cfg, bad=bad)
 
     start_epoch, best, history_note = 0, float("inf"), None
     if resume:
@@ -410,6 +451,7 @@ def train_restorer(
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "samples").mkdir(exist_ok=True)
+    _write_skipped(out, found.skipped, bad)
     run_config = {
         "kind": "restorer",
         "name": f"upcracknet-{cfg.name}",
@@ -449,9 +491,7 @@ def train_restorer(
         for _ in range(steps):
             batch = []
             for _ in range(cfg.batch_size):
-                if not order:
-                    order = rng.permutation(len(train_src)).tolist()
-                batch.append(random_crop(train_src[order.pop()].load(), cfg.image_size, rng))
+                batch.append(random_crop(_next_image(train_src, order, rng, bad), cfg.image_size, rng))
             y = to_tensor(batch)
             x = corrupt(y, masks, random_choice(len(batch), gen))
             d_loss, adv, rec = train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
@@ -516,9 +556,21 @@ def train_restorer(
                 "resumed": history_note,
                 "seconds": round(time.monotonic() - t0, 1),
                 "best_val_rec": best,
+                "skipped": [{"path": str(p), "problem": why} for p, why in _all_skipped(found.skipped, bad)],
             },
         ),
     )
-    if found.skipped:
-        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in found.skipped))
+    _write_skipped(out, found.skipped, bad)
     return out
+
+
+def _all_skipped(listed: list[tuple[Path, str]], bad: dict[str, str]) -> list[tuple[str, str]]:
+    """Files left out at listing and reading, then sources that failed during training."""
+    return [(str(p), why) for p, why in listed] + list(bad.items())
+
+
+def _write_skipped(out: Path, listed: list[tuple[Path, str]], bad: dict[str, str]) -> None:
+    """RUN/skipped.txt: every file left out, one ``path<TAB>problem`` line each (no file when none)."""
+    entries = _all_skipped(listed, bad)
+    if entries:
+        write_text_atomic(out / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in entries))

@@ -64,16 +64,33 @@ def test_patch_pixels_match_the_photo_and_decode_once(tmp_path: Path) -> None:
     root = _seg_set(tmp_path / "seg")
     photo_cache = PhotoCache()  # the caller's cache: the items decode their photos through it
     items = dataset_items(root, patch_size=4, stride=2, min_crack_pixels=1, margin=0, photo_cache=photo_cache)
-    assert items.photo_cache is photo_cache and photo_cache.misses == 0
+    # each photo is decoded once, before its mask is read (a photo that cannot be decoded is skipped as such)
+    assert items.photo_cache is photo_cache and (photo_cache.misses, photo_cache.hits) == (2, 0)
     photo = read_image(root / "images" / "b.png")
     b_items = [i for i in items if i.group == "b"]
     for item in b_items:
         y, x, h, w = item.box
         assert np.array_equal(item.load(), photo[y : y + h, x : x + w])
-    assert photo_cache.misses == 1 and photo_cache.hits == len(b_items) - 1
+    assert photo_cache.misses == 2 and photo_cache.hits == len(b_items)  # never decoded again
     crop = b_items[0].load()
     crop[...] = 0  # a caller scribbling on its crop must not change the cached photo
     assert np.array_equal(b_items[0].load(), photo[0:4, 0:4])
+
+
+def test_truncated_photo_of_an_image_mask_set_is_reported_as_corrupt(tmp_path: Path) -> None:
+    root = tmp_path / "seg"
+    rng = np.random.default_rng(1)
+    for name in ("a", "b"):
+        write_image(root / "images" / f"{name}.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        write_image(root / "masks" / f"{name}.png", np.zeros((64, 64), np.uint8))
+    whole = (root / "images" / "a.png").read_bytes()
+    (root / "images" / "a.png").write_bytes(whole[: len(whole) // 2])  # the header still reads fine
+    for patch_size in (None, 0):
+        items = dataset_items(root, patch_size=patch_size)
+        ((path, problem),) = items.skipped
+        assert path == root / "images" / "a.png" and "corrupt or truncated image" in problem
+        assert "mask size" not in problem
+        assert {item.group for item in items} == {"b"}
 
 
 def test_whole_photo_items(tmp_path: Path) -> None:

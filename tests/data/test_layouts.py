@@ -109,6 +109,71 @@ def test_image_mask_pairs_any_extension(tmp_path: Path) -> None:
     assert "no mask" in problems["lonely.png"] and "without an image" in problems["orphan.png"]
 
 
+def test_two_images_for_one_mask_are_both_skipped_naming_both(tmp_path: Path) -> None:
+    root = tmp_path / "seg"
+    write_image(root / "images" / "a.png", gray_image(100))
+    write_image(root / "images" / "a.jpg", gray_image(100))
+    write_image(root / "masks" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(root / "images" / "b.png", gray_image(100))
+    write_image(root / "masks" / "b.png", np.zeros((16, 16), np.uint8))
+    ds = load_dataset(root)
+    assert [s.path.name for s in ds.samples] == ["b.png"]
+    problems = {p.name: why for p, why in ds.skipped}
+    assert set(problems) == {"a.png", "a.jpg"}  # the mask is not also reported as "without an image"
+    for why in problems.values():
+        assert "ambiguous image: a.jpg and a.png" in why and "match the same mask" in why
+        assert str(root / "masks" / "a.png") in why
+
+
+def test_two_masks_with_one_stem_skip_the_image_naming_both(tmp_path: Path) -> None:
+    from crackscope.data.layouts import find_mask_for
+
+    root = tmp_path / "seg"
+    write_image(root / "images" / "a.png", gray_image(100))
+    write_image(root / "masks" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(root / "masks" / "a.tif", np.zeros((16, 16), np.uint8))
+    write_image(root / "images" / "b.png", gray_image(100))
+    write_image(root / "masks" / "b.png", np.zeros((16, 16), np.uint8))
+    ds = load_dataset(root)
+    assert [s.path.name for s in ds.samples] == ["b.png"]
+    ((path, why),) = ds.skipped
+    assert path == root / "images" / "a.png"
+    assert "ambiguous mask: a.png and a.tif" in why
+    with pytest.raises(BadInputError, match=r"ambiguous mask: a.png and a.tif"):
+        find_mask_for(root / "images" / "a.png")
+    assert find_mask_for(root / "images" / "b.png") == root / "masks" / "b.png"
+
+
+def test_ambiguous_masks_in_a_filename_labels_set_are_skipped_too(tmp_path: Path) -> None:
+    root = tmp_path / "kaggle"
+    write_image(root / "images" / "crack_1.png", gray_image(100))
+    write_image(root / "images" / "crack_2.png", gray_image(100))
+    write_image(root / "masks" / "crack_1.png", np.zeros((16, 16), np.uint8))
+    write_image(root / "masks" / "crack_1.jpg", np.zeros((16, 16), np.uint8))
+    ds = load_dataset(root, layout="filename-labels")
+    assert [s.path.name for s in ds.samples] == ["crack_2.png"]
+    ((path, why),) = ds.skipped
+    assert path.name == "crack_1.png" and "ambiguous mask: crack_1.jpg and crack_1.png" in why
+
+
+def test_tiny_and_rotated_photos_follow_the_reading_gate(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = tmp_path / "seg"
+    write_image(root / "images" / "dot.png", gray_image(100, size=4))
+    write_image(root / "masks" / "dot.png", np.zeros((4, 4), np.uint8))
+    photo = Image.fromarray(np.zeros((16, 24, 3), np.uint8))  # stored 24 wide, 16 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned: 16 wide, 24 high
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    photo.save(root / "images" / "phone.jpg", exif=exif.tobytes())
+    write_image(root / "masks" / "phone.png", np.zeros((24, 16), np.uint8))  # drawn on the upright photo
+    ds = load_dataset(root)
+    assert [(s.path.name, s.shape) for s in ds.samples] == [("phone.jpg", (24, 16))]
+    ((path, why),) = ds.skipped
+    assert path.name == "dot.png" and "smaller than 8 px on a side" in why
+
+
 def test_layout_override(tmp_path: Path) -> None:
     root = tmp_path / "seg"
     write_image(root / "images" / "noncrack_1.png", gray_image(100))

@@ -1,4 +1,8 @@
-"""Image and mask reading (crackscope.io) on the formats people have, with exact expected pixels."""
+"""Image and mask reading (crackscope.io) on the formats people have, with exact expected pixels.
+
+The arrays are tiny, so images are read with ``min_side=1`` (the default refuses sides under 8 px; see
+tests/test_io.py for that and the other rules of the reading gate).
+"""
 
 from __future__ import annotations
 
@@ -15,27 +19,27 @@ from tests.data.helpers import write_image
 
 def test_grayscale_rgba_16bit_and_palette_load_as_rgb(tmp_path: Path) -> None:
     gray = write_image(tmp_path / "g.png", np.array([[0, 128], [255, 7]], np.uint8))
-    out = read_image(gray)
+    out = read_image(gray, min_side=1)
     assert out.shape == (2, 2, 3) and out.dtype == np.uint8
     assert out[:, :, 0].tolist() == [[0, 128], [255, 7]] and (out[..., 0] == out[..., 2]).all()
 
     rgba = np.zeros((1, 2, 4), np.uint8)
     rgba[0, 0] = (10, 20, 30, 255)  # opaque: kept
     rgba[0, 1] = (10, 20, 30, 0)  # transparent: white background
-    out = read_image(write_image(tmp_path / "a.png", rgba))
+    out = read_image(write_image(tmp_path / "a.png", rgba), min_side=1)
     assert out.tolist() == [[[10, 20, 30], [255, 255, 255]]]
 
     deep = np.array([[0, 65535], [32896, 1000]], np.uint16)
     path = tmp_path / "d16.png"
     Image.fromarray(deep).save(path)
-    out = read_image(path)
+    out = read_image(path, min_side=1)
     assert out[..., 1].tolist() == [[0, 255], [128, 4]]  # scaled 16 -> 8 bits, rounded
 
     pal = Image.new("P", (2, 1))
     pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
     pal.putpixel((1, 0), 1)
     pal.save(tmp_path / "p.png")
-    assert read_image(tmp_path / "p.png").tolist() == [[[255, 0, 0], [0, 0, 255]]]
+    assert read_image(tmp_path / "p.png", min_side=1).tolist() == [[[255, 0, 0], [0, 0, 255]]]
 
 
 def test_masks_any_format_crack_is_nonzero(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,3 +153,51 @@ def test_score_cli_writes_json_and_curve(tmp_path):
     scores = json.loads((tmp_path / "s" / "scores.json").read_text())
     assert scores["exact"]["f1"] == 1.0
     assert (tmp_path / "s" / "pr_curve.png").stat().st_size > 0
+
+
+def test_score_dirs_names_the_ground_truth_of_another_size(tmp_path):
+    gt_dir, run = tmp_path / "gt", tmp_path / "out"
+    write_image_atomic(gt_dir / "a.png", _line(shape=(10, 8)))
+    write_image_atomic(run / "masks" / "a.png", _line())
+    res = score_dirs(run, gt_dir)
+    (skipped,) = res["skipped"]
+    assert skipped["file"] == str(gt_dir / "a.png")
+    assert "ground-truth size 8x10 differs from the size 8x8 of its prediction" in skipped["problem"]
+    assert str(run / "masks" / "a.png") in skipped["problem"] and res["n_images"] == 0
+
+
+def test_score_dirs_warns_about_jpeg_and_all_foreground_ground_truth(tmp_path):
+    from PIL import Image
+
+    from crackscope.errors import CrackscopeWarning
+
+    gt_dir, run = tmp_path / "gt", tmp_path / "out"
+    line = _line(shape=(32, 32), col=15, rows=range(4, 28))
+    line[4:28, 16] = True  # a 2 px line
+    gt_dir.mkdir()
+    Image.fromarray(line.astype(np.uint8) * 255).save(gt_dir / "a.jpg", quality=75)
+    assert np.count_nonzero(np.asarray(Image.open(gt_dir / "a.jpg"))) > line.sum()  # compression noise
+    write_image_atomic(run / "masks" / "a.png", line)
+    write_image_atomic(gt_dir / "b.png", np.full((8, 8), 255, np.uint8))
+    write_image_atomic(run / "masks" / "b.png", _line())
+    with pytest.warns(CrackscopeWarning) as caught:
+        res = score_dirs(run, gt_dir)
+    texts = [str(w.message) for w in caught]
+    assert any("a.jpg: JPEG mask" in t for t in texts) and any("b.png: mask is crack everywhere" in t for t in texts)
+    problems = {Path(w["file"]).name: w["problem"] for w in res["warnings"]}
+    assert set(problems) == {"a.jpg", "b.png"}
+    assert "crack = value >= 128" in problems["a.jpg"] and "crack everywhere" in problems["b.png"]
+    (a_row,) = [row for row in res["per_image"] if row["name"] == "a"]
+    assert a_row["exact"]["f1"] > 0.9  # the noise is not counted as crack
+    json.dumps(res)
+
+
+def test_score_dirs_skips_stems_naming_two_files(tmp_path):
+    gt_dir, run = tmp_path / "gt", tmp_path / "out"
+    write_image_atomic(gt_dir / "a.png", _line())
+    write_image_atomic(gt_dir / "a.tif", _line())
+    write_image_atomic(run / "masks" / "a.png", _line())
+    res = score_dirs(run, gt_dir)
+    assert res["n_images"] == 0 and res["missing_predictions"] == [] and res["missing_ground_truth"] == []
+    (skipped,) = res["skipped"]
+    assert "ambiguous: a.png, a.tif have one name" in skipped["problem"]

@@ -158,19 +158,49 @@ def test_decompression_bomb_header(client) -> None:
     # 100000 x 100000 claimed in a few hundred bytes: rejected from the header, nothing decoded.
     r = post(client, "/api/map", "bomb.png", png_header_only(100_000, 100_000))
     assert r.status_code == 413
-    assert "pixels" in r.json()["detail"] or "MP" in r.json()["detail"]
+    assert "megapixels, above the limit of 50.0 megapixels" in r.json()["detail"]
 
 
 def test_image_over_the_pixel_limit(client) -> None:
     r = post(client, "/api/predict", "big.png", png_header_only(10_000, 6_000))  # 60 MP > 50 MP
     assert r.status_code == 413
-    assert "60.0 MP" in r.json()["detail"]
+    assert "image is 10000x6000 = 60.0 megapixels, above the limit of 50.0 megapixels" in r.json()["detail"]
 
 
 def test_tiny_image(client) -> None:
     r = post(client, "/api/predict", "dot.png", encode(np.zeros((2, 2, 3), np.uint8)))
     assert r.status_code == 422
-    assert "smaller than" in r.json()["detail"]
+    assert "smaller than 8 px on a side" in r.json()["detail"]
+    one_row = post(client, "/api/predict", "row.png", encode(np.zeros((1, 6000, 3), np.uint8)))
+    assert one_row.status_code == 422 and "image is 6000x1, smaller than 8 px" in one_row.json()["detail"]
+
+
+def test_api_reads_a_phone_photo_as_the_cli_does(client, crack_photo: np.ndarray, tmp_path: Path) -> None:
+    # EXIF orientation 6 (a phone held upright): both the API and the CLI's reader turn it upright.
+    from crackscope.io import read_image
+    from crackscope.serve.uploads import decode_upload
+
+    stored = crack_photo[:, :64]  # 96 high, 64 wide as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    (tmp_path / "phone.jpg").write_bytes(data)
+    cli = read_image(tmp_path / "phone.jpg")
+    assert cli.shape == (64, 96, 3)  # upright: 96 wide, 64 high
+    assert np.array_equal(decode_upload(data, filename="phone.jpg"), cli)
+    r = post(client, "/api/map", "phone.jpg", data, "image/jpeg")
+    assert r.status_code == 200, r.text
+    assert (r.json()["width"], r.json()["height"]) == (96, 64)
+
+
+def test_nan_float_tiff_and_gif_uploads(client, crack_photo: np.ndarray) -> None:
+    values = np.full((16, 16), 0.5, np.float32)
+    values[3, 3] = np.nan
+    r = post(client, "/api/predict", "nan.tif", encode(values, "TIFF"), "image/tiff")
+    assert r.status_code == 422 and "NaN or infinite" in r.json()["detail"]
+    gif = post(client, "/api/predict", "crack.gif", encode(crack_photo, "GIF"), "image/gif")
+    assert gif.status_code == 200, gif.text
+    assert (gif.json()["width"], gif.json()["height"]) == (96, 96)
 
 
 def test_small_limits_of_a_configured_app(eager_run: Path, crack_png: bytes) -> None:
@@ -183,7 +213,7 @@ def test_small_limits_of_a_configured_app(eager_run: Path, crack_png: bytes) -> 
         too_many_pixels = post(c, "/api/map", "small.png", encode(np.zeros((60, 60, 3), np.uint8)))
         assert too_many_pixels.status_code == 413
         detail = too_many_pixels.json()["detail"]
-        assert detail.startswith("small.png:") and "60x60" in detail and "MP limit" in detail
+        assert detail.startswith("small.png:") and "60x60" in detail and "above the limit of" in detail
         too_big = post(c, "/api/map", "crack.png", crack_png + bytes(10_000))
         assert too_big.status_code == 413
         assert "limit" in too_big.json()["detail"]
