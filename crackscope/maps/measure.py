@@ -12,7 +12,10 @@ Conventions (all in pixels of the input mask; multiplied by ``mm_per_px`` for th
   to 8 % at about 22 degrees), so each *corner* (a skeleton pixel with one edge and one diagonal link) takes
   off ``CORNER_WEIGHT`` = 0.089 px; this keeps exact lengths at 0 and 45 degrees and leaves at most about 3 %
   error at other angles (measured on digital segments 1-7 px wide at 0-90 degrees). Skeletonisation eats
-  the crack's ends, so each skeleton end is extended by its distance to the crack boundary (``d - 0.5``).
+  the crack's ends, so each skeleton end is extended: an end reached along the horizontal or the vertical by
+  the mask pixels beyond it in that direction plus half a pixel, an end reached diagonally (the forked ends of
+  wide cracks) by its distance to the crack boundary (``d - 0.5``); a crack whose skeleton is a single pixel
+  measures its longest run of pixels through it (horizontal, vertical or diagonal).
   A straight 100 px line measures 100 (+-1), a single pixel measures 1.
 - **width** at a skeleton pixel ``p``, with ``d`` the Euclidean distance transform (pixel centre to the nearest
   background pixel centre): ``d(p)`` plus the larger ``d`` of the two neighbours across ``p`` (on the
@@ -68,6 +71,46 @@ class CrackMeasurement:
         data = asdict(self)
         data["bbox"] = list(self.bbox)
         return data
+
+
+def _tip_extension(
+    mask_pad: np.ndarray, skel_pad: np.ndarray, dist_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """How far the crack goes on beyond each skeleton end (a skeleton pixel with one neighbour), in px.
+
+    An end reached along the horizontal or the vertical goes on over the mask pixels met stepping on in that
+    direction, plus half of the end pixel: skeletonisation eats a crack's ends unevenly (a vertical 2 px bar
+    loses a pixel at each end, a horizontal one does not), and the mask says where the crack stops. An end
+    reached diagonally (the forked ends of wide cracks) goes on by its distance to the boundary, ``d - 0.5``.
+    """
+    out = np.zeros(rows.size)
+    for i, (y, x) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        edge = next(((oy, ox) for oy, ox in _OFFSETS if (oy == 0 or ox == 0) and skel_pad[y + oy, x + ox]), None)
+        if edge is None:
+            out[i] = dist_pad[y, x] - 0.5
+        else:
+            out[i] = _run(mask_pad, y, x, -edge[0], -edge[1]) + 0.5
+    return out
+
+
+def _chord(mask_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """For a crack whose skeleton is one pixel (a short crack): its longest run of mask pixels through that
+    pixel along the horizontal, the vertical or a diagonal, in px (a single pixel: 1)."""
+    out = np.ones(rows.size)
+    for i, (y, x) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+        for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+            run = _run(mask_pad, y, x, dy, dx) + _run(mask_pad, y, x, -dy, -dx)
+            out[i] = max(out[i], run * (_SQRT2 if dy and dx else 1.0) + 1.0)
+    return out
+
+
+def _run(mask_pad: np.ndarray, y: int, x: int, dy: int, dx: int) -> int:
+    """Mask pixels met stepping from (y, x) by (dy, dx), up to the first background pixel or the edge."""
+    h, w = mask_pad.shape
+    k = 1
+    while 0 <= y + k * dy < h and 0 <= x + k * dx < w and mask_pad[y + k * dy, x + k * dx]:
+        k += 1
+    return k - 1
 
 
 def _links(skel_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -134,8 +177,12 @@ def measure_cracks(
             diagonal_links += linked
         length += np.bincount(lab[linked], minlength=n + 1) * (0.5 * _SQRT2 if dy and dx else 0.5)
     d_here = dist_pad[rows, cols]
-    ends = np.where(degree == 0, 2, np.where(degree == 1, 1, 0))
-    length += np.bincount(lab, weights=ends * (d_here - 0.5), minlength=n + 1)
+    isolated = np.flatnonzero(degree == 0)
+    length += np.bincount(lab[isolated], weights=_chord(mirrored, rows[isolated], cols[isolated]), minlength=n + 1)
+    tips = np.flatnonzero(degree == 1)
+    length += np.bincount(
+        lab[tips], weights=_tip_extension(mirrored, skel_pad, dist_pad, rows[tips], cols[tips]), minlength=n + 1
+    )
     corners = (degree == 2) & (diagonal_links == 1)
     length -= CORNER_WEIGHT * np.bincount(lab[corners], minlength=n + 1)
 

@@ -146,3 +146,15 @@ def test_all_foreground_and_bad_arguments():
         measure_cracks(np.zeros((3, 3), bool), mm_per_px=0)
     with pytest.raises(ValueError):
         measure_cracks(np.zeros((3, 3), bool), min_length_px=-1)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3])
+@pytest.mark.parametrize("vertical", [False, True])
+def test_thin_bars_of_known_size(width: int, vertical: bool) -> None:
+    """Drawn bars 1-3 px wide, 40 px long, in both directions: exact width, length within 1 px, exact area."""
+    mask = np.zeros((width + 6, 60), bool)
+    mask[3 : 3 + width, 10:50] = True
+    (c,) = measure_cracks(mask.T if vertical else mask, mm_per_px=0.5)
+    assert c.max_width_px == width and c.mean_width_px == pytest.approx(width, abs=0.5)
+    assert abs(c.length_px - 40) <= 1.0 and c.area_px == 40 * width
+    assert c.length_mm == pytest.approx(0.5 * c.length_px) and c.area_mm2 == pytest.approx(0.25 * 40 * width)
