@@ -230,8 +230,7 @@ def fit_cmd(
         f"fitted preset {res.recipe.name} in {res.seconds / 60:.1f} min -> {out_dir}; "
         f"map with `crackscope map {out_dir} PHOTOS --out DIR`"
     )
-    for path, problem in res.skipped:
-        console.print(f"[yellow]skipped[/] {path}: {problem}", highlight=False)
+    print_skipped(list(res.skipped))
 
 
 def presets_cmd() -> None:

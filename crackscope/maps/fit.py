@@ -192,14 +192,14 @@ def _fit_stages(
     on_progress: OnProgress | None,
 ) -> tuple[int, tuple[tuple[str, str], ...]]:
     from crackscope.maps.classifier import ClassifierMapper
-    from crackscope.maps.pixel_model import PixelPredictor, load_pixel_model
+    from crackscope.maps.pixel_model import PixelPredictor, load_pixel_model, read_pixel_model_config
     from crackscope.maps.selftrain import SelfTrainOptions, class_maps, stage_labels, train_on_labels
 
     folders = {s.name: out / PIXEL_MODELS_DIR / s.name for s in recipe.stages}
     todo: Sequence[PixelStage] = [s for s in recipe.stages if not _stage_done(folders[s.name])]
     for stage in recipe.stages:
         if stage not in todo:
-            steps.append(StageRecord(stage.name, 0.0, int(load_pixel_model(folders[stage.name]).config["steps"]), True))
+            steps.append(StageRecord(stage.name, 0.0, int(read_pixel_model_config(folders[stage.name])["steps"]), True))
     if not todo:
         return 0, ()
     t = time.perf_counter()
