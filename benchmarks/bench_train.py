@@ -83,7 +83,7 @@ def run_job(job: str, out: Path) -> dict[str, Any]:
     run_dir = out / job
     context = run_context()  # date, commit, machine, load before
     t0 = time.perf_counter()
-    train(data, out=run_dir, options=TrainOptions(model=model, **kwargs), progress=False)
+    train(data, out=run_dir, options=TrainOptions(model=model, **kwargs))
     wall = time.perf_counter() - t0
     config = json.loads((run_dir / "config.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())

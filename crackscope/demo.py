@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crackscope.progress import OnProgress
+from crackscope.progress import OnProgress, report
 
 # Full demo, measured 2026-11-21 on the 2-core machine while it was heavily shared (load 15-18): the whole
 # run_demo took 23 CPU-seconds single-threaded (so well under the 3-minute cap on 2 idle cores); test
@@ -84,7 +84,9 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the whole demo into ``out`` and return the headline figures (also in ``OUT/summary.json``).
 
-    ``progress`` shows the training display, ``on_progress`` is told of the mapping."""
+    ``on_progress`` is told of the explanations, the maps, the scores and the report; with ``progress`` also of
+    every training step (``epoch i/N``), without it of the synthetic data and of the training as a whole (its
+    start, and its end at the number of epochs run) instead."""
     from crackscope.cam import explain
     from crackscope.data.splits import read_split_csv
     from crackscope.data.synth import synthesize
@@ -115,9 +117,14 @@ def run_demo(
         timings[step] = round(time.perf_counter() - t0, 2)
         return time.perf_counter()
 
+    early = None if progress else on_progress  # told of the steps the training display would overlap
     t = time.perf_counter()
-    data = synthesize(out / "data", n=n, size=size, seed=seed)
+    report(early, "synthesising data", 0, n)
+    data = synthesize(
+        out / "data", n=n, size=size, seed=seed, progress=lambda done: report(early, "synthesising data", done, n)
+    )
     t = lap("synthesize", t)
+    report(early, "training epochs", 0, epochs)
 
     # patch_size = size keeps each synthetic photo whole (one item per image, labelled by its mask).
     run_dir = train(
@@ -126,9 +133,11 @@ def run_demo(
         options=TrainOptions(
             model=DEFAULT_MODEL, epochs=epochs, image_size=size, batch_size=batch_size, seed=seed, patch_size=size
         ),
-        progress=progress,
+        on_progress=on_progress if progress else None,  # one display at a time (see ``early``)
     )
     t = lap("train", t)
+    epochs_run = int(_read_json(run_dir / "config.json").get("epochs_run", epochs))
+    report(early, "training epochs", epochs_run, epochs_run)  # fewer than ``epochs`` after an early stop
 
     test_items = read_split_csv(run_dir / "split.csv")["test"]
     test_paths = [item.path for item in test_items]
@@ -137,27 +146,33 @@ def run_demo(
 
     run = load_run(run_dir)
     shown = test_paths[:EXPLAIN_LIMIT]
+    report(on_progress, "explaining", 0, len(shown))
     images = [read_image(p) for p in shown]
     import torch
 
     expl = explain(run.model, torch.stack([run.preprocess(im) for im in images]), method=method)
     expl.save(out / "explanations", images=images, names=[p.stem for p in shown], threshold=run.threshold)
+    report(on_progress, "explaining", len(shown), len(shown))
     t = lap("explain", t)
 
     map_summary = map_images(run_dir, test_paths, out / "maps", recipe=recipe, on_progress=on_progress)
     t = lap("map", t)
 
+    report(on_progress, "scoring", 0, 1)
     scores = score_dirs(out / "maps", data / "masks", tol=SCORE_TOL)
     write_json_atomic(out / "scores.json", scores)
+    report(on_progress, "scoring", 1, 1)
     t = lap("score", t)
 
-    report = build_report(run_dir, data=data, maps_dir=out / "maps", out=out / "report.html", preset=recipe)
+    html = build_report(
+        run_dir, data=data, maps_dir=out / "maps", out=out / "report.html", preset=recipe, on_progress=on_progress
+    )
     lap("report", t)
 
-    metrics = _read_metrics(run_dir)
+    metrics = _read_json(run_dir / "metrics.json")
     test = metrics.get("test") or metrics.get("val") or {}
     summary = {
-        "report": str(report),
+        "report": str(html),
         "run": str(run_dir),
         "model": DEFAULT_MODEL,
         "n_images": n,
@@ -185,8 +200,8 @@ def run_demo(
     return summary
 
 
-def _read_metrics(run_dir: Path) -> dict[str, Any]:
-    import json
+def _read_json(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or an empty dict when there is no such file."""
+    from crackscope.io import read_json_object
 
-    path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json_object(path) if path.is_file() else {}

@@ -22,6 +22,19 @@ class TooManyPixelsError(BadInputError):
     """An image whose header declares more pixels than the reader's limit (nothing of it was decoded)."""
 
 
+class DeviceError(CrackscopeError, ValueError):
+    """A torch device that is not on this machine, or a name that is no device; the message is one line naming it.
+
+    Raised before any work starts (``crackscope.devices.resolve_device``), so the command line shows it as a usage
+    error: ``device 'cuda' is not available on this machine (torch was built without CUDA)``.
+    """
+
+    def __init__(self, device: str, problem: str) -> None:
+        self.device = device
+        self.problem = problem
+        super().__init__(f"device {device!r} {problem}")
+
+
 class CrackscopeWarning(UserWarning):
     """Something usable but doubtful about an input (a lossy mask, a mask that is crack everywhere, ...).
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crackscope.errors import BadInputError
 from crackscope.io import read_json_object
+
+if TYPE_CHECKING:
+    from crackscope.devices import DeviceSpec
 
 #: the run argument that names the model shipped with the package (``crackscope map builtin PHOTOS``)
 BUILTIN = "builtin"
@@ -48,15 +51,23 @@ def run_kind(run_dir: str | Path) -> str:
     return str(read_run_config(run_dir).get("kind", "classifier"))
 
 
-def open_run(run_dir: str | Path) -> Any:
-    """Load a classifier run or a restorer (UP-CrackNet) run, whichever the folder holds."""
+def open_run(run_dir: str | Path, *, device: DeviceSpec = "auto") -> Any:
+    """Load a classifier run or a restorer (UP-CrackNet) run, whichever the folder holds, on ``device``.
+
+    Raises
+    ------
+    BadInputError
+        If the folder is no run of a known kind, or its model cannot be loaded.
+    DeviceError
+        If ``device`` is not on this machine.
+    """
     kind = run_kind(run_dir)
     if kind == "classifier":
         from crackscope.training.run import load_run
 
-        return load_run(run_dir)
+        return load_run(run_dir, device=device)
     if kind == "restorer":
         from crackscope.unsupervised.run import load_restorer_run
 
-        return load_restorer_run(run_dir)
+        return load_restorer_run(run_dir, device=device)
     raise BadInputError(Path(run_dir) / "config.json", f"unknown run kind {kind!r}")

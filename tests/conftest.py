@@ -49,6 +49,7 @@ def _small_selftrained():  # type: ignore[no-untyped-def]
     """The ``selftrained`` preset's stages and ensemble, with a tiny classifier and sizes for 64 px photos."""
     from crackscope.maps.recipe import ClassifierPlan, MapRecipe, PixelStage, PseudoLabelOptions
     from crackscope.maps.refine import RefineOptions
+    from crackscope.maps.scale import ScaleOptions
 
     labels = RefineOptions(min_size=5)
     mask = RefineOptions(min_size=5, region_level=0.0, region_dilation=0, pixel_threshold=0.2)
@@ -64,4 +65,5 @@ def _small_selftrained():  # type: ignore[no-untyped-def]
             PixelStage("b2", teacher="b1"),
         ),
         classifier=ClassifierPlan(model="tiny", image_size=32, epochs=2, share=0.3),
+        scale=ScaleOptions(mode="auto"),
     )

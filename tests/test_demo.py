@@ -18,6 +18,11 @@ def test_demo_quick(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--quick"])
     assert result.exit_code == 0, result.output
     assert "report:" in result.output and "test accuracy" in result.output and "map F1" in result.output
+    # the last lines say how to open the report and serve the run, with the real paths
+    assert f"webbrowser {(out / 'report.html').resolve().as_uri()}" in result.output
+    assert f"serve {out / 'run'}" in result.output
+    # not a terminal: plain progress lines, one per step and not one per image
+    assert "training epochs: 1/1 (100%) done in" in result.output and "mapping: 0/" in result.output
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["quick"] is True and summary["model"] == "crackfast"
@@ -48,3 +53,16 @@ def test_demo_rejects_bad_sizes(tmp_path: Path) -> None:
         DemoOptions(preset="nonsense")
     assert DemoOptions(quick=True).sizes == {"n": 40, "size": 48, "epochs": 1, "batch_size": 16}
     assert DemoOptions(n=50).sizes["n"] == 50 and DemoOptions().sizes["size"] == 96
+
+
+def test_next_steps_name_the_real_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the folder above ``demo-out`` (as ``make demo`` is), the commands are short and work as printed."""
+    from crackscope.cli.app_commands import next_steps, program
+
+    monkeypatch.chdir(tmp_path)
+    lines = next_steps({"report": str(tmp_path / "demo-out" / "report.html"), "run": "demo-out/run"})
+    assert lines[0] == "report: demo-out/report.html"
+    assert "-m webbrowser " + (tmp_path / "demo-out" / "report.html").as_uri() in lines[1]
+    assert "xdg-open demo-out/report.html" in lines[1]
+    assert f"{program()} serve demo-out/run " in lines[2] and "http://127.0.0.1:8000" in lines[2]
+    assert program().endswith("crackscope")  # on the PATH, or the script beside this Python

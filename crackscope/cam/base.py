@@ -181,7 +181,7 @@ class CamExtractor:
         size = (int(batch.shape[2]), int(batch.shape[3]))
         layer_name = self.layer_for(size)
         module = resolve_layer(self.model, layer_name)
-        batch = batch.float()
+        batch = batch.float().to(_model_device(self.model))  # a run loaded on a GPU explains there
         with capture(self.model, module, differentiable=self.method.needs_grad) as store:
             output, acts, grads = self._forward(batch, store, target, precision)
             scores = target_scores(output, target)
@@ -231,6 +231,12 @@ class CamExtractor:
             scores = target_scores(output.float(), target)
             (grads,) = torch.autograd.grad(scores.sum(), acts)
         return output.detach().float(), acts.detach().float(), grads.float()
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    from crackscope.devices import module_device
+
+    return module_device(model)
 
 
 def _take(store: _Store) -> Tensor:

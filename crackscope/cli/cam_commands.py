@@ -6,25 +6,38 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import console, exit_for_batch, fail, fail_for_data, out, print_skipped, progress
+from crackscope.cli.common import (
+    DEVICE_OPTION,
+    ProgressBars,
+    check_device,
+    console,
+    exit_for_batch,
+    fail,
+    fail_for_data,
+    out,
+    print_skipped,
+)
 
 
 def explain_cmd(
-    run: Path = typer.Argument(..., help="A classifier run folder, or `builtin`."),
-    images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A classifier run folder, or `builtin`."),
+    images: list[str] = typer.Argument(..., metavar="IMAGES", help="Image files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Output folder."),
     method: str = typer.Option(
         "gradcam++",
         "--method",
-        "-m",
         help="A CAM method of crackscope.cam.METHODS (gradcam++, gradcam, cam...; a wrong name lists them all).",
     ),
-    target: str = typer.Option("crack", "--target", help="crack (the crack logit) or no-crack (its negation)."),
+    target: str = typer.Option("crack", "--target", help="Target: crack (the crack logit) or no-crack (its negation)."),
     layer: str | None = typer.Option(None, "--layer", help="Target layer name (see `crackscope layers RUN`)."),
     alpha: float = typer.Option(0.5, "--alpha", help="Overlay opacity of the map, 0..1."),
-    normalise: str = typer.Option("image", "--normalise", help="image (per image), batch (one scale), none."),
+    normalise: str = typer.Option(
+        "image", "--normalise", help="Normalisation: image (per image), batch (one scale) or none."
+    ),
     batch_size: int = typer.Option(16, "--batch-size", help="Images per forward pass."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast forward; maps in fp32)."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="Precision: fp32 or bf16 (autocast forward; maps in fp32)."
+    ),
     colormap: str = typer.Option("jet", "--colormap", help="A matplotlib colormap (jet, turbo, inferno...)."),
     panels: bool = typer.Option(True, "--panels/--no-panels", help="Also write the three-panel figures."),
     tiles: bool = typer.Option(
@@ -32,11 +45,13 @@ def explain_cmd(
         "--tiles/--resized",
         help="Photos larger than the run's tile: explain them in tiles as `map` sees them (default) or resized whole.",
     ),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Explain why the classifier calls images cracked: maps (.npy), overlays, panels, predictions.csv."""
     from crackscope.cam.api import ExplainOptions, explain_images
     from crackscope.errors import CrackscopeError
     from crackscope.inputs import expand_inputs
+    from crackscope.training.run import load_run
 
     try:
         options = ExplainOptions(
@@ -54,11 +69,23 @@ def explain_cmd(
     except ValueError as exc:
         fail(str(exc))
         return
-    total = len(expand_inputs(images)[0])  # for the progress bar; explain_images reports the bad inputs
+    device = check_device(device)
     try:
-        with progress() as bar:
-            task = bar.add_task(f"explaining ({method})", total=total)
-            report = explain_images(run, images, out=out_dir, options=options, on_batch=lambda n: bar.advance(task, n))
+        loaded = load_run(run, device=device)
+    except (CrackscopeError, ValueError, OSError) as exc:  # no run, not a classifier run, broken weights
+        fail_for_data(exc, None)
+    total = len(expand_inputs(images)[0])  # for the progress bar; explain_images reports the bad inputs
+    task, done = f"explaining ({method})", 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        bars(task, min(done, total), total)
+
+    try:
+        with ProgressBars() as bars:
+            bars(task, 0, total)
+            report = explain_images(loaded, images, out=out_dir, options=options, on_batch=on_batch)
     except (CrackscopeError, ValueError, OSError) as exc:  # no run, bad layer name, head not fit for classic CAM...
         fail_for_data(exc, None)
     print_skipped(report.skipped)
@@ -79,7 +106,7 @@ def explain_cmd(
 
 
 def layers_cmd(
-    run: Path = typer.Argument(..., help="A classifier run folder."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A classifier run folder."),
     image_size: int | None = typer.Option(None, "--image-size", help="Input size (default: the run's)."),
     min_size: int = typer.Option(8, "--min-size", help="Smallest map side for the automatic choice."),
 ) -> None:

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
-import inspect as pyinspect
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import console, exit_for_batch, fail, fail_for_data, out, print_skipped, progress
+from crackscope.cli.common import (
+    LAYOUT_OPTION,
+    ProgressBars,
+    check_layout,
+    console,
+    exit_for_batch,
+    fail,
+    fail_for_data,
+    out,
+    print_skipped,
+    status,
+)
 from crackscope.errors import BadInputError
-
-LAYOUT_HELP = "Dataset layout: class-folders, filename-labels or image-mask (default: detected)."
-
-
-def _check_layout(layout: str | None) -> None:
-    from crackscope.data.layouts import LAYOUTS
-
-    if layout is not None and layout not in LAYOUTS:
-        fail(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-
-
-def _progress_parameter(func: Callable[..., object]) -> str | None:
-    """The name of a progress-callback parameter of ``func``, if it has one."""
-    params = pyinspect.signature(func).parameters
-    return next((n for n in ("progress", "callback", "on_progress") if n in params), None)
 
 
 def synth_cmd(
-    out_dir: Path = typer.Argument(..., metavar="OUT", help="Folder to write images/, masks/ and labels.csv to."),
+    out_dir: Path = typer.Option(
+        ..., "--out", "-o", metavar="DIR", help="Folder to write images/, masks/ and labels.csv to."
+    ),
     n: int = typer.Option(100, "--n", min=1, help="Number of images."),
     size: int = typer.Option(256, "--size", min=16, help="Image side in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same images)."),
@@ -36,31 +32,18 @@ def synth_cmd(
     """Write N synthetic concrete-like images with exact crack masks (about half crack-free)."""
     from crackscope.data.synth import synthesize
 
-    name = _progress_parameter(synthesize)
-    if name is None:
-        console.print(f"writing {n} synthetic images of {size} px to {out_dir} ...")
-        synthesize(out_dir, n=n, size=size, seed=seed)
-    else:
-        with progress() as bar:
-            task = bar.add_task("synth", total=n)
-
-            def advance(*args: object, **_kw: object) -> None:
-                done = args[0] if args and isinstance(args[0], int) else None
-                if done is None:
-                    bar.advance(task)
-                else:
-                    bar.update(task, completed=done)
-
-            # the callback goes by whichever name ``synthesize`` gives it, so call it as a plain callable
-            write: Callable[..., Path] = synthesize
-            write(out_dir, n=n, size=size, seed=seed, **{name: advance})
+    with ProgressBars() as bars:
+        bars("synth", 0, n)
+        synthesize(out_dir, n=n, size=size, seed=seed, progress=lambda done: bars("synth", done, n))
     console.print(f"[green]wrote[/] {n} images to {out_dir}/images, masks to {out_dir}/masks, {out_dir}/labels.csv")
 
 
 def inspect_cmd(
-    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder."),
-    out_dir: Path = typer.Option(..., "--out", help="Folder for summary.json, samples.png and histograms."),
-    layout: str | None = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    data: Path = typer.Argument(..., metavar="DATA", help="Data set folder."),
+    out_dir: Path = typer.Option(
+        ..., "--out", "-o", metavar="DIR", help="Folder for summary.json, samples.png and histograms."
+    ),
+    layout: str | None = LAYOUT_OPTION,
     max_per_class: int = typer.Option(500, "--max-per-class", min=2, help="Images per class for pixel statistics."),
     seed: int = typer.Option(0, "--seed", help="Seed for picking the images used for pixel statistics."),
 ) -> None:
@@ -69,9 +52,9 @@ def inspect_cmd(
 
     from crackscope.data.inspect import inspect_dataset
 
-    _check_layout(layout)
+    check_layout(layout)
     try:
-        with console.status("inspecting ..."):
+        with status(f"inspecting {data}"):
             summary = inspect_dataset(data, out=out_dir, layout=layout, max_per_class=max_per_class, seed=seed)
     except (BadInputError, ValueError, OSError) as exc:
         fail_for_data(exc, data)
@@ -112,24 +95,26 @@ def inspect_cmd(
 
 
 def split_cmd(
-    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder."),
-    out_csv: Path = typer.Option(..., "--out", help="CSV to write (key,group,label,split)."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Data set folder."),
+    out_dir: Path = typer.Option(
+        ..., "--out", "-o", metavar="DIR", help="Folder for split.csv (key,group,label,split; for `train --split`)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same split)."),
     val: float = typer.Option(0.15, "--val", min=0.0, max=1.0, help="Validation fraction."),
     test: float = typer.Option(0.15, "--test", min=0.0, max=1.0, help="Test fraction."),
-    layout: str | None = typer.Option(None, "--layout", help=LAYOUT_HELP),
+    layout: str | None = LAYOUT_OPTION,
     patch_size: int | None = typer.Option(
         None, "--patch-size", min=0, help="Patch side for image+mask sets (default: automatic; 0: whole photos)."
     ),
     stride: int | None = typer.Option(None, "--stride", min=1, help="Patch stride (default: patch size)."),
 ) -> None:
-    """Split a dataset into train/val/test, stratified by class and grouped by source photo."""
+    """Split a data set into train/val/test, stratified by class and grouped by source photo."""
     from rich.table import Table
 
     from crackscope.data.items import dataset_items
     from crackscope.data.splits import split_counts, split_items, write_split_csv
 
-    _check_layout(layout)
+    check_layout(layout)
     if val + test >= 1.0:
         fail(f"--val {val} plus --test {test} leaves nothing to train on")
     try:
@@ -141,6 +126,7 @@ def split_cmd(
         console.print(f"[yellow]{data}: no labelled items (all patches ambiguous or all files skipped)[/]")
         exit_for_batch(0, len(items.skipped), what="file")
     splits = split_items(items, fractions=(1.0 - val - test, val, test), seed=seed)
+    out_csv = out_dir / "split.csv"
     write_split_csv(out_csv, splits)
 
     table = Table(title=f"split of {data} (seed {seed})")

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from crackscope.cli.common import (
+    DEVICE_OPTION,
     EXIT_NOTHING_USED,
+    LAYOUT_OPTION,
     ProgressBars,
+    check_device,
+    check_layout,
     console,
     exit_for_batch,
     fail,
     fail_for_data,
+    is_main_process,
     out,
     print_skipped,
+    progress_bars,
 )
-from crackscope.maps.recipe import MapRecipe
+from crackscope.cli.model_commands import EXPORT_HELP, ONNX_MISSING, RUNTIMES, onnx_export_dir
+
+if TYPE_CHECKING:
+    from crackscope.maps.base import Mapper
+    from crackscope.maps.pixel_model import PixelPredictor
+    from crackscope.maps.recipe import MapRecipe
 
 
 def _recipe(
@@ -61,10 +73,16 @@ def _recipe(
         fail_for_data(exc, None)
 
 
+ENGINES = ("plain", "ray")
+RAY_MISSING = 'the Ray engine needs Ray Data: pip install "crackscope[ray]"'
+
+
 def map_cmd(
-    run: Path = typer.Argument(..., help="A run folder (classifier or restorer), or `builtin` for the bundled model."),
-    images: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    run: Path = typer.Argument(
+        ..., metavar="RUN", help="A run folder (classifier or restorer), or `builtin` for the bundled model."
+    ),
+    images: list[str] = typer.Argument(..., metavar="IMAGES", help="Image files, folders or glob patterns."),
+    out_dir: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Output folder."),
     preset: str | None = typer.Option(
         None, "--preset", "-p", help="Map recipe (`crackscope presets`; default: the run's own, from `fit`)."
     ),
@@ -84,11 +102,39 @@ def map_cmd(
         help="Override: a `crackscope selftrain` folder picks the crack pixels (repeat: their mean).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
+    device: str = DEVICE_OPTION,
+    runtime: str = typer.Option(
+        "torch",
+        "--runtime",
+        help="Pixel-model runtime: torch, or onnx (ONNX Runtime on the CPU; the class maps stay in torch).",
+    ),
+    export: Path | None = typer.Option(None, "--export", metavar="DIR", help=EXPORT_HELP),
+    engine: str = typer.Option(
+        "plain", "--engine", help="Engine: plain (this process) or ray (Ray Data workers; pip install crackscope[ray])."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", metavar="ADDR", help="Ray cluster to join (auto, ray://HOST:10001; default: a local Ray)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Ray workers, one model each (default: as many as the CPUs or GPUs allow)."
+    ),
+    gpus_per_worker: float = typer.Option(
+        0.0, "--gpus-per-worker", help="GPUs each Ray worker takes (0: CPU workers; 0.5: two share a GPU)."
+    ),
 ) -> None:
     """Map cracks in whole photos: masks, soft maps, skeletons, numbered overlays, cracks.csv, summary.json."""
     from crackscope.errors import CrackscopeError
     from crackscope.maps.pipeline import map_images
 
+    device = check_device(device)
+    if engine not in ENGINES:
+        fail(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if runtime not in RUNTIMES:
+        fail(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    ray_options = [name for name, given in _ray_flags(address, workers, gpus_per_worker) if given]
+    if engine == "plain" and ray_options:
+        verb = "goes" if len(ray_options) == 1 else "go"
+        fail(f"{' and '.join(ray_options)} {verb} with --engine ray")
     recipe = _recipe(
         run,
         preset,
@@ -99,13 +145,26 @@ def map_cmd(
         refine_options=refine_options,
         pixel_models=pixel_model,
     )
-    try:
-        with ProgressBars() as bars:
-            summary = map_images(
-                run, images, out_dir, recipe=recipe, mm_per_px=mm_per_px, overwrite=overwrite, on_progress=bars
-            )
-    except (CrackscopeError, ValueError, OSError) as exc:  # the settings (checked first), an unwritable --out
-        fail_for_data(exc, None)
+    if engine == "ray":
+        summary = _map_with_ray(
+            run, images, out_dir, recipe, mm_per_px, overwrite, device, runtime, (address, workers, gpus_per_worker)
+        )
+    else:
+        mapper = _plain_mapper(run, recipe, device=device, runtime=runtime, export=export)
+        try:
+            with ProgressBars() as bars:
+                summary = map_images(
+                    run,
+                    images,
+                    out_dir,
+                    recipe=recipe,
+                    mm_per_px=mm_per_px,
+                    overwrite=overwrite,
+                    on_progress=bars,
+                    mapper=mapper,
+                )
+        except (CrackscopeError, ValueError, OSError) as exc:  # the settings (checked first), an unwritable --out
+            fail_for_data(exc, None)
     done = summary["counts"]
     out.print(
         f"mapped {done['mapped']} image(s) with preset {recipe.name}, skipped {done['skipped']} finished, "
@@ -115,11 +174,97 @@ def map_cmd(
     exit_for_batch(done["done"], done["errors"])
 
 
+def _ray_flags(address: str | None, workers: int | None, gpus_per_worker: float) -> list[tuple[str, bool]]:
+    return [
+        ("--address", address is not None),
+        ("--workers", workers is not None),
+        ("--gpus-per-worker", bool(gpus_per_worker)),
+    ]
+
+
+def _plain_mapper(run: Path, recipe: MapRecipe, *, device: str, runtime: str, export: Path | None) -> Mapper:
+    """The mapper of the plain engine on ``device``; with ``runtime`` onnx its pixel models run in ONNX Runtime
+    (from the export folder), the class maps in torch."""
+    from crackscope.errors import CrackscopeError
+    from crackscope.maps.factory import make_mapper
+
+    try:
+        pixels = _onnx_pixel_models(run, recipe, export) if runtime == "onnx" else None
+        return make_mapper(run, recipe, device=device, pixel_model=pixels)
+    except ImportError:
+        fail(ONNX_MISSING)
+    except (CrackscopeError, ValueError, OSError) as exc:  # no run, a pixel model missing, no export
+        fail_for_data(exc, None)
+
+
+def _onnx_pixel_models(run: Path, recipe: MapRecipe, export: Path | None) -> PixelPredictor | None:
+    """The recipe's pixel models from the run's ONNX export (``--runtime onnx``), or None when the recipe maps
+    without pixel models (a warning says that ONNX then runs nothing)."""
+    from crackscope.export.onnx import load_onnx_pixel_models
+    from crackscope.runs import run_kind
+
+    if run_kind(run) != "classifier":
+        fail("--runtime onnx maps with classifier runs (their pixel models); a restorer run maps in torch")
+    if not (recipe.refine and recipe.pixel_models):
+        console.print(
+            f"[yellow]warning:[/] preset {recipe.name} maps without pixel models, so --runtime onnx changes "
+            "nothing (class maps are made in torch)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return None
+    folder = onnx_export_dir(run, export)
+    pixels: PixelPredictor = load_onnx_pixel_models(folder, [Path(name).name for name in recipe.pixel_models])
+    return pixels
+
+
+def _map_with_ray(
+    run: Path,
+    images: list[str],
+    out_dir: Path,
+    recipe: MapRecipe,
+    mm_per_px: float | None,
+    overwrite: bool,
+    device: str,
+    runtime: str,
+    cluster: tuple[str | None, int | None, float],
+) -> dict[str, Any]:
+    """``map --engine ray``: the photos mapped by Ray workers (``crackscope.maps.ray_engine``); the summary of
+    ``map_images``."""
+    from crackscope.errors import CrackscopeError
+
+    if runtime != "torch":
+        fail("--runtime onnx goes with --engine plain (Ray workers map in torch)")
+    if device not in ("auto", "cpu") or (device == "cpu" and cluster[2]):
+        fail(f"--device {device} goes with --engine plain; Ray workers take a GPU each with --gpus-per-worker")
+    try:
+        from crackscope.maps.ray_engine import RayOptions, map_images_ray
+
+        options = RayOptions(address=cluster[0], num_workers=cluster[1], num_gpus_per_worker=cluster[2])
+        with ProgressBars() as bars:
+            return map_images_ray(
+                run,
+                images,
+                out_dir,
+                recipe=recipe,
+                mm_per_px=mm_per_px,
+                cluster=options,
+                overwrite=overwrite,
+                on_progress=bars,
+            )
+    except ImportError:
+        fail(RAY_MISSING)
+    except (CrackscopeError, ValueError, OSError) as exc:
+        fail_for_data(exc, None)
+
+
 def selftrain_cmd(
-    run: Path = typer.Argument(..., help="A classifier run folder."),
-    images: list[str] = typer.Argument(..., help="Unlabelled photos: files, folders or glob patterns."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for the pixel model."),
-    minutes: float = typer.Option(10.0, "--minutes", help="Training time."),
+    run: Path = typer.Argument(..., metavar="RUN", help="A classifier run folder."),
+    images: list[str] = typer.Argument(
+        ..., metavar="PHOTOS", help="Unlabelled photos: files, folders or glob patterns."
+    ),
+    out_dir: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the pixel model."),
+    minutes: float = typer.Option(10.0, "--minutes", help="Training time in minutes."),
     method: str = typer.Option("gradcam++", "--method", help="CAM method for the class maps."),
     preset: str | None = typer.Option(
         None, "--preset", "-p", help="Take the refinement for the pseudo-labels from this preset (default: refined)."
@@ -145,7 +290,8 @@ def selftrain_cmd(
     teacher: Path | None = typer.Option(
         None, "--teacher", help="A pixel-model folder: learn its masks instead (a second self-training round)."
     ),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling and the training."),
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Self-train one pixel model on the run's refined class maps of unlabelled photos (no mask is read)."""
     from crackscope.errors import BadInputError, CrackscopeError
@@ -154,11 +300,12 @@ def selftrain_cmd(
     from crackscope.maps.recipe import PixelStage, PseudoLabelOptions, get_preset
     from crackscope.maps.refine import RefineOptions
     from crackscope.maps.selftrain import SelfTrainOptions, self_train
-    from crackscope.runs import read_run_config
+    from crackscope.training.run import load_run
 
+    device = check_device(device)
     try:  # everything but the photos first: these are usage errors (2)
         refine = get_preset(preset or "refined").refine_options
-        options = SelfTrainOptions(seconds=minutes * 60, seed=seed)
+        options = SelfTrainOptions(seconds=minutes * 60, seed=seed, device=device)
         if refine_options is not None:
             refine = RefineOptions.from_json(refine_options)
         stage = PixelStage(
@@ -169,7 +316,7 @@ def selftrain_cmd(
             ),
             mask=RefineOptions.from_json(mask_options) if mask_options is not None else None,
         )
-        read_run_config(run)
+        loaded = load_run(run, device=device)
         if teacher is not None:
             load_pixel_models(teacher)
     except (CrackscopeError, ValueError, OSError) as exc:
@@ -181,7 +328,7 @@ def selftrain_cmd(
     try:
         with ProgressBars() as bars:
             res = self_train(
-                run,
+                loaded,
                 [str(p) for p in photos],
                 out_dir,
                 stage=stage,
@@ -205,24 +352,46 @@ def selftrain_cmd(
 
 
 def fit_cmd(
-    data: Path = typer.Argument(..., help="A data set in any layout (class folders, labelled files, images + masks)."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="The run folder (an interrupted fit resumes in it)."),
-    minutes: float = typer.Option(20.0, "--minutes", help="Time budget for everything."),
+    data: list[Path] | None = typer.Argument(
+        None,
+        metavar="DATA...",
+        help="One or more data sets in any layout (class folders, labelled files, images + masks).",
+    ),
+    out_dir: Path = typer.Option(
+        ..., "--out", "-o", metavar="DIR", help="The run folder (an interrupted fit resumes in it)."
+    ),
+    sources: Path | None = typer.Option(
+        None,
+        "--sources",
+        metavar="FILE",
+        help="A TOML or JSON list of data folders with names and weights, instead of DATA.",
+    ),
+    minutes: float = typer.Option(20.0, "--minutes", help="Time budget for everything, in minutes."),
     preset: str | None = typer.Option(None, "--preset", "-p", help="Map recipe to train for (default: selftrained)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the training and the photo sample."),
     max_photos: int = typer.Option(400, "--max-photos", help="Most photos self-training reads (a seeded sample)."),
-    layout: str | None = typer.Option(None, "--layout", help="Override the detected data layout."),
+    layout: str | None = LAYOUT_OPTION,
+    device: str = DEVICE_OPTION,
 ) -> None:
     """Train a classifier and the pixel models its map preset needs, in one run folder; then `crackscope map RUN`."""
+    from crackscope.cli.model_commands import training_data
     from crackscope.errors import CrackscopeError
     from crackscope.maps.fit import FitOptions, fit
 
+    check_layout(layout)
+    device = check_device(device)
+    main = is_main_process()
+    folders, fit_data = training_data(data, sources, layout=layout, resume=False)
+    if fit_data is None:  # only when resuming, which fit does by itself
+        fail("give one or more DATA folders, or --sources FILE")
     try:
-        options = FitOptions(minutes=minutes, seed=seed, max_photos=max_photos, layout=layout)
-        with ProgressBars() as bars:
-            res = fit(data, out_dir, preset=preset, options=options, on_progress=bars)
+        options = FitOptions(minutes=minutes, seed=seed, max_photos=max_photos, layout=layout, device=device)
+        with progress_bars(main) as bars:
+            res = fit(fit_data, out_dir, preset=preset, options=options, on_progress=bars)
     except (CrackscopeError, ValueError, OSError) as exc:
-        fail_for_data(exc, data)
+        fail_for_data(exc, folders[0] if len(folders) == 1 else None)
+    if not main:
+        return
     for step in res.steps:
         extra = f", {step.steps} steps" if step.steps else ""
         out.print(f"  {step.name}: {'kept from the last call' if step.resumed else f'{step.seconds:.0f} s{extra}'}")
@@ -244,11 +413,17 @@ def presets_cmd() -> None:
 
 
 def score_cmd(
-    pred_dir: Path = typer.Argument(..., help="A `crackscope map` output folder or a folder of masks."),
-    gt_dir: Path = typer.Argument(..., help="Ground-truth masks (matched by file stem)."),
-    tol: float = typer.Option(0, "--tol", help="Pixel tolerance (2 is the usual in crack papers)."),
-    prob_dir: Path | None = typer.Option(None, "--prob", help="Probability maps (default: PRED_DIR/probability)."),
-    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Write scores.json and pr_curve.png here."),
+    pred_dir: Path = typer.Argument(..., metavar="PRED", help="A `crackscope map` output folder or a folder of masks."),
+    gt_dir: Path = typer.Argument(..., metavar="GT", help="Ground-truth masks (matched by file stem)."),
+    tol: float = typer.Option(
+        2.0, "--tol", help="Pixel tolerance of the tolerant scores (2, the usual in crack papers; 0: exact only)."
+    ),
+    prob_dir: Path | None = typer.Option(
+        None, "--prob", metavar="DIR", help="Probability maps (default: PRED/probability)."
+    ),
+    out_dir: Path | None = typer.Option(
+        None, "--out", "-o", metavar="DIR", help="Folder for scores.json and pr_curve.png."
+    ),
 ) -> None:
     """Pooled precision, recall, F1 and IoU (exact and with tolerance), and ODS/OIS from probability maps."""
     from rich.table import Table

@@ -6,35 +6,51 @@ from pathlib import Path
 
 import typer
 
-from crackscope.cli.common import ProgressBars, console, exit_for_batch, fail, fail_for_data, print_skipped
+from crackscope.cli.common import (
+    DEVICE_OPTION,
+    LAYOUT_OPTION,
+    ProgressBars,
+    check_device,
+    check_layout,
+    console,
+    exit_for_batch,
+    fail,
+    fail_for_data,
+    print_skipped,
+)
 
 
 def train_restorer_cmd(
     data: Path = typer.Argument(
         ...,
-        help="crack-free images (a folder), a segmentation set (images/ + masks/) "
-        "or class folders (the uncracked class is used)",
+        metavar="DATA",
+        help="Crack-free images (a folder), a segmentation set (images/ + masks/) "
+        "or class folders (the uncracked class is used).",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="run folder to write"),
-    config: str = typer.Option("cpu", "--config", help="cpu (64 px, ngf 32) or paper (256 px, ngf 64)"),
-    epochs: int | None = typer.Option(None, "--epochs", help="number of epochs (default: the config's)"),
-    image_size: int | None = typer.Option(None, "--image-size", help="training crop / inference tile side (px)"),
-    ngf: int | None = typer.Option(None, "--ngf", help="generator and discriminator width"),
-    batch_size: int | None = typer.Option(None, "--batch-size"),
-    steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="cap an epoch at this many steps"),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Run folder to write."),
+    config: str = typer.Option("cpu", "--config", help="Configuration: cpu (64 px, ngf 32) or paper (256 px, ngf 64)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Number of epochs (default: the config's)."),
+    image_size: int | None = typer.Option(None, "--image-size", help="Training crop and inference tile side in px."),
+    ngf: int | None = typer.Option(None, "--ngf", help="Generator and discriminator width."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Training batch size (default: the config's)."),
+    steps_per_epoch: int | None = typer.Option(None, "--steps-per-epoch", help="Cap an epoch at this many steps."),
     vgg_weights: Path | None = typer.Option(
-        None, "--vgg-weights", help="torchvision's vgg19-dcbb9e9d.pth (ImageNet) for the style term"
+        None, "--vgg-weights", help="Torchvision's vgg19-dcbb9e9d.pth (ImageNet) for the style term."
     ),
     style: str | None = typer.Option(
         None,
         "--style",
-        help="imagenet | random (fixed random VGG-19: the paper "
-        "config's default without weights) | off (the cpu "
-        "config's default)",
+        help="Style term: imagenet, random (a fixed random VGG-19: the paper config's default without weights) "
+        "or off (the cpu config's default).",
     ),
-    time_budget: float | None = typer.Option(None, "--time-budget", help="stop after this many minutes"),
-    resume: bool = typer.Option(False, "--resume", help="continue the run in --out"),
-    seed: int | None = typer.Option(None, "--seed"),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many minutes."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the crops, corruptions and initialisation."),
+    layout: str | None = LAYOUT_OPTION,
+    device: str = DEVICE_OPTION,
+    num_workers: int = typer.Option(
+        0, "--num-workers", help="DataLoader worker processes making the crops (0: in the training process)."
+    ),
 ) -> None:
     """Train a UP-CrackNet restorer on crack-free images (no crack label is used); unreadable files are skipped."""
     import json
@@ -42,6 +58,8 @@ def train_restorer_cmd(
     from crackscope.errors import CrackscopeError
     from crackscope.unsupervised.train import RestorerTrainOptions, train_restorer
 
+    check_layout(layout)
+    device = check_device(device)
     try:
         options = RestorerTrainOptions(
             epochs=epochs,
@@ -53,10 +71,12 @@ def train_restorer_cmd(
             style=style,
             seed=seed,
             time_budget=None if time_budget is None else time_budget * 60.0,
+            layout=layout,
+            device=device,
+            num_workers=num_workers,
         )
     except ValueError as exc:
         fail(str(exc))
-        return
     try:
         with ProgressBars() as bars:
             run = train_restorer(data, out=out, config=config, options=options, resume=resume, on_progress=bars)

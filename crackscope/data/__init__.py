@@ -14,8 +14,15 @@ The usual path from a folder to training data::
     write_split_csv("split.csv", splits)         # reused later with read_split_csv("split.csv", items=items)
     image, mask = augment_pair(item.load(), item.load_mask(), preset="keras-v3", rng=rng)
 
+Several folders in one run (each in its own layout, named, weighted; split within each source)::
+
+    sources = read_sources(["ozgenel-10k", "deepcrack-train"])   # or read_sources("sources.toml")
+    items = source_items(sources)                # each item's ``source`` is its source's name
+    splits = split_items(items, seed=0)          # each source split on its own, then combined
+
 Modules: ``layouts`` (detect and read folders), ``patches`` (labelling rule), ``items`` (training items),
-``splits``, ``augment``, ``inspect`` (summary, sample grid, histograms, shortcut warning), ``synth``.
+``sources`` (several data sources, leave-one-source-out), ``splits``, ``augment``, ``inspect`` (summary,
+sample grid, histograms, shortcut warning), ``synth``.
 Names below are imported on first use, so ``import crackscope.data`` stays light.
 """
 

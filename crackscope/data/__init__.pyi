@@ -1,8 +1,11 @@
 """The names ``crackscope.data`` exports: read by ``lazy_loader.attach_stub`` and by type checkers."""
 
 from .augment import PRESETS as PRESETS
+from .augment import ROBUST_PRESETS as ROBUST_PRESETS
+from .augment import RobustAugment as RobustAugment
 from .augment import augment_pair as augment_pair
 from .augment import expand_rot90_flip as expand_rot90_flip
+from .augment import robust_augment as robust_augment
 from .inspect import inspect_dataset as inspect_dataset
 from .items import LabelledItem as LabelledItem
 from .items import PhotoCache as PhotoCache
@@ -15,6 +18,11 @@ from .layouts import load_dataset as load_dataset
 from .patches import Patch as Patch
 from .patches import cut_patches as cut_patches
 from .patches import label_patch as label_patch
+from .sources import DataSource as DataSource
+from .sources import SourceItems as SourceItems
+from .sources import leave_one_source_out as leave_one_source_out
+from .sources import read_sources as read_sources
+from .sources import source_items as source_items
 from .splits import read_split_csv as read_split_csv
 from .splits import split_items as split_items
 from .splits import write_split_csv as write_split_csv

@@ -119,7 +119,8 @@ class LabelledItem:
 
     ``key`` is the path, or ``path#y,x,h,w`` for a patch; ``group`` is the source photo; label 1 = cracked.
     ``photo_cache`` (not part of equality) is where a patch's photo is decoded once; without one, every
-    ``load`` of a patch decodes the whole photo.
+    ``load`` of a patch decodes the whole photo. ``source`` names the data source the item comes from when a
+    run reads several (``crackscope.data.sources``); ``""`` for a single folder.
     """
 
     key: str
@@ -129,6 +130,13 @@ class LabelledItem:
     box: Box | None = None
     mask_path: Path | None = None
     photo_cache: PhotoCache | None = field(default=None, compare=False, repr=False)
+    source: str = ""
+
+    def with_source(self, source: str) -> LabelledItem:
+        """The same item labelled with the data source ``source``."""
+        return LabelledItem(
+            self.key, self.group, self.label, self.path, self.box, self.mask_path, self.photo_cache, source
+        )
 
     def load(self) -> np.ndarray:
         """The pixels as HxWx3 uint8 RGB (a patch is cut from its photo, decoded once in ``photo_cache``)."""
@@ -155,6 +163,7 @@ class LabelledItem:
         label: int,
         mask_path: Path | None = None,
         photo_cache: PhotoCache | None = None,
+        source: str = "",
     ) -> LabelledItem:
         """Rebuild an item from its key (``path`` or ``path#y,x,h,w``)."""
         path_text, sep, box_text = key.rpartition("#")
@@ -175,6 +184,7 @@ class LabelledItem:
             box=box,
             mask_path=mask_path,
             photo_cache=photo_cache,
+            source=source,
         )
 
 

@@ -8,6 +8,12 @@ Groups are assigned greedily,
 in a random order drawn from the seed, each to the split where it best reduces the gap between the
 per-class counts and their targets (``fraction x class total``); a few random orders are tried and the
 most balanced result is kept. Same items + same seed -> same split.
+
+Items read from several data sources (``crackscope.data.sources``: each item's ``source`` names its source)
+are split **within each source**: every source is split on its own, with its own groups, stratified by its
+own classes, and the parts are combined. A photo name that two sources share is two photos, and each
+source keeps its train/val/test fractions whatever the sizes of the others. The split CSV then has a fifth
+column, ``source``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ SPLITS = ("train", "val", "test")
 #: a crop number at the end of a file stem: ``X-1``, ``X-12`` (the ``-`` and the digits)
 _CROP_SUFFIX = re.compile(r"-\d+$")
 CSV_COLUMNS = ("key", "group", "label", "split")
+SOURCE_COLUMN = "source"  # written after CSV_COLUMNS when the items come from named data sources
 _TRIALS = 16  # random orders tried; 4 when there are over 2000 groups (balance is then easy)
 
 
@@ -109,18 +116,57 @@ def _assign(
     return choice, cost
 
 
+def source_of(item: object) -> str:
+    """The data source an item comes from: its ``source`` attribute, ``""`` when it has none."""
+    return str(getattr(item, "source", "") or "")
+
+
 def split_items(
     items: Iterable[ItemT], *, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0
 ) -> dict[str, list[ItemT]]:
     """Split items (anything with ``.key``, ``.group``, ``.label``) into ``train``/``val``/``test``.
 
     Stratified by label and grouped by source photo (:func:`source_photo` of ``group``); items keep their input
-    order inside each split.
+    order inside each split. Items of several data sources (a ``source`` attribute, see the module doc) are
+    split within each source, with the same ``fractions`` and ``seed``, and combined.
+
+    Raises
+    ------
+    ValueError
+        If ``fractions`` are not three shares >= 0 that sum to 1 with a share for train.
+
+    Examples
+    --------
+    >>> from collections import namedtuple
+    >>> It = namedtuple("It", "key group label source")
+    >>> items = [It(f"{s}{i}", f"p{i}", i % 2, s) for s in "ab" for i in range(4)]
+    >>> splits = split_items(items, fractions=(0.5, 0.5, 0.0), seed=0)
+    >>> sorted((it.source, it.label) for it in splits["train"])
+    [('a', 0), ('a', 1), ('b', 0), ('b', 1)]
     """
     items = list(items)
     fracs = _check_fractions(fractions)
     if not items:
         return {name: [] for name in SPLITS}
+    by_source: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_source.setdefault(source_of(item), []).append(index)
+    if len(by_source) == 1:
+        return _split_one_source(items, fracs, seed)
+    where = [""] * len(items)
+    for indices in by_source.values():
+        part = _split_one_source([items[i] for i in indices], fracs, seed)
+        chosen = {id(item): name for name, members in part.items() for item in members}
+        for i in indices:
+            where[i] = chosen[id(items[i])]
+    out: dict[str, list[ItemT]] = {name: [] for name in SPLITS}
+    for item, name in zip(items, where, strict=True):
+        out[name].append(item)
+    return out
+
+
+def _split_one_source(items: list[ItemT], fracs: tuple[float, float, float], seed: int) -> dict[str, list[ItemT]]:
+    """The stratified, grouped split of the items of one source (see the module doc)."""
     labels = sorted({int(item.label) for item in items})
     label_index = {lab: i for i, lab in enumerate(labels)}
     group_names = sorted({source_photo(str(item.group)) for item in items})
@@ -148,13 +194,18 @@ def split_items(
 
 
 def write_split_csv(path: str | Path, splits: Mapping[str, Iterable[SplitItem]]) -> Path:
-    """Write ``key,group,label,split`` rows (atomically) for every item of every split."""
+    """Write ``key,group,label,split`` rows (atomically) for every item of every split.
+
+    When an item names its data source (``source``), every row gets a fifth column ``source``.
+    """
+    rows = [(item, name) for name, members in splits.items() for item in members]
+    with_source = any(source_of(item) for item, _ in rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for name, members in splits.items():
-        for item in members:
-            writer.writerow((item.key, item.group, int(item.label), name))
+    writer.writerow((*CSV_COLUMNS, SOURCE_COLUMN) if with_source else CSV_COLUMNS)
+    for item, name in rows:
+        row: tuple[object, ...] = (item.key, item.group, int(item.label), name)
+        writer.writerow((*row, source_of(item)) if with_source else row)
     return write_text_atomic(path, buffer.getvalue())
 
 
@@ -165,7 +216,7 @@ def read_split_csv(path: str | Path, *, items: Iterable[ItemT] | None = None) ->
     whose key is not among them raises BadInputError naming the CSV. Without ``items``, items are rebuilt
     from their keys (``path`` or ``path#y,x,h,w``), sharing one photo cache (so the patches of a photo decode
     it once; it lives as long as the returned items); their mask is found again when the image sits in an
-    ``images/`` folder beside a ``masks/`` folder.
+    ``images/`` folder beside a ``masks/`` folder, and their data source from the ``source`` column if any.
     """
     from crackscope.data.items import LabelledItem, PhotoCache
     from crackscope.data.layouts import find_mask_for
@@ -191,7 +242,9 @@ def read_split_csv(path: str | Path, *, items: Iterable[ItemT] | None = None) ->
                 if not key or not split:
                     raise BadInputError(path, f"line {lineno}: empty key or split")
                 if by_key is None:
-                    rebuilt = LabelledItem.from_key(key, group=row["group"], label=label, photo_cache=cache)
+                    rebuilt = LabelledItem.from_key(
+                        key, group=row["group"], label=label, photo_cache=cache, source=row.get(SOURCE_COLUMN) or ""
+                    )
                     out.setdefault(split, []).append(_with_mask(rebuilt, find_mask_for(rebuilt.path)))
                 else:
                     found = by_key.get(key)
@@ -215,12 +268,12 @@ def _with_mask(item: LabelledItem, mask_path: Path | None) -> LabelledItem:
 
 
 def split_counts(splits: Mapping[str, Sequence[SplitItem]]) -> dict[str, dict[str, int]]:
-    """``{split: {"cracked": n, "uncracked": n, "groups": n}}`` for reports."""
+    """``{split: {"cracked": n, "uncracked": n, "groups": n}}`` for reports (a group is per data source)."""
     out: dict[str, dict[str, int]] = {}
     for name, members in splits.items():
         cracked = sum(1 for item in members if int(item.label) == 1)
-        groups: defaultdict[str, int] = defaultdict(int)
+        groups: defaultdict[tuple[str, str], int] = defaultdict(int)
         for item in members:
-            groups[item.group] += 1
+            groups[source_of(item), item.group] += 1
         out[name] = {"cracked": cracked, "uncracked": len(members) - cracked, "groups": len(groups)}
     return out

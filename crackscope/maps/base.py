@@ -46,7 +46,8 @@ class MapResult:
     ``probability``: soft map, float32 HxW in [0, 1]; ``mask``: bool HxW; ``tiles``: the tiles the photo was
     cut into; ``cam``: the blended, unrefined class map when a refinement replaced it (CAM route);
     ``cracked``: the photo-level verdict; ``crack_probability``: the highest tile probability (None where the
-    route has none, as UP-CrackNet).
+    route has none, as UP-CrackNet); ``scale``: the factor the photo was resampled by to be mapped (1.0: as it
+    is; :mod:`crackscope.maps.scale`), the maps are always at the photo's own size.
     """
 
     probability: np.ndarray
@@ -55,6 +56,7 @@ class MapResult:
     cam: np.ndarray | None = None
     cracked: bool = False
     crack_probability: float | None = None
+    scale: float = 1.0
 
 
 class Mapper(Protocol):

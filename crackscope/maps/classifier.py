@@ -46,6 +46,7 @@ from crackscope.maps.postprocess import remove_small, threshold_map
 from crackscope.maps.recipe import MapRecipe
 from crackscope.maps.refine import refine_map
 from crackscope.maps.tiling import BlendAccumulator, batched, pad_to_tile, tile_grid
+from crackscope.models.speed import bf16_supported
 from crackscope.progress import OnProgress, report
 from crackscope.training.run import ClassifierRun, load_run
 
@@ -64,7 +65,7 @@ class ClassifierMapper:
         recipe: MapRecipe | None = None,
         *,
         pixel_model: PixelPredictor | None = None,
-        batch_size: int = 16,
+        batch_size: int = 64,
     ) -> None:
         from crackscope.cam import METHODS
 
@@ -80,6 +81,7 @@ class ClassifierMapper:
         self.tile = self.recipe.tile if self.recipe.tile is not None else default_tile(self.run)
         self.batch_size = int(batch_size)
         self.pixel_model = pixel_model
+        self.precision = "bf16" if self.run.precision == "bf16" and bf16_supported() else "fp32"
         self._extractor: tuple[tuple[object, ...], CamExtractor] | None = None
 
     # -- settings, for manifests -------------------------------------------------------------------------
@@ -112,7 +114,10 @@ class ClassifierMapper:
                 crop = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA)
             crops.append(crop)
         arr = np.stack(crops).astype(np.float32)  # N x S x S x 3, 0..255 like every model expects
-        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+        # channels_last input (the convolutions follow it; converting the model too gained nothing measurable) and
+        # the run's bf16 autocast in the CAM pass: about 1.8x faster on this CPU than float32 NCHW, tile
+        # probabilities within 0.02 (measured on a 3 MP DeepCrack mosaic)
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
     def extractor(self) -> CamExtractor:
         """The CAM extractor, made once per method, layer and model (its automatic layer choice is probed once
@@ -141,7 +146,7 @@ class ClassifierMapper:
         report(shown, task, 0, len(starts))
         for chunk in batched(starts, self.batch_size):
             batch = self._tile_tensor(padded, chunk)
-            expl = explain(batch, target="crack", normalise="image")
+            expl = explain(batch, target="crack", normalise="image", precision=self.precision)
             maps = np.nan_to_num(np.asarray(expl.normalised, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
             probs = np.asarray(expl.probabilities, np.float64)
             for (y0, x0), m, p in zip(chunk, maps, probs, strict=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from crackscope.devices import DeviceSpec
 from crackscope.errors import BadInputError
 from crackscope.maps.base import Mapper
 from crackscope.maps.pixel_model import PixelPredictor, load_pixel_models
@@ -74,36 +75,52 @@ def pixel_model_paths(run_dir: Path, names: Sequence[str]) -> list[Path]:
     return paths
 
 
-def load_recipe_pixel_models(run_dir: Path, recipe: MapRecipe) -> PixelPredictor | None:
-    """The recipe's pixel models as one predictor (several: their mean), or None if it has none."""
-    if not recipe.pixel_models:
-        return None
-    return load_pixel_models(pixel_model_paths(run_dir, recipe.pixel_models))
-
-
-def make_mapper(run: Run | str | Path, recipe: MapRecipe | str | None = None, *, batch_size: int = 16) -> Mapper:
+def make_mapper(
+    run: Run | str | Path,
+    recipe: MapRecipe | str | None = None,
+    *,
+    batch_size: int = 64,
+    device: DeviceSpec = "auto",
+    pixel_model: PixelPredictor | None = None,
+) -> Mapper:
     """The mapper for ``run`` (a run folder, ``"builtin"``, or a loaded run) and ``recipe`` (a
     :class:`MapRecipe`, a preset name, or None for the run's own recipe, see :func:`default_recipe`).
+
+    ``device``: where a run folder's models are loaded and run (``auto``: CUDA when there is one; a loaded run
+    stays where it is). ``pixel_model``: a predictor to use instead of the recipe's pixel models (for example
+    the exported ones of :mod:`crackscope.export`, run by onnxruntime).
 
     Raises
     ------
     BadInputError
         If the run cannot be opened, the preset is unknown, the recipe's route does not fit the run's kind,
         or a pixel model the recipe needs is missing.
+    DeviceError
+        If ``device`` is not on this machine.
     """
+    from crackscope.devices import module_device
     from crackscope.runs import open_run
 
-    loaded = open_run(run) if isinstance(run, (str, Path)) else run
+    loaded = open_run(run, device=device) if isinstance(run, (str, Path)) else run
     run_dir = loaded.path
     chosen = resolve_recipe(run_dir, recipe)
     kind = "restorer" if isinstance(loaded, RestorerRun) else "classifier"
     if chosen.route != kind:
         raise BadInputError(run_dir, f"preset {chosen.name!r} maps with a {chosen.route} run, and this is a {kind} run")
+    mapper: Mapper
     if isinstance(loaded, RestorerRun):
         from crackscope.unsupervised.mapper import RestorerMapper
 
-        return RestorerMapper(loaded, chosen)
-    from crackscope.maps.classifier import ClassifierMapper
+        mapper = RestorerMapper(loaded, chosen)
+    else:
+        from crackscope.maps.classifier import ClassifierMapper
 
-    pixel_model = load_recipe_pixel_models(run_dir, chosen) if chosen.refine else None
-    return ClassifierMapper(loaded, chosen, pixel_model=pixel_model, batch_size=batch_size)
+        if pixel_model is None and chosen.refine and chosen.pixel_models:
+            models = load_pixel_models(pixel_model_paths(run_dir, chosen.pixel_models))
+            pixel_model = models.to(module_device(loaded.model))  # beside the classifier
+        mapper = ClassifierMapper(loaded, chosen, pixel_model=pixel_model, batch_size=batch_size)
+    if chosen.scale.active:
+        from crackscope.maps.scale import ScaledMapper
+
+        mapper = ScaledMapper(mapper, chosen.scale)
+    return mapper

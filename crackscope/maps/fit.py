@@ -21,12 +21,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crackscope.errors import BadInputError
-from crackscope.maps.recipe import PIXEL_MODELS_DIR, MapRecipe, PixelStage
+from crackscope.inputs import INPUT_ERRORS
+from crackscope.maps.recipe import PIXEL_MODELS_DIR, MapRecipe, PixelStage, read_run_recipe
+from crackscope.maps.scale import ScaleOptions
 from crackscope.progress import OnProgress
+
+if TYPE_CHECKING:
+    from crackscope.data.sources import DataSource
 
 #: the least training time a pixel stage gets, whatever is left of the budget
 MIN_STAGE_SECONDS = 5.0
@@ -37,14 +43,19 @@ FIT_LOG = "fit.json"
 class FitOptions:
     """``minutes``: the whole budget; ``seed``: classifier and pixel models; ``max_photos``: most photos of
     DATA that self-training reads (a seeded sample of them when there are more); ``layout``: DATA's layout
-    (None: detected)."""
+    (None: detected); ``device``: where the classifier and the pixel models train and map (``auto``: CUDA when
+    there is one)."""
 
     minutes: float = 20.0
     seed: int = 0
     max_photos: int = 400
     layout: str | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        from crackscope.devices import check_device_name
+
+        check_device_name(self.device)
         if not self.minutes > 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.max_photos < 1:
@@ -93,6 +104,55 @@ def photo_paths(data: Path, *, layout: str | None, max_photos: int, seed: int) -
     return paths
 
 
+FitData = Path | Sequence["DataSource"]
+
+
+def fit_photos(data: FitData, *, options: FitOptions, max_photos: int) -> list[Path]:
+    """The photos self-training (and the scale reference) reads: :func:`photo_paths` of DATA, or of each data
+    source with an equal share of ``max_photos`` (each source in its own layout, else ``options.layout``).
+
+    Raises
+    ------
+    BadInputError
+        If a data set holds no photo.
+    """
+    if isinstance(data, Path):
+        return photo_paths(data, layout=options.layout, max_photos=max_photos, seed=options.seed)
+    share = max(1, max_photos // max(1, len(data)))
+    paths: list[Path] = []
+    for source in data:
+        layout = source.layout or options.layout
+        paths += photo_paths(source.path, layout=layout, max_photos=share, seed=options.seed)
+    return paths
+
+
+#: most photos the scale reference is measured on
+SCALE_REFERENCE_PHOTOS = 100
+
+
+def scale_reference(data: FitData, scale: ScaleOptions, *, options: FitOptions) -> ScaleOptions:
+    """``scale`` with the reference of DATA's photos (:func:`crackscope.maps.scale.reference_scale`, on a seeded
+    sample of at most ``SCALE_REFERENCE_PHOTOS``; unreadable photos are left out, as in self-training)."""
+    from crackscope.io import read_image
+    from crackscope.maps.scale import reference_scale
+
+    paths = fit_photos(data, options=options, max_photos=min(options.max_photos, SCALE_REFERENCE_PHOTOS))
+    images = []
+    for path in paths:
+        try:
+            images.append(read_image(path))
+        except INPUT_ERRORS:
+            continue
+    if not images:
+        return scale
+    ref = reference_scale(images)
+    return scale.with_(texture_period=ref.texture_period, max_line_width=ref.max_line_width)
+
+
+def _inputs(data: FitData) -> list[str]:
+    return [str(data)] if isinstance(data, Path) else [str(s.path) for s in data]
+
+
 def _classifier_done(out: Path) -> bool:
     from crackscope.runs import read_run_config
 
@@ -109,7 +169,7 @@ def _stage_done(folder: Path) -> bool:
 
 
 def fit(
-    data: str | Path,
+    data: str | Path | Sequence[DataSource],
     out: str | Path,
     *,
     preset: MapRecipe | str | None = None,
@@ -118,6 +178,8 @@ def fit(
 ) -> FitResult:
     """Train the classifier and every pixel model ``preset`` needs on DATA, into the run folder ``out``.
 
+    DATA is one data set, or several (:class:`~crackscope.data.sources.DataSource`, as ``crackscope.training.train``
+    takes them: the classifier samples them in balance, self-training reads an equal share of photos of each).
     ``preset``: a preset name or recipe (default :data:`~crackscope.maps.presets.DEFAULT_FIT_PRESET`). The
     budget ``options.minutes`` covers everything; see the module docstring for how it is shared. No mask is a
     training target (masks only cut the classifier's patch labels, as in ``crackscope train``).
@@ -134,7 +196,8 @@ def fit(
 
     started = time.perf_counter()
     deadline = started + options.minutes * 60
-    data, out = Path(data), Path(out)
+    data = Path(data) if isinstance(data, str) else data if isinstance(data, Path) else tuple(data)
+    out = Path(out)
     recipe = resolve_recipe(out, preset if preset is not None else DEFAULT_FIT_PRESET)
     if recipe.route != "classifier":
         raise BadInputError(
@@ -155,10 +218,11 @@ def fit(
                 image_size=plan.image_size,
                 seed=options.seed,
                 layout=options.layout,
+                device=options.device,
                 time_limit=max(1.0, plan.share * (deadline - t)),
             ),
             resume=True,
-            progress=on_progress is not None,
+            on_progress=on_progress,
         )
     steps.append(StageRecord("classifier", round(time.perf_counter() - t, 1), resumed=resumed))
 
@@ -166,6 +230,15 @@ def fit(
     skipped: tuple[tuple[str, str], ...] = ()
     if recipe.stages:
         photos, skipped = _fit_stages(data, out, recipe, options, deadline, steps, on_progress)
+    if recipe.scale.mode == "auto" and recipe.scale.texture_period is None:
+        t = time.perf_counter()
+        kept = read_run_recipe(out)
+        if kept is not None and kept.name == recipe.name and kept.scale.texture_period is not None:
+            recipe = recipe.with_(scale=kept.scale)  # measured by the fit this one resumes
+            steps.append(StageRecord("scale reference", 0.0, resumed=True))
+        else:
+            recipe = recipe.with_(scale=scale_reference(data, recipe.scale, options=options))
+            steps.append(StageRecord("scale reference", round(time.perf_counter() - t, 1)))
     recipe.save(out)
     seconds = round(time.perf_counter() - started, 1)
     log = {
@@ -176,14 +249,14 @@ def fit(
         "photos": photos,
         "steps": [asdict(step) for step in steps],
         "skipped": [list(s) for s in skipped],
-        "manifest": manifest(command="fit", inputs=[str(data)], settings=recipe.to_dict()),
+        "manifest": manifest(command="fit", inputs=_inputs(data), settings=recipe.to_dict()),
     }
     write_json_atomic(out / FIT_LOG, log)
     return FitResult(out=out, recipe=recipe, steps=tuple(steps), photos=photos, skipped=skipped, seconds=seconds)
 
 
 def _fit_stages(
-    data: Path,
+    data: FitData,
     out: Path,
     recipe: MapRecipe,
     options: FitOptions,
@@ -194,6 +267,7 @@ def _fit_stages(
     from crackscope.maps.classifier import ClassifierMapper
     from crackscope.maps.pixel_model import PixelPredictor, load_pixel_model, read_pixel_model_config
     from crackscope.maps.selftrain import SelfTrainOptions, class_maps, stage_labels, train_on_labels
+    from crackscope.training.run import load_run
 
     folders = {s.name: out / PIXEL_MODELS_DIR / s.name for s in recipe.stages}
     todo: Sequence[PixelStage] = [s for s in recipe.stages if not _stage_done(folders[s.name])]
@@ -203,8 +277,8 @@ def _fit_stages(
     if not todo:
         return 0, ()
     t = time.perf_counter()
-    paths = photo_paths(data, layout=options.layout, max_photos=options.max_photos, seed=options.seed)
-    maps = class_maps(ClassifierMapper(out, recipe), paths, on_progress=on_progress)
+    paths = fit_photos(data, options=options, max_photos=options.max_photos)
+    maps = class_maps(ClassifierMapper(load_run(out, device=options.device), recipe), paths, on_progress=on_progress)
     steps.append(StageRecord("class maps", round(time.perf_counter() - t, 1)))
     models: dict[str, PixelPredictor] = {}
     for i, stage in enumerate(todo):
@@ -220,7 +294,7 @@ def _fit_stages(
             stage,
             folders[stage.name],
             teacher=teacher,
-            options=SelfTrainOptions(seconds=seconds, seed=options.seed),
+            options=SelfTrainOptions(seconds=seconds, seed=options.seed, device=options.device),
             settings={"run": str(out), "method": recipe.method},
             on_progress=on_progress,
         )

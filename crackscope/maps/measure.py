@@ -30,14 +30,19 @@ Conventions (all in pixels of the input mask; multiplied by ``mm_per_px`` for th
   falling to the right is -45, a vertical one is -90). A single pixel has orientation 0.
 - **bbox**: ``(y0, x0, y1, x1)`` with exclusive ends, like Python slices (``mask[y0:y1, x0:x1]``).
 - **area**: number of pixels.
+
+The headline of a photo or a batch (the number of cracks, their total length, the largest and the mean width)
+is :func:`summarize_cracks` of the measurements, and :func:`combine_summaries` of the photos' headlines.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -71,6 +76,137 @@ class CrackMeasurement:
         data = asdict(self)
         data["bbox"] = list(self.bbox)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrackMeasurement:
+        """The measurement :meth:`as_dict` wrote (a record's ``cracks`` entry); other keys are ignored.
+
+        Raises
+        ------
+        KeyError
+            If a field without a default (``id``, the pixel measures, ``bbox``) is missing.
+        """
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["bbox"] = tuple(int(v) for v in data["bbox"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CrackSummary:
+    """The headline of one photo or of a batch: how many cracks, how long in all, how wide.
+
+    ``total_length_*`` is the sum of the cracks' lengths, ``max_width_*`` the largest width of any crack,
+    ``mean_width_*`` the length-weighted mean of the cracks' mean widths (a long crack counts more than a
+    speck), all 0 without cracks. The millimetre fields are None unless a scale was given (for a batch: unless
+    every photo had one). ``n_photos`` is 1 for a photo, the number of photos for a batch.
+    """
+
+    n_cracks: int
+    total_length_px: float
+    max_width_px: float
+    mean_width_px: float
+    total_length_mm: float | None = None
+    max_width_mm: float | None = None
+    mean_width_mm: float | None = None
+    n_photos: int = 1
+
+    @property
+    def unit(self) -> str:
+        """``"mm"`` when the millimetre fields are set, else ``"px"``."""
+        return "px" if self.total_length_mm is None else "mm"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON, with the ``unit``."""
+        return {**asdict(self), "unit": self.unit}
+
+
+def summarize_cracks(cracks: Iterable[CrackMeasurement], *, mm_per_px: float | None = None) -> CrackSummary:
+    """The headline of one photo's measured cracks (see :class:`CrackSummary`).
+
+    With ``mm_per_px`` the millimetre fields are the sums and maxima of the cracks' own millimetre values (a
+    crack measured without a scale is converted with ``mm_per_px``), so they equal what ``cracks.csv`` adds up to.
+
+    Raises
+    ------
+    ValueError
+        If ``mm_per_px`` is given and not a positive finite number.
+
+    Examples
+    --------
+    >>> a = CrackMeasurement(1, 30.0, 2.0, 3.0, 0.0, (0, 0, 2, 30), 60)
+    >>> b = CrackMeasurement(2, 10.0, 4.0, 5.0, 90.0, (5, 5, 15, 9), 40)
+    >>> s = summarize_cracks([a, b], mm_per_px=0.5)
+    >>> s.n_cracks, s.total_length_px, s.max_width_px, s.mean_width_px, s.total_length_mm, s.unit
+    (2, 40.0, 5.0, 2.5, 20.0, 'mm')
+    """
+    if mm_per_px is not None and not (math.isfinite(mm_per_px) and mm_per_px > 0):
+        raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
+    cracks = list(cracks)
+    length = sum(c.length_px for c in cracks)
+    weighted = sum(c.mean_width_px * c.length_px for c in cracks)
+    summary = CrackSummary(
+        n_cracks=len(cracks),
+        total_length_px=float(length),
+        max_width_px=float(max((c.max_width_px for c in cracks), default=0.0)),
+        mean_width_px=float(weighted / length) if length > 0 else 0.0,
+    )
+    if mm_per_px is None:
+        return summary
+
+    def mm(value: float | None, px: float, power: int = 1) -> float:
+        return float(value) if value is not None else px * mm_per_px**power
+
+    length_mm = sum(mm(c.length_mm, c.length_px) for c in cracks)
+    weighted_mm = sum(mm(c.mean_width_mm, c.mean_width_px) * mm(c.length_mm, c.length_px) for c in cracks)
+    return CrackSummary(
+        n_cracks=summary.n_cracks,
+        total_length_px=summary.total_length_px,
+        max_width_px=summary.max_width_px,
+        mean_width_px=summary.mean_width_px,
+        total_length_mm=float(length_mm),
+        max_width_mm=float(max((mm(c.max_width_mm, c.max_width_px) for c in cracks), default=0.0)),
+        mean_width_mm=float(weighted_mm / length_mm) if length_mm > 0 else 0.0,
+    )
+
+
+def combine_summaries(summaries: Iterable[CrackSummary]) -> CrackSummary:
+    """The headline of a batch from its photos' headlines: counts and lengths add up, the largest width is the
+    largest of all, the mean width is weighted by length; millimetres only when every photo has them.
+
+    Examples
+    --------
+    >>> one = CrackSummary(2, 40.0, 5.0, 2.5)
+    >>> two = CrackSummary(1, 60.0, 3.0, 3.0)
+    >>> b = combine_summaries([one, two])
+    >>> b.n_photos, b.n_cracks, b.total_length_px, b.max_width_px, b.mean_width_px, b.unit
+    (2, 3, 100.0, 5.0, 2.8, 'px')
+    """
+    items = list(summaries)
+    length = sum(s.total_length_px for s in items)
+    weighted = sum(s.mean_width_px * s.total_length_px for s in items)
+    px = CrackSummary(
+        n_cracks=sum(s.n_cracks for s in items),
+        total_length_px=float(length),
+        max_width_px=float(max((s.max_width_px for s in items), default=0.0)),
+        mean_width_px=float(weighted / length) if length > 0 else 0.0,
+        n_photos=sum(s.n_photos for s in items),
+    )
+    with_mm = [s for s in items if s.total_length_mm is not None]
+    if not items or len(with_mm) < len(items):
+        return px
+    length_mm = sum(s.total_length_mm or 0.0 for s in with_mm)
+    weighted_mm = sum((s.mean_width_mm or 0.0) * (s.total_length_mm or 0.0) for s in with_mm)
+    return CrackSummary(
+        n_cracks=px.n_cracks,
+        total_length_px=px.total_length_px,
+        max_width_px=px.max_width_px,
+        mean_width_px=px.mean_width_px,
+        total_length_mm=float(length_mm),
+        max_width_mm=float(max(s.max_width_mm or 0.0 for s in with_mm)),
+        mean_width_mm=float(weighted_mm / length_mm) if length_mm > 0 else 0.0,
+        n_photos=px.n_photos,
+    )
 
 
 def _tip_extension(
@@ -148,7 +284,12 @@ def measure_cracks(
     pad = _BORDER_PAD + 1
     # (a single row or column cannot be mirrored: its border counts as background)
     mirrored = np.pad(np.pad(mask, _BORDER_PAD, mode="reflect"), 1) if min(mask.shape) > 1 else np.pad(mask, pad)
-    dist_pad = ndimage.distance_transform_edt(mirrored)
+    # the exact Euclidean distance to the nearest background pixel: OpenCV's DIST_MASK_PRECISE equals scipy's
+    # distance_transform_edt (to 1e-7) and takes 0.08 s instead of 1.6 s on a 13 MP mask
+    dist_pad = cv2.distanceTransform(mirrored.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # each distance is the root of a whole number of squared pixels; OpenCV returns it in float32 with run-to-run
+    # rounding noise (threads), so it is snapped to that exact value in float64
+    dist_pad = np.sqrt(np.rint(dist_pad.astype(np.float64) ** 2))
     skel_pad = skeletonize_mask(mirrored)
     inside = np.zeros(mirrored.shape, bool)
     inside[pad : pad + height, pad : pad + width_] = True

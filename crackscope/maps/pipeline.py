@@ -8,7 +8,13 @@ Output folder layout::
     OUT/overlays/<stem>.png       the photo with cracks outlined and numbered (numbers = cracks.csv crack_id)
     OUT/records/<stem>.json       everything known about one image (written last: it marks the image done)
     OUT/cracks.csv                one row per crack per image, rebuilt from all records
-    OUT/summary.json              per image summary, errors of this run, counts and a manifest
+    OUT/summary.json              the batch headline, per image summary, errors of this run, counts, a manifest
+
+Each record and summary entry has a ``headline`` (:func:`crackscope.maps.measure.summarize_cracks`: cracks,
+total length, maximum and mean width, in mm with a scale) and ``mapped_at_scale`` (the factor the photo was
+resampled by to be mapped, :mod:`crackscope.maps.scale`). Components along the photo's border
+(:func:`crackscope.maps.postprocess.drop_border_artefacts`: a dark frame, an edge strip) are not cracks and are
+left out of the mask before it is measured and written.
 
 Re-running skips an image whose record and four images exist and whose record was made with the same
 settings (``overwrite=True`` redoes it); an image whose record is missing (a run killed before writing it) is
@@ -65,7 +71,7 @@ def _paths(out: Path, stem: str) -> dict[str, Path]:
     return paths
 
 
-def _finished(out: Path, stem: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+def finished_record(out: Path, stem: str, settings: dict[str, Any]) -> dict[str, Any] | None:
     """The image's record if all its outputs exist and were made with ``settings``; else None."""
     paths = _paths(out, stem)
     if not all(p.is_file() for p in paths.values()):
@@ -93,16 +99,16 @@ def map_one(
 ) -> dict[str, Any]:
     """Map one photo and write its outputs; returns its record."""
     from crackscope.io import read_image, write_image_atomic, write_json_atomic
-    from crackscope.maps.measure import measure_cracks
+    from crackscope.maps.measure import measure_cracks, summarize_cracks
     from crackscope.maps.overlay import draw_overlay
-    from crackscope.maps.postprocess import label_cracks, skeletonize_mask
+    from crackscope.maps.postprocess import drop_border_artefacts, label_cracks, skeletonize_mask
 
     image = read_image(path)
     result = mapper.map_image(image, name=path.name, on_progress=on_progress)
     h, w = image.shape[:2]
     if result.mask.shape != (h, w) or result.probability.shape != (h, w):
         raise RuntimeError(f"mapper returned maps of size {result.mask.shape}, expected {(h, w)}")
-    mask = np.asarray(result.mask, bool)
+    mask = drop_border_artefacts(np.asarray(result.mask, bool))  # a dark frame or edge strip is not a crack
     labels, _ = label_cracks(mask)
     cracks = measure_cracks(mask, mm_per_px=mm_per_px)
     paths = _paths(out, stem)
@@ -116,7 +122,10 @@ def map_one(
         "width": w,
         "height": h,
         "crack_probability": result.crack_probability,
-        "cracked": result.cracked,
+        # the restorer route has no classifier verdict: its verdict is whether a crack is left in the mask
+        "cracked": result.cracked if result.crack_probability is not None else bool(mask.any()),
+        "mapped_at_scale": result.scale,
+        "headline": summarize_cracks(cracks, mm_per_px=mm_per_px).as_dict(),
         "n_cracks": len(cracks),
         "crack_pixels": int(np.count_nonzero(mask)),
         "total_length_px": float(sum(c.length_px for c in cracks)),
@@ -166,6 +175,16 @@ def _load_records(out: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _batch_headline(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The batch's headline from its photos' records (records of an older version, without one, are left out)."""
+    from crackscope.maps.measure import CrackSummary, combine_summaries
+
+    heads = [
+        CrackSummary(**{k: v for k, v in r["headline"].items() if k != "unit"}) for r in records if r.get("headline")
+    ]
+    return combine_summaries(heads).as_dict()
+
+
 def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
     keys = (
         "file",
@@ -180,9 +199,32 @@ def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
         "max_width_px",
         "total_length_mm",
         "max_width_mm",
+        "mapped_at_scale",
+        "headline",
         "tiles",
     )
     return {k: record.get(k) for k in keys}
+
+
+def run_settings(run: str | Path, mapper: Mapper, *, mm_per_px: float | None) -> dict[str, Any]:
+    """The settings every record of a map run stores (the run folder, the scale and the mapper's settings, as JSON
+    values): a photo whose record holds other settings is mapped again."""
+    from crackscope.runs import resolve_run_dir
+
+    settings: dict[str, Any] = {"run": str(resolve_run_dir(run).resolve()), "mm_per_px": mm_per_px}
+    settings.update(mapper.settings())
+    parsed: dict[str, Any] = json.loads(json.dumps(settings, default=str))
+    return parsed
+
+
+def prepare_output(out: Path) -> None:
+    """Make the output folders and remove the temporary files a killed run left in them."""
+    from crackscope.io import remove_stale_temporary_files
+
+    for d in (*OUTPUT_DIRS, RECORDS):
+        (out / d).mkdir(parents=True, exist_ok=True)
+        remove_stale_temporary_files(out / d, recursive=False)  # what a killed run was writing
+    remove_stale_temporary_files(out, recursive=False)
 
 
 def map_images(
@@ -214,9 +256,8 @@ def map_images(
     BadInputError
         If the run, the preset or a pixel model the recipe needs cannot be found.
     """
-    from crackscope.io import manifest, remove_stale_temporary_files
+    from crackscope.io import manifest
     from crackscope.maps.factory import make_mapper
-    from crackscope.runs import resolve_run_dir
 
     if mm_per_px is not None and not mm_per_px > 0:
         raise ValueError(f"mm_per_px must be > 0, got {mm_per_px}")
@@ -224,13 +265,8 @@ def map_images(
     paths, input_problems = expand_inputs(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if mapper is None:
         mapper = make_mapper(run, recipe)
-    settings: dict[str, Any] = {"run": str(resolve_run_dir(run).resolve()), "mm_per_px": mm_per_px}
-    settings.update(mapper.settings())
-    settings = json.loads(json.dumps(settings, default=str))
-    for d in (*OUTPUT_DIRS, RECORDS):
-        (out / d).mkdir(parents=True, exist_ok=True)
-        remove_stale_temporary_files(out / d, recursive=False)  # what a killed run was writing
-    remove_stale_temporary_files(out, recursive=False)
+    settings = run_settings(run, mapper, mm_per_px=mm_per_px)
+    prepare_output(out)
 
     errors: list[dict[str, str]] = [{"file": str(path), "problem": problem} for path, problem in input_problems]
     counts = {"inputs": len(paths), "mapped": 0, "skipped": 0, "errors": len(errors)}
@@ -243,7 +279,7 @@ def map_images(
                 if stem in seen:
                     raise BadInputError(path, f"same file name as {seen[stem]}; outputs would collide")
                 seen[stem] = path
-                if not overwrite and _finished(out, stem, settings) is not None:
+                if not overwrite and finished_record(out, stem, settings) is not None:
                     counts["skipped"] += 1
                 else:
                     map_one(
@@ -256,11 +292,11 @@ def map_images(
             report(on_progress, "mapping", i, len(paths))
     finally:  # what is finished is summed up, also when the run stops early
         run_manifest = manifest(command="map", inputs=[str(p) for p in paths], settings=settings)
-        summary = _write_summary(out, errors, counts, set(seen), run_manifest)
+        summary = write_summary(out, errors, counts, set(seen), run_manifest)
     return summary
 
 
-def _write_summary(
+def write_summary(
     out: Path,
     errors: list[dict[str, str]],
     counts: dict[str, int],
@@ -275,6 +311,7 @@ def _write_summary(
     counts["done"] = counts["mapped"] + counts["skipped"]
     counts["cracks"] = sum(r.get("n_cracks", 0) for r in records if r.get("name") in stems)
     summary = {
+        "headline": _batch_headline(records),
         "images": [_summary_entry(r) for r in records],
         "errors": errors,
         "counts": counts,

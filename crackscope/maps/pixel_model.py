@@ -11,7 +11,7 @@ The network is written here because torchvision does not work on this machine's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +21,7 @@ import numpy as np
 from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import remove_small
 from crackscope.maps.refine import RefineOptions, keep_elongated, support_region
+from crackscope.models.speed import bf16_supported
 
 MODEL_FILE = "pixel_model.safetensors"
 CONFIG_FILE = "pixel_model.json"
@@ -78,42 +79,151 @@ def make_pixel_net(width: int = 16) -> Any:
     return PixelNet()
 
 
+#: inference tiles (px) and the context margin around each: on a 13 MP photo 1024-px tiles with a 64-px margin run
+#: about 2.5x faster than 512/32 (less overlap, fewer calls) and agree more closely with one whole-photo pass
+#: (the network's receptive field is about 100 px, so a 32-px margin changed probabilities by up to 0.3)
+PREDICT_TILE = 1024
+PREDICT_MARGIN = 64
+
+
+def fused_for_inference(net: Any) -> Any:
+    """A copy of a pixel network for inference: each convolution folded with the batch norm after it
+    (``torch.nn.utils.fusion.fuse_conv_bn_eval``), eval mode, channels_last. The same function as ``net`` up to
+    float rounding, and about 1.2x faster on this CPU; the original (trainable, savable) network is untouched."""
+    import copy
+
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(net).eval()
+    for name, child in list(fused.named_children()):
+        if not isinstance(child, nn.Sequential):
+            continue
+        layers: list[nn.Module] = []
+        mods = list(child)
+        i = 0
+        while i < len(mods):
+            conv, norm = mods[i], mods[i + 1] if i + 1 < len(mods) else None
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                layers.append(fuse_conv_bn_eval(conv, norm))
+                i += 2
+            else:
+                layers.append(mods[i])
+                i += 1
+        setattr(fused, name, nn.Sequential(*layers))
+    return fused.to(memory_format=torch.channels_last)
+
+
 class PixelModel:
-    """A trained pixel classifier: ``predict(image) -> float32 HxW crack probability``."""
+    """A trained pixel classifier: ``predict(image) -> float32 HxW crack probability``.
+
+    ``predict`` runs a fused copy of ``net`` (:func:`fused_for_inference`), made on the first call and kept with
+    this object: train ``net`` further and build a new ``PixelModel`` to predict with the new weights."""
 
     def __init__(self, net: Any, config: dict[str, Any], source: str | None = None) -> None:
         self.net = net.eval()
         self.config = config
         self.source = source
+        self._fast: Any = None
 
-    def predict(self, image: np.ndarray, *, tile: int = 512, margin: int = 32) -> np.ndarray:
-        """Crack probability per pixel, computed in overlapping tiles of ``tile`` px (bounded memory)."""
+    def to(self, device: Any) -> PixelModel:
+        """Move the network (and its fused copy) to ``device``; returns self."""
+        self.net = self.net.to(device)
+        self._fast = None
+        return self
+
+    def predict(self, image: np.ndarray, *, tile: int = PREDICT_TILE, margin: int = PREDICT_MARGIN) -> np.ndarray:
+        """Crack probability per pixel, computed in overlapping tiles of ``tile`` px (bounded memory).
+
+        Raises
+        ------
+        ValueError
+            If ``image`` is not HxWx3 uint8, or ``tile`` is not a multiple of 8 larger than ``2 * margin``.
+        """
         import torch
 
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
-        if tile % 8 or tile <= 2 * margin:
-            raise ValueError(f"tile must be a multiple of 8 larger than 2 x margin, got {tile}")
-        h, w = image.shape[:2]
-        out = np.zeros((h, w), np.float32)
-        step = tile - 2 * margin
-        with torch.inference_mode():
-            for y in range(0, h, step):
-                for x in range(0, w, step):
-                    y0, x0 = max(0, y - margin), max(0, x - margin)
-                    y1, x1 = min(h, y + step + margin), min(w, x + step + margin)
-                    crop = image[y0:y1, x0:x1]
-                    ch, cw = crop.shape[:2]
-                    ph, pw = -ch % 8, -cw % 8
-                    if ph or pw:
-                        crop = cv2.copyMakeBorder(crop, 0, ph, 0, pw, cv2.BORDER_REFLECT_101)
-                    t = torch.from_numpy(np.ascontiguousarray(crop, np.float32)).permute(2, 0, 1)[None]
-                    prob = torch.sigmoid(self.net(t))[0, 0, :ch, :cw].numpy()
-                    ys, xs = y - y0, x - x0
-                    ye, xe = min(h, y + step) - y0, min(w, x + step) - x0
-                    out[y : y + (ye - ys), x : x + (xe - xs)] = prob[ys:ye, xs:xe]
-        return out
+        if self._fast is None:
+            self._fast = fused_for_inference(self.net)
+        net = self._fast
+        device = next(net.parameters()).device
+        # bf16 autocast where the device runs it natively: 2.4x faster than float32 channels_last on this CPU for
+        # a 1024-px tile; masks at the 0.4 threshold differ on 0.3 % of their pixels (measured on DeepCrack)
+        bf16 = bf16_supported(device.type)
+
+        def logits(crops: np.ndarray) -> np.ndarray:
+            t = torch.from_numpy(crops.astype(np.float32)).permute(0, 3, 1, 2)
+            t = t.to(device).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                out: np.ndarray = net(t).float()[:, 0].cpu().numpy()
+            return out
+
+        return tiled_probability(image, logits, tile=tile, margin=margin)
+
+
+def tiled_probability(
+    image: np.ndarray,
+    logits: Callable[[np.ndarray], np.ndarray],
+    *,
+    tile: int = PREDICT_TILE,
+    margin: int = PREDICT_MARGIN,
+    batch_size: int = 1,
+) -> np.ndarray:
+    """Per-pixel crack probability of a photo of any size from a fully convolutional ``logits`` function, in crops.
+
+    The photo is cut into equal cores (:func:`_even_cores`) with up to ``margin`` px of context on each side; every
+    crop of a photo is reflection-padded to one shape (so a backend's plan for the first crop is reused) and
+    ``batch_size`` crops go to ``logits`` at a time (an N x H x W x 3 uint8 array in, N x H x W logits out). Each
+    pixel's probability comes from the crop whose core holds it. Torch models (:class:`PixelModel`) and exported
+    ones (``crackscope.export``) share this function, so both tile alike.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not HxWx3 uint8, ``tile`` is not a multiple of 8 larger than ``2 * margin``, or
+        ``batch_size`` is not positive.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
+    if tile % 8 or tile <= 2 * margin:
+        raise ValueError(f"tile must be a multiple of 8 larger than 2 x margin, got {tile}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    h, w = image.shape[:2]
+    out = np.zeros((h, w), np.float32)
+    ys, th = _even_cores(h, tile, margin)
+    xs, tw = _even_cores(w, tile, margin)
+    jobs = [(y, ye, x, xe) for y, ye in ys for x, xe in xs]
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start : start + batch_size]
+        crops, origins = [], []
+        for y, _, x, _ in chunk:
+            y0, x0 = max(0, y - margin), max(0, x - margin)
+            crop = image[y0 : min(h, y0 + th), x0 : min(w, x0 + tw)]
+            ch, cw = crop.shape[:2]
+            if (ch, cw) != (th, tw):
+                crop = cv2.copyMakeBorder(crop, 0, th - ch, 0, tw - cw, cv2.BORDER_REFLECT_101)
+            crops.append(crop)
+            origins.append((y0, x0))
+        scores = np.asarray(logits(np.stack(crops)), np.float32)
+        probs = 1.0 / (1.0 + np.exp(-scores))
+        for (y, ye, x, xe), (y0, x0), prob in zip(chunk, origins, probs, strict=True):
+            out[y:ye, x:xe] = prob[y - y0 : ye - y0, x - x0 : xe - x0]
+    return out
+
+
+def _even_cores(length: int, tile: int, margin: int) -> tuple[list[tuple[int, int]], int]:
+    """Split ``length`` px into equal cores of at most ``tile - 2 * margin`` px; returns the cores' (start, end)
+    and the crop size (core + both margins, a multiple of 8, at most ``tile``; the length itself rounded up to
+    8 when one crop covers it). Equal cores waste less than fixed steps: a 3072-px side takes 4 crops of 896 px
+    instead of 4 of 1024."""
+    if length <= tile:
+        return [(0, length)], length + (-length % 8)
+    n = -(-length // (tile - 2 * margin))
+    core = -(-length // n)
+    size = min(tile, core + 2 * margin + (-(core + 2 * margin) % 8))
+    return [(i * core, min(length, (i + 1) * core)) for i in range(n) if i * core < length], size
 
 
 def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
@@ -125,7 +235,7 @@ def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / MODEL_FILE) as tmp:
-        save_file({k: v.contiguous() for k, v in model.net.state_dict().items()}, str(tmp))
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}, str(tmp))
     write_json_atomic(out / CONFIG_FILE, model.config)
     return out
 
@@ -139,6 +249,12 @@ class PixelEnsemble:
         self.models = list(models)
         self.config = self.models[0].config
         self.source: str | None = ",".join(str(m.source) for m in self.models)
+
+    def to(self, device: Any) -> PixelEnsemble:
+        """Move every model to ``device``; returns self."""
+        for m in self.models:
+            m.to(device)
+        return self
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         total = self.models[0].predict(image)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crackscope.maps.recipe import MapRecipe, PixelStage, PseudoLabelOptions, register_preset
 from crackscope.maps.refine import RefineOptions
+from crackscope.maps.scale import ScaleOptions
 
 #: refinement "v1" is ``RefineOptions()``: a coordinate search on 40 DeepCrack tune photos (the first session)
 #: refinement "v2": coordinate search of 76 settings on 40 DeepCrack tune photos (exact F1 0.670 -> 0.714 there)
@@ -63,6 +64,7 @@ SELFTRAINED = register_preset(
         refine_options=ENSEMBLE_MASK,
         gate="pixels",
         pixel_models=("a2", "b2"),
+        scale=ScaleOptions(mode="auto"),
         stages=(
             PixelStage(
                 "a1",

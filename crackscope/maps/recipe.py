@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 
 from crackscope.errors import BadInputError
 from crackscope.maps.refine import RefineOptions
+from crackscope.maps.scale import ScaleOptions
 
 Gate = Literal["photo", "pixels"]
 Route = Literal["classifier", "restorer"]
@@ -105,7 +106,8 @@ class MapRecipe:
     the classifier calls crack-free, ``"pixels"`` leaves it to the pixel evidence. ``pixel_models``: names
     of pixel models in the run's ``pixel-models/`` folder, or paths to ``crackscope selftrain`` folders
     (several: their mean probability). ``stages`` and ``classifier``: how ``crackscope fit`` trains the run
-    (the pixel models are the stages named in ``pixel_models``).
+    (the pixel models are the stages named in ``pixel_models``). ``scale``: the scale photos are mapped at
+    (:mod:`crackscope.maps.scale`; ``fit`` records the reference of the photos it was fitted on).
     """
 
     route: Route = "classifier"
@@ -119,6 +121,7 @@ class MapRecipe:
     pixel_models: tuple[str, ...] = ()
     stages: tuple[PixelStage, ...] = ()
     classifier: ClassifierPlan = ClassifierPlan()
+    scale: ScaleOptions = ScaleOptions()
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -160,6 +163,7 @@ class MapRecipe:
             "pixel_models": list(self.pixel_models),
             "stages": [s.as_dict() for s in self.stages],
             "classifier": asdict(self.classifier),
+            "scale": self.scale.as_dict(),
         }
 
     @classmethod
@@ -184,6 +188,8 @@ class MapRecipe:
             d["stages"] = tuple(_stage_from_dict(cast(dict[str, Any], s)) for s in cast(list[Any], d["stages"]))
         if "classifier" in d:
             d["classifier"] = ClassifierPlan(**cast(dict[str, Any], d["classifier"]))
+        if "scale" in d:
+            d["scale"] = ScaleOptions.from_dict(cast(dict[str, Any], d["scale"]))
         return cls(**d)  # type: ignore[arg-type]
 
     def save(self, run_dir: str | Path) -> Path:

@@ -183,12 +183,14 @@ class SelfTrainOptions:
     """How a pixel model is trained: for ``seconds`` of wall time and/or ``steps`` steps (whichever ends
     first; at least one must be set), on random ``crop`` px crops (``positive_crops`` of them centred on a crack
     pixel) in batches of ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` with a cosine decay
-    over the run, ``seed``.
+    over the run, ``seed``; on ``device`` (``auto``: CUDA when there is one).
 
     Raises
     ------
     ValueError
         If neither ``seconds`` nor ``steps`` is set, or a value is out of range.
+    DeviceError
+        If ``device`` does not name a kind of device.
     """
 
     seconds: float | None = 600.0
@@ -199,8 +201,12 @@ class SelfTrainOptions:
     lr: float = 3e-3
     positive_crops: float = 0.5
     seed: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
+        from crackscope.devices import check_device_name
+
+        check_device_name(self.device)
         if self.seconds is None and self.steps is None:
             raise ValueError("set seconds, steps or both")
         if self.seconds is not None and not self.seconds > 0:
@@ -266,10 +272,13 @@ def _train(
 ) -> PixelModel:
     import torch
 
+    from crackscope.devices import describe_device, resolve_device
+
     o = options
+    device = resolve_device(o.device)
     torch.manual_seed(o.seed)
     rng = np.random.default_rng(o.seed)
-    net = make_pixel_net(o.width)
+    net = make_pixel_net(o.width).to(device)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=1e-4)
     has_pos = [i for i, lab in enumerate(labels) if (lab == 1).any()]
@@ -292,8 +301,8 @@ def _train(
             img, lab = _augment(img, lab, rng)
             xb.append(np.ascontiguousarray(img.transpose(2, 0, 1)))
             yb.append(np.ascontiguousarray(lab))
-        x = torch.from_numpy(np.stack(xb))
-        y = torch.from_numpy(np.stack(yb))[:, None]
+        x = torch.from_numpy(np.stack(xb)).to(device, non_blocking=True)
+        y = torch.from_numpy(np.stack(yb))[:, None].to(device, non_blocking=True)
         loss = masked_loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -311,6 +320,7 @@ def _train(
         "batch_size": o.batch_size,
         "lr": o.lr,
         "seed": o.seed,
+        "device": describe_device(device),
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
     }
     return PixelModel(net, config)

@@ -8,6 +8,10 @@ from typing import Any
 import numpy as np
 
 from crackscope.maps.recipe import MapRecipe
+from crackscope.progress import OnProgress, report
+
+SHOWN_MAX_SIDE = 320  # the report shows gallery images at most this large (click for the full image)
+SHOWN_MIN_SIDE = 160  # and enlarges smaller ones (nearest neighbour) to this
 
 
 @dataclass
@@ -68,15 +72,26 @@ def explain_images(
     return heats, [tuple(f) for f in expl.flags]
 
 
-def map_cases(run: Any, cases: list[Case], *, recipe: MapRecipe) -> None:
-    """Fill in each case's crack mask, measurements and numbered overlay with the recipe's mapper."""
+def map_cases(run: Any, cases: list[Case], *, recipe: MapRecipe, on_progress: OnProgress | None = None) -> None:
+    """Fill in each case's crack mask, measurements and numbered overlay with the recipe's mapper.
+
+    Components along the image border are left out of the mask
+    (:func:`crackscope.maps.postprocess.drop_border_artefacts`), as in ``crackscope map``; the overlay is drawn
+    at the size the report shows (:data:`SHOWN_MAX_SIDE`, small images enlarged to :data:`SHOWN_MIN_SIDE`).
+    ``on_progress`` is told of each image (task ``"gallery"``).
+    """
     from crackscope.maps.factory import make_mapper
     from crackscope.maps.measure import measure_cracks
+    from crackscope.maps.postprocess import drop_border_artefacts
     from crackscope.report.render import numbered_overlay
 
     mapper = make_mapper(run, recipe)
-    for case in cases:
+    report(on_progress, "gallery", 0, len(cases))
+    for i, case in enumerate(cases, 1):
         result = mapper.map_image(case.image)
-        case.mask = np.asarray(result.mask, dtype=bool)
+        case.mask = drop_border_artefacts(np.asarray(result.mask, dtype=bool))
         case.measures = measure_cracks(case.mask)
-        case.overlay = numbered_overlay(case.image, case.mask)
+        case.overlay = numbered_overlay(
+            case.image, case.mask, min_side=SHOWN_MIN_SIDE, max_side=SHOWN_MAX_SIDE, ids=[m.id for m in case.measures]
+        )
+        report(on_progress, "gallery", i, len(cases))

@@ -5,19 +5,23 @@ from __future__ import annotations
 import csv
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crackscope.errors import BadInputError
+from crackscope.maps.measure import CrackMeasurement, CrackSummary, combine_summaries, summarize_cracks
 from crackscope.maps.recipe import MapRecipe
+from crackscope.progress import OnProgress, report
 from crackscope.report import render
-from crackscope.report.gallery import Case, explain_images, map_cases, pick_cases
+from crackscope.report.gallery import SHOWN_MAX_SIDE, SHOWN_MIN_SIDE, Case, explain_images, map_cases, pick_cases
 from crackscope.report.template import Raw, esc, fmt, img, page, table
 
 METRIC_KEYS = ("n", "accuracy", "precision", "recall", "f1", "roc_auc")
 MAX_SCORED_ITEMS = 2000
+GALLERY_PER_GROUP = 4  # gallery images per group (most and least confident; twice as many errors)
 _MASK_DIRS = ("masks", "mask", "gt", "groundtruth", "ground_truth")
 
 
@@ -29,24 +33,44 @@ def build_report(
     out: str | Path | None = None,
     method: str | None = None,
     preset: MapRecipe | str | None = None,
-    per_group: int = 4,
+    layout: str | None = None,
+    on_progress: OnProgress | None = None,
 ) -> Path:
     """Write a self-contained HTML report about the run in ``run_dir``; returns its path.
 
     ``data``: the data folder (default: the one the run was trained on, when it still exists), used for
-    the data summary, the sample grid and the ground-truth masks. ``maps_dir``: a ``crackscope map``
-    output whose measurements are tabulated and, where ``data`` has masks, scored (exact and 2 px).
+    the data summary, the sample grid and the ground-truth masks; ``layout`` is its layout (one of
+    ``crackscope.data.layouts.LAYOUTS``; None: detected): with ``image-mask`` the maps are scored against its
+    masks, with the other layouts (no masks) they are not. ``maps_dir``: a ``crackscope map`` output whose
+    measurements are tabulated and, where ``data`` has masks, scored (exact and 2 px).
     The gallery's masks are made with ``preset`` (default: the run's own recipe) and its CAM ``method``
     (default: the recipe's). ``out`` defaults to ``RUN/report.html`` (``./builtin-report.html`` for the
-    bundled run, whose folder is inside the installed package).
+    bundled run, whose folder is inside the installed package). The gallery shows :data:`GALLERY_PER_GROUP`
+    images of each group. ``on_progress`` is told of the report's steps (task ``"report"``) and of the gallery's
+    images (task ``"gallery"``).
+
+    The summary opens with the cracks' headline (number, total length, largest and mean width; in mm when
+    the maps were made with a scale) of the maps folder, or else of the gallery's images; each photo has its
+    own headline beside it.
+
+    Raises
+    ------
+    BadInputError
+        If the run, the data folder or the maps folder cannot be found or read, or the data folder has no
+        masks folder though ``layout`` is ``image-mask``.
+    ValueError
+        If ``layout`` is not a known layout or ``method`` is not an explanation method.
     """
     from crackscope.maps.factory import resolve_recipe
     from crackscope.runs import builtin_run_dir, read_run_config, resolve_run_dir
 
     run_dir = resolve_run_dir(run_dir)
     config = read_run_config(run_dir)
-    if per_group < 1:
-        raise ValueError(f"per_group must be >= 1, got {per_group}")
+    if layout is not None:
+        from crackscope.data.layouts import LAYOUTS
+
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     recipe = resolve_recipe(run_dir, preset) if config.get("kind", "classifier") == "classifier" else None
     if recipe is not None and method is not None:
         recipe = recipe.with_(method=method)
@@ -54,29 +78,43 @@ def build_report(
         out = Path("builtin-report.html") if run_dir == builtin_run_dir() else run_dir / "report.html"
     out = Path(out)
     data_root = _data_root(config, data)
+    gt_dir = _gt_dir(data_root, layout)
     maps = Path(maps_dir) if maps_dir is not None else None
     if maps is not None and not maps.is_dir():
         raise BadInputError(maps, "maps folder not found (make one with `crackscope map`)")
 
+    steps = 6
+    report(on_progress, "report", 0, steps)
     metrics = _read_json(run_dir / "metrics.json")
     items = _split_items(run_dir, data_root)
-    sections: list[tuple[str, str, str]] = []
-    scores = _scores(maps, data_root) if maps is not None else None
-    sections.append(("summary", "Summary", _summary_section(run_dir, config, metrics, scores)))
-    sections.append(("data", "Data", _data_section(data_root, items)))
-    sections.append(("training", "Training", _training_section(run_dir)))
-    sections.append(("metrics", "Metrics", _metrics_section(metrics)))
-    sections.append(("threshold", "Decision threshold", _threshold_section(config, metrics)))
+    scores = _scores(maps, gt_dir) if maps is not None else None
+    report(on_progress, "report", 1, steps)
+    data_html = _data_section(data_root, items, layout=layout)
+    training_html = _training_section(run_dir)
+    report(on_progress, "report", 2, steps)
     cases: list[Case] = []
     if config.get("kind", "classifier") == "classifier" and items:
         assert recipe is not None  # classifier runs have one
-        gallery_html, cases = _gallery_section(run_dir, items, recipe=recipe, per_group=per_group)
+        gallery_html, cases = _gallery_section(
+            run_dir, items, recipe=recipe, per_group=GALLERY_PER_GROUP, on_progress=on_progress
+        )
     else:
         gallery_html = '<p class="note">No labelled test images found (pass --data DATA), so no gallery.</p>'
-    sections.append(("gallery", "Gallery", gallery_html))
-    sections.append(("measurements", "Crack measurements", _measurements_section(maps, cases)))
+    report(on_progress, "report", 3, steps)
+    photos = _map_photos(maps) if maps is not None else None
+    sections: list[tuple[str, str, str]] = [
+        ("summary", "Summary", _summary_section(run_dir, config, metrics, scores, _crack_headline(photos, cases))),
+        ("data", "Data", data_html),
+        ("training", "Training", training_html),
+        ("metrics", "Metrics", _metrics_section(metrics)),
+        ("threshold", "Decision threshold", _threshold_section(config, metrics)),
+        ("gallery", "Gallery", gallery_html),
+        ("measurements", "Crack measurements", _measurements_section(maps, cases, photos)),
+    ]
+    report(on_progress, "report", 4, steps)
     if scores is not None:
         sections.append(("scores", "Crack-map scores", _scores_section(scores)))
+    report(on_progress, "report", 5, steps)
 
     title = f"crackscope report: {run_dir.name}"
     subtitle = f"model {config.get('model', '?')} · written {time.strftime('%Y-%m-%d %H:%M')}"
@@ -84,6 +122,7 @@ def build_report(
 
     path = write_text_atomic(out, page(title=title, subtitle=subtitle, sections=sections))
     path.chmod(0o644)  # a report is for reading: not the private mode of the temporary file
+    report(on_progress, "report", steps, steps)
     return path
 
 
@@ -166,8 +205,95 @@ def _pct(value: Any) -> str:
     return "&ndash;" if value is None else f"{100 * float(value):.1f}%"
 
 
+@dataclass(frozen=True)
+class _Photo:
+    """One mapped photo of a maps folder: its name, the classifier's crack probability and its headline."""
+
+    name: str
+    crack_probability: float | None
+    cracked: bool | None
+    summary: CrackSummary
+
+
+def _map_photos(maps: Path) -> list[_Photo]:
+    """The photos of a ``crackscope map`` output, from its records (one JSON per finished photo)."""
+    import json
+
+    photos = []
+    for path in sorted((maps / "records").glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            settings = record.get("settings") or {}
+            scale = settings.get("mm_per_px") if isinstance(settings, dict) else None
+            cracks = [CrackMeasurement.from_dict(c) for c in record.get("cracks", [])]
+            summary = summarize_cracks(cracks, mm_per_px=float(scale) if scale else None)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a record being written or from another version: left out
+        probability = record.get("crack_probability")
+        photos.append(
+            _Photo(
+                name=Path(str(record.get("file", path.stem))).name,
+                crack_probability=None if probability is None else float(probability),
+                cracked=record.get("cracked"),
+                summary=summary,
+            )
+        )
+    return photos
+
+
+def _unit_values(summary: CrackSummary) -> tuple[str, float, float, float]:
+    """``(unit, total length, max width, mean width)`` in mm when the summary has them, else in px."""
+    if summary.unit == "mm":
+        return (
+            "mm",
+            float(summary.total_length_mm or 0.0),
+            float(summary.max_width_mm or 0.0),
+            float(summary.mean_width_mm or 0.0),
+        )
+    return "px", summary.total_length_px, summary.max_width_px, summary.mean_width_px
+
+
+def _headline_stats(summary: CrackSummary, *, batch: bool) -> str:
+    unit, length, max_width, mean_width = _unit_values(summary)
+    none = summary.n_cracks == 0
+    stats = [_stat(str(summary.n_photos), "photos")] if batch else []
+    stats += [
+        _stat(str(summary.n_cracks), "crack" if summary.n_cracks == 1 else "cracks"),
+        _stat(f"{length:.1f} {unit}", "total length"),
+        _stat("&ndash;" if none else f"{max_width:.2f} {unit}", "max width"),
+        _stat("&ndash;" if none else f"{mean_width:.2f} {unit}", "mean width"),
+    ]
+    return f'<div class="headline cracks">{"".join(stats)}</div>'
+
+
+def _headline_text(summary: CrackSummary) -> str:
+    """One photo's headline in a line: ``2 cracks · total length 120.3 px · max width 5.20 px · ...``."""
+    unit, length, max_width, mean_width = _unit_values(summary)
+    count = f"{summary.n_cracks} crack{'' if summary.n_cracks == 1 else 's'}"
+    if summary.n_cracks == 0:
+        return count
+    return (
+        f"{count} · total length {length:.1f} {unit} · max width {max_width:.2f} {unit} · "
+        f"mean width {mean_width:.2f} {unit}"
+    )
+
+
+def _crack_headline(photos: list[_Photo] | None, cases: list[Case]) -> str:
+    """The summary's first block: the cracks of the maps folder (or of the gallery) in a few numbers."""
+    if photos:
+        batch = combine_summaries(p.summary for p in photos)
+        scale = "in millimetres" if batch.unit == "mm" else "in pixels (map with --mm-per-px for millimetres)"
+        note = f"The {len(photos)} photos of the maps folder, {scale}; each photo under Crack measurements."
+    elif cases:
+        batch = combine_summaries(summarize_cracks(c.measures) for c in cases)
+        note = f"The {len(cases)} gallery images, in pixels (pass --maps DIR, a `crackscope map` output, for photos)."
+    else:
+        return '<h3>Cracks</h3><p class="note">No crack maps (pass --maps DIR, a `crackscope map` output).</p>'
+    return f'<h3>Cracks</h3>{_headline_stats(batch, batch=True)}<p class="note">{esc(note)}</p>'
+
+
 def _summary_section(
-    run_dir: Path, config: dict[str, Any], metrics: dict[str, Any], scores: dict[str, Any] | None
+    run_dir: Path, config: dict[str, Any], metrics: dict[str, Any], scores: dict[str, Any] | None, cracks_html: str
 ) -> str:
     stats = []
     head = _headline_split(_split_metrics(metrics))
@@ -194,13 +320,20 @@ def _summary_section(
         )
         if value is not None:
             rows.append((key, value))
-    return f'<div class="headline">{"".join(stats)}</div>' + table(["setting", "value"], rows)
+    return (
+        cracks_html
+        + '<h3>Classifier</h3><div class="headline">'
+        + "".join(stats)
+        + "</div>"
+        + table(["setting", "value"], rows)
+    )
 
 
-def _data_section(data_root: Path | None, items: dict[str, list[Any]]) -> str:
+def _data_section(data_root: Path | None, items: dict[str, list[Any]], *, layout: str | None = None) -> str:
     parts = []
     if data_root is not None:
-        parts.append(f'<p class="note">Data folder: <code>{esc(data_root)}</code></p>')
+        given = f" (layout {esc(layout)})" if layout is not None else ""
+        parts.append(f'<p class="note">Data folder: <code>{esc(data_root)}</code>{given}</p>')
     if items:
         rows: list[tuple[object, ...]] = []
         counts = []
@@ -315,7 +448,12 @@ def _threshold_section(config: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 
 def _gallery_section(
-    run_dir: Path, items: dict[str, list[Any]], *, recipe: MapRecipe, per_group: int
+    run_dir: Path,
+    items: dict[str, list[Any]],
+    *,
+    recipe: MapRecipe,
+    per_group: int,
+    on_progress: OnProgress | None = None,
 ) -> tuple[str, list[Case]]:
     from crackscope.training.run import load_run
 
@@ -352,7 +490,7 @@ def _gallery_section(
     heats, flags = explain_images(run, [c.image for c in cases], method=method)
     for case, heat, flag in zip(cases, heats, flags, strict=True):
         case.heat, case.flags = heat, flag
-    map_cases(run, cases, recipe=recipe)
+    map_cases(run, cases, recipe=recipe, on_progress=on_progress)
 
     titles = {
         "most_confident": "Most confident cracks",
@@ -361,7 +499,8 @@ def _gallery_section(
     }
     parts = [
         f'<p class="note">{len(kept)} {esc(split)} images scored; method {esc(method)}; '
-        f"masks: preset {esc(recipe.name)}; threshold {run.threshold:.3f}.</p>"
+        f"masks: preset {esc(recipe.name)}; threshold {run.threshold:.3f}. Components along an image's border "
+        "are not counted as cracks. Click an image to see it full size.</p>"
     ]
     for key, title in titles.items():
         chosen = [c for c in cases if c.group == key]
@@ -372,7 +511,8 @@ def _gallery_section(
         parts.append(
             '<div class="case"><div></div>'
             + "".join(
-                f'<div class="case-head">{h}</div>' for h in ("original", "heatmap", "crack mask", "numbered cracks")
+                f'<div class="case-head">{esc(h)}</div>'
+                for h in ("image", f"class-activation map ({method})", "crack mask", "numbered cracks")
             )
             + "</div>"
         )
@@ -381,9 +521,22 @@ def _gallery_section(
 
 
 def _short_name(key: str) -> str:
-    """The file name of an item key (``path`` or ``path#y,x,h,w``), keeping the patch box."""
+    """A readable name of an item key (``path`` or ``path#y,x,h,w`` for a patch).
+
+    >>> _short_name("data/train_11175-1.jpg#96,96,96,96")
+    'train_11175-1.jpg, patch at x=96, y=96, 96 px'
+    >>> _short_name("data/wall.png#0,128,64,32")
+    'wall.png, patch at x=128, y=0, 32x64 px'
+    """
     path, sep, box = key.rpartition("#")
-    return f"{Path(path).name}#{box}" if sep and path else Path(key).name
+    if not (sep and path):
+        return Path(key).name
+    try:
+        y, x, h, w = (int(v) for v in box.split(","))
+    except ValueError:
+        return f"{Path(path).name}#{box}"
+    size = f"{w} px" if w == h else f"{w}x{h} px"
+    return f"{Path(path).name}, patch at x={x}, y={y}, {size}"
 
 
 def _group_of(index: int, groups: dict[str, list[int]]) -> str:
@@ -394,74 +547,132 @@ def _case_row(case: Case, threshold: float) -> str:
     predicted = "cracked" if case.probability >= threshold else "uncracked"
     truth = {1: "cracked", 0: "uncracked"}.get(case.label, "unknown") if case.label is not None else "unknown"
     wrong = case.label is not None and (case.label == 1) != (predicted == "cracked")
-    tags = f'<span class="tag {predicted}">{predicted} {100 * case.probability:.1f}%</span>'
+    tags = (
+        f'predicted: <span class="tag {predicted}">{predicted}</span><br>'
+        f"crack probability {100 * case.probability:.1f}%"
+    )
     if wrong:
         tags += ' <span class="tag error">error</span>'
     flags = f'<br><span class="tag error">map {esc(", ".join(case.flags))}</span>' if case.flags else ""
+    headline = f'<br><span class="case-headline">{esc(_headline_text(summarize_cracks(case.measures)))}</span>'
     big = render.upscale_nearest
     heat = render.heatmap_overlay(case.image, case.heat) if case.heat is not None else case.image
     mask = case.mask if case.mask is not None else np.zeros(case.image.shape[:2], bool)
     overlay = case.overlay if case.overlay is not None else case.image
     panels = [
-        (case.image, "original"),
-        (heat, "heatmap"),
+        (case.image, "image"),
+        (heat, "class-activation map"),
         (mask, "crack mask"),
         (overlay, "numbered cracks"),
     ]
+    shown = [big(render.thumbnail(a, max_side=SHOWN_MAX_SIDE), min_side=SHOWN_MIN_SIDE) for a, _ in panels]
     imgs = "".join(
-        img(render.array_data_url(big(render.thumbnail(a, max_side=320), min_side=160)), f"{case.name}: {alt}")
-        for a, alt in panels
+        img(render.array_data_url(a), f"{case.name}: {alt}") for a, (_, alt) in zip(shown, panels, strict=True)
     )
     return (
-        f'<div class="case"><div class="label"><b>{esc(case.name)}</b>true: {esc(truth)}<br>{tags}{flags}</div>'
-        f"{imgs}</div>"
+        f'<div class="case"><div class="label"><b>{esc(case.name)}</b>true: {esc(truth)}<br>{tags}{flags}'
+        f"{headline}</div>{imgs}</div>"
     )
 
 
-def _measurements_section(maps: Path | None, cases: list[Case]) -> str:
+_MM_COLUMNS = (("length_mm", "length mm"), ("mean_width_mm", "mean width mm"), ("max_width_mm", "max width mm"))
+_PX_COLUMNS = (("length_px", "length px"), ("mean_width_px", "mean width px"), ("max_width_px", "max width px"))
+BBOX_HEADER = "bbox (y0, x0, y1, x1) px"
+
+
+def _crack_table(rows: list[tuple[str, dict[str, Any]]], *, scaled: bool) -> str:
+    """Cracks as a table: photo, id, the millimetre columns first when there is a scale, then pixels,
+    orientation and the bounding box (rows ``(photo, CrackMeasurement.as_dict())``)."""
+    mm = [*_MM_COLUMNS, ("area_mm2", "area mm²")] if scaled else []
+    columns = [*mm, *_PX_COLUMNS, ("area_px", "area px"), ("orientation_deg", "orientation °")]
+    headers = ["photo", "#", *(label for _, label in columns), BBOX_HEADER]
+    body = [
+        [name, d.get("id"), *(_num(d.get(key)) for key, _ in columns), ", ".join(str(v) for v in d.get("bbox", []))]
+        for name, d in rows
+    ]
+    return table(headers, body, cls="cracks", digits=2)
+
+
+def _csv_crack(row: dict[str, str]) -> dict[str, Any]:
+    """A cracks.csv row in the form of ``CrackMeasurement.as_dict()``."""
+    d: dict[str, Any] = {k: (None if v in ("", None) else v) for k, v in row.items()}
+    d["id"] = row.get("crack_id")
+    d["bbox"] = [row.get(f"bbox_{k}", "") for k in ("y0", "x0", "y1", "x1")]
+    return d
+
+
+def _photos_table(photos: list[_Photo]) -> str:
+    """One row per photo of the maps folder: crack probability and the headline (mm first with a scale)."""
+    scaled = all(p.summary.unit == "mm" for p in photos)
+    headers = ["photo", "crack probability", "cracks"]
+    if scaled:
+        headers += ["total length mm", "max width mm", "mean width mm"]
+    headers += ["total length px", "max width px", "mean width px"]
+    rows = []
+    for p in photos:
+        s = p.summary
+        prob = "&ndash;" if p.crack_probability is None else f"{100 * p.crack_probability:.1f}%"
+        some = s.n_cracks > 0  # without cracks there is no width: a dash
+        mm = [s.total_length_mm, s.max_width_mm if some else None, s.mean_width_mm if some else None] if scaled else []
+        px = [s.total_length_px, s.max_width_px if some else None, s.mean_width_px if some else None]
+        rows.append([p.name, Raw(prob), s.n_cracks, *mm, *px])
+    return table(headers, rows, cls="photos", digits=2)
+
+
+def _measurements_section(maps: Path | None, cases: list[Case], photos: list[_Photo] | None = None) -> str:
     if maps is not None and (maps / "cracks.csv").is_file():
         with open(maps / "cracks.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
-        note = f'<p class="note">From <code>{esc(maps / "cracks.csv")}</code>: {len(rows)} cracks.'
+        parts = []
+        if photos:
+            parts.append("<h3>Per photo</h3>" + _photos_table(photos))
+        count = f"{len(rows)} crack{'' if len(rows) == 1 else 's'}"
+        note = f'<p class="note">From <code>{esc(maps / "cracks.csv")}</code>: {count}.'
         shown = rows[:200]
         if len(rows) > len(shown):
             note += f" The first {len(shown)} are shown."
-        note += "</p>"
-        if not rows:
-            return note
-        keys = list(rows[0])
-        return note + table(keys, [[_num(r.get(k)) for k in keys] for r in shown], digits=2)
-    rows = []
-    for case in cases:
-        for m in case.measures:
-            d = m.as_dict() if hasattr(m, "as_dict") else dict(vars(m))
-            rows.append({"image": case.name, **d})
-    if not rows:
+        note += " Bounding boxes: top row, left column, bottom row, right column (exclusive ends).</p>"
+        parts.append("<h3>Cracks</h3>" + note)
+        if rows:
+            scaled = any(r.get("length_mm") not in ("", None) for r in rows)
+            parts.append(_crack_table([(r.get("filename", ""), _csv_crack(r)) for r in shown], scaled=scaled))
+        return "\n".join(parts)
+    found = [(case.name, m.as_dict()) for case in cases for m in case.measures]
+    if not found:
         return '<p class="note">No cracks were found in the gallery images.</p>'
-    keys = [k for k in rows[0] if not k.endswith("_mm") and k != "area_mm2"]
     return (
         '<p class="note">Cracks found in the gallery images (pixels; map a folder with `crackscope map '
-        "--mm-per-px` for millimetres).</p>" + table(keys, [[r.get(k) for k in keys] for r in rows], digits=2)
+        "--mm-per-px` for millimetres). Bounding boxes: top row, left column, bottom row, right column "
+        "(exclusive ends).</p>" + _crack_table(found, scaled=False)
     )
 
 
-def _scores(maps: Path, data_root: Path | None) -> dict[str, Any] | None:
-    """Score the maps against the data's exact masks (exact and 2 px), or None without ground truth."""
+def _scores(maps: Path, gt: Path | None) -> dict[str, Any] | None:
+    """Score the maps against the exact masks in ``gt`` (exact and 2 px), or None without ground truth."""
     from crackscope.evaluation.map_scores import score_dirs
 
-    gt = _gt_dir(data_root)
     if gt is None or not (maps / "masks").is_dir():
         return None
     result = score_dirs(maps, gt, tol=2)
     return result if result.get("n_images") else None
 
 
-def _gt_dir(data_root: Path | None) -> Path | None:
-    if data_root is None:
+def _gt_dir(data_root: Path | None, layout: str | None = None) -> Path | None:
+    """The data's folder of exact masks: its ``masks/`` (or ``gt/``...) folder; None without a data folder, or
+    when ``layout`` names a layout without masks.
+
+    Raises
+    ------
+    BadInputError
+        If ``layout`` is ``image-mask`` and the data folder has no masks folder.
+    """
+    if data_root is None or layout not in (None, "image-mask"):
         return None
     for name in _MASK_DIRS:
         if (data_root / name).is_dir():
             return data_root / name
+    if layout == "image-mask":
+        raise BadInputError(data_root, f"image-mask layout needs a masks folder ({', '.join(_MASK_DIRS)})")
     return None
 
 

@@ -79,25 +79,42 @@ def heatmap_overlay(
     return overlay(np.asarray(image, dtype=np.uint8), np.asarray(heat, dtype=np.float32), alpha=alpha, flags=flags)
 
 
-def numbered_overlay(image: np.ndarray, mask: np.ndarray, *, min_side: int = 384) -> np.ndarray:
-    """Cracks outlined and numbered (ids as in the measurements) by the crack-map area's overlay.
+def display_image(image: np.ndarray, *, max_side: int | None = None, min_side: int = 0) -> np.ndarray:
+    """An image (or mask, as 0/255) shrunk to ``max_side`` and small ones enlarged to ``min_side`` (nearest
+    neighbour, whole factors): the size the page and the report show."""
+    arr = thumbnail(image, max_side=max_side) if max_side else np.asarray(image)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    return upscale_nearest(arr, min_side=min_side) if min_side else arr
 
-    Small images are first enlarged (nearest neighbour, whole factors) so outlines and numbers stay legible.
+
+def numbered_overlay(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    min_side: int = 384,
+    max_side: int | None = None,
+    ids: list[int] | None = None,
+) -> np.ndarray:
+    """Cracks outlined and numbered (ids as in the measurements), drawn at display size.
+
+    The image is first brought to its display size (:func:`display_image`: shrunk to ``max_side``, small
+    images enlarged to ``min_side``); outlines and numbers are then drawn at that size, so the numbers are as
+    legible on a 12-megapixel photo as on a small one. The crack ids come from the full-size ``mask``
+    (``label_cracks``, as :func:`crackscope.maps.measure.measure_cracks`); ``ids`` limits the numbering.
     """
-    from crackscope.maps.overlay import draw_overlay
+    from crackscope.maps.overlay import crack_anchors, draw_numbers, draw_outline
     from crackscope.maps.postprocess import label_cracks
 
     image = np.asarray(image, dtype=np.uint8)
     mask = np.asarray(mask, dtype=bool)
     labels, _ = label_cracks(mask, connectivity=2)
-    factor = int(np.ceil(min_side / max(image.shape[:2])))
-    if factor > 1:
-
-        def big(a: np.ndarray) -> np.ndarray:
-            return np.repeat(np.repeat(a, factor, axis=0), factor, axis=1)
-
-        image, mask, labels = big(image), big(mask), big(labels)
-    return draw_overlay(image, mask, labels)
+    anchors = crack_anchors(labels, ids)
+    shown = display_image(image, max_side=max_side, min_side=min_side)
+    fy, fx = shown.shape[0] / image.shape[0], shown.shape[1] / image.shape[1]
+    outlined = draw_outline(shown, resize_mask(mask, shown.shape[:2]))
+    scaled = [(k, int(y * fy + fy / 2), int(x * fx + fx / 2)) for k, y, x in anchors]
+    return draw_numbers(outlined, scaled)
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -36,13 +36,24 @@ h3 { font-size:15.5px; margin:18px 0 8px; }
 .stat b { display:block; font-size:22px; }
 .stat span { color:var(--muted); font-size:12.5px; }
 table { border-collapse:collapse; font-size:13.5px; font-variant-numeric:tabular-nums; margin:6px 0 10px; }
-th, td { padding:5px 10px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
-th { background:#f3f5f8; font-weight:600; }
+th, td { padding:5px 8px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
+th { background:#f3f5f8; font-weight:600; white-space:normal; vertical-align:bottom; }
 th:first-child, td:first-child { text-align:left; }
 .table-wrap { overflow-x:auto; }
 table.confusion td.hit { background:#e7f5ec; font-weight:700; }
 table.confusion td.miss { background:#fdecea; }
-img { max-width:100%; border-radius:6px; border:1px solid var(--line); display:block; }
+img { max-width:100%; border-radius:6px; border:1px solid var(--line); display:block; cursor:zoom-in; }
+#lightbox { max-width:96vw; max-height:96vh; padding:0; border:0; border-radius:8px; background:#161b26;
+  overflow:auto; }
+#lightbox::backdrop { background:rgba(10, 14, 22, .8); }
+#lightbox figure { margin:0; padding:10px; }
+#lightbox img { max-width:none; cursor:zoom-out; image-rendering:pixelated; }
+#lightbox.fit img { max-width:calc(96vw - 20px); max-height:calc(96vh - 60px); cursor:zoom-in; }
+#lightbox figcaption { color:#c5cbd6; }
+#lightbox button { position:sticky; float:right; top:6px; margin:6px 6px 0 0; font-size:22px; line-height:1;
+  padding:2px 10px; border:0; border-radius:6px; background:#fff; cursor:pointer; }
+.headline.cracks .stat { background:#fff6e5; border-color:#f1d9a6; }
+.case-headline { display:inline-block; margin-top:4px; color:var(--ink); }
 .grid { display:grid; grid-template-columns:repeat(auto-fill, minmax(112px, 1fr)); gap:8px; }
 .grid figure { margin:0; }
 .grid img { width:100%; image-rendering:pixelated; }
@@ -65,6 +76,28 @@ figcaption { font-size:12px; color:var(--muted); text-align:center; }
 <main>
 $body
 </main>
+<dialog id="lightbox" aria-label="full-size image"><button type="button" aria-label="close">&times;</button>
+<figure><img alt=""><figcaption></figcaption></figure></dialog>
+<script>
+// Click an image to see it full size (click it again to fit it to the window; Escape or x closes).
+(function () {
+  var box = document.getElementById("lightbox");
+  var big = box.querySelector("img");
+  box.querySelector("button").addEventListener("click", function () { box.close(); });
+  big.addEventListener("click", function () { box.classList.toggle("fit"); });
+  box.addEventListener("click", function (e) { if (e.target === box) box.close(); });
+  document.querySelectorAll("main img").forEach(function (im) {
+    im.title = "click to open full size";
+    im.addEventListener("click", function () {
+      big.src = im.src;
+      big.alt = im.alt;
+      box.querySelector("figcaption").textContent = im.alt;
+      box.classList.remove("fit");
+      box.showModal();
+    });
+  });
+})();
+</script>
 </body>
 </html>
 """

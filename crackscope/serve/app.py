@@ -55,11 +55,25 @@ class PredictResult(BaseModel):
     heatmap_overlay: str = Field(description="the map blended over the photo, PNG data URL")
 
 
+class Headline(BaseModel):
+    """The photo's cracks in four numbers (``crackscope.maps.measure.summarize_cracks``)."""
+
+    n_cracks: int
+    total_length_px: float = Field(description="sum of the cracks' lengths along their centre lines")
+    max_width_px: float = Field(description="the largest width of any crack")
+    mean_width_px: float = Field(description="length-weighted mean of the cracks' mean widths")
+    total_length_mm: float | None = Field(description="in millimetres, when mm_per_px is given")
+    max_width_mm: float | None
+    mean_width_mm: float | None
+    n_photos: int
+    unit: str = Field(description="`mm` when the millimetre fields are set, else `px`")
+
+
 class MapResult(BaseModel):
     filename: str
     probability: float | None = Field(
-        description="image-level crack probability (highest tile probability); null for restorer (UP-CrackNet) "
-        "runs, which have none: their label is cracked when any crack pixel is found"
+        description="crack probability of the photo (highest tile probability); null for restorer "
+        "(UP-CrackNet) runs, which have none: their label is cracked when any crack pixel is found"
     )
     threshold: float
     label: str
@@ -69,15 +83,25 @@ class MapResult(BaseModel):
     height: int
     crack_pixels: int
     n_cracks: int
+    border_artefacts: int = Field(
+        description="components along the photo border (edge strips, dark frames) left out of the mask"
+    )
+    headline: Headline = Field(description="number of cracks, total length, largest and mean width")
     tiles: int = Field(description="number of tiles the photo was mapped in")
     preset: str = Field(description="the map recipe the mask was made with")
     original: str = Field(description="the photo (shrunk to at most 1600 px for display), PNG data URL")
-    heatmap_overlay: str = Field(description="the soft crack map over the photo, PNG data URL")
+    cam_overlay: str | None = Field(
+        description="the class-activation map of `method` over the photo, PNG data URL; null for restorer runs"
+    )
+    probability_overlay: str | None = Field(
+        description="the refined crack probability map the mask was cut from, over the photo; null when the "
+        "mask was cut from the class-activation map itself"
+    )
     mask: str = Field(description="the crack mask (white = crack), PNG data URL")
     overlay: str = Field(description="cracks outlined and numbered over the photo, PNG data URL")
     measurements: list[dict[str, Any]] = Field(
-        description="one entry per crack: id, length, mean/max width, orientation, bounding box, area "
-        "(pixels, and millimetres when mm_per_px is given)"
+        description="one entry per crack: id, length, mean/max width, orientation, bounding box "
+        "(y0, x0, y1, x1; exclusive ends), area (pixels, and millimetres when mm_per_px is given)"
     )
     csv: str = Field(description="the measurements as CSV text (one row per crack)")
 
@@ -99,9 +123,10 @@ def create_app(
     preset: MapRecipe | str | None = None,
     max_upload_bytes: int | None = None,
     max_pixels: int | None = None,
+    device: str = "auto",
 ) -> FastAPI:
     """A FastAPI app serving the run in ``run_dir`` (default: the bundled run) with the map recipe ``preset``
-    (default: the run's own); limits default to env vars or 20 MB / 50 MP."""
+    (default: the run's own) on ``device``; limits default to env vars or 20 MB / 50 MP."""
     from crackscope.serve.service import Analyzer
 
     max_upload_bytes = int(
@@ -110,7 +135,7 @@ def create_app(
     max_pixels = int(max_pixels or os.environ.get("CRACKSCOPE_MAX_PIXELS") or DEFAULT_MAX_PIXELS)
     if max_upload_bytes <= 0 or max_pixels <= 0:
         raise ValueError("max_upload_bytes and max_pixels must be positive")
-    analyzer = Analyzer(run_dir, preset=preset)
+    analyzer = Analyzer(run_dir, preset=preset, device=device)
 
     app = FastAPI(
         title="crackscope",

@@ -2,25 +2,33 @@
 
 Model calls are serialised with a lock: CAM hooks live on the shared model, and torch already uses all
 cores for one image, so running two requests' forward passes at once would only make both slower.
+
+The last few maps are kept (:class:`MapCache`, owned by the :class:`Analyzer`): the page sends the same photo
+again when the user sets a scale, and only the measurements are redone then.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crackscope.maps.base import Mapper
-from crackscope.maps.measure import CrackMeasurement
+from crackscope.maps.measure import CrackMeasurement, summarize_cracks
 from crackscope.maps.recipe import MapRecipe
 from crackscope.report import render
 
 DISPLAY_MAX_SIDE = 1600  # returned images are shrunk to this for display; measurements use full resolution
 DISPLAY_MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so the page shows them crisply
+CACHED_MAPS = 4  # maps kept for a second request of the same photo (a new scale)
+CACHED_MAX_PIXELS = 25_000_000  # larger photos are not kept (their maps take hundreds of MB)
 
 
 def _display(image: np.ndarray) -> np.ndarray:
@@ -53,23 +61,63 @@ def measurements_csv(rows: list[dict[str, Any]], *, image: str) -> str:
     return buf.getvalue()
 
 
+@dataclass(frozen=True)
+class CachedMap:
+    """What a map request computed that does not depend on the scale: the cleaned mask and the response's
+    images and verdict."""
+
+    mask: np.ndarray
+    response: dict[str, Any]
+
+
+class MapCache:
+    """The last ``size`` maps, by photo content and method (least recently used dropped first); thread-safe."""
+
+    def __init__(self, size: int = CACHED_MAPS) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], CachedMap] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(image: np.ndarray, method: str) -> tuple[str, str]:
+        digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
+        digest.update(str(image.shape).encode())
+        return digest.hexdigest(), method
+
+    def get(self, key: tuple[str, str]) -> CachedMap | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[str, str], item: CachedMap) -> None:
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class Analyzer:
     """Holds one loaded run and its map recipe, and answers predict/map requests, one model call at a time.
 
-    ``run_dir`` is a run folder or ``"builtin"``; ``preset`` a preset name or recipe (None: the run's own).
-    Maps are made by :func:`crackscope.maps.factory.make_mapper`, so they equal ``crackscope map``'s.
+    ``run_dir`` is a run folder or ``"builtin"``; ``preset`` a preset name or recipe (None: the run's own);
+    ``device`` where the models run (``auto``: CUDA when there is one). Maps are made by
+    :func:`crackscope.maps.factory.make_mapper`, so they equal ``crackscope map``'s.
     """
 
-    def __init__(self, run_dir: str | Path, *, preset: MapRecipe | str | None = None) -> None:
+    def __init__(self, run_dir: str | Path, *, preset: MapRecipe | str | None = None, device: str = "auto") -> None:
         from crackscope.maps.factory import resolve_recipe
         from crackscope.runs import open_run, resolve_run_dir, run_kind
 
         self.run_dir = resolve_run_dir(run_dir)
         self.kind = run_kind(self.run_dir)
-        self.run = open_run(self.run_dir)
+        self.run = open_run(self.run_dir, device=device)
         self.recipe = resolve_recipe(self.run_dir, preset)
         self.lock = threading.Lock()
         self._mappers: dict[str, Mapper] = {}
+        self.cache = MapCache()
 
     # -- facts about the run ------------------------------------------------------------------------------
     @property
@@ -146,44 +194,78 @@ class Analyzer:
     def map(
         self, image: np.ndarray, *, method: str | None = None, mm_per_px: float | None = None, name: str = "upload"
     ) -> dict[str, Any]:
-        """Whole-photo crack map: probability, heatmap overlay, mask, numbered cracks, measurements, CSV."""
-        from crackscope.cam.overlay import resize_map
+        """Whole-photo crack map: verdict, headline, CAM and probability overlays, mask, numbered cracks,
+        measurements and CSV.
+
+        Components along the photo border (edge strips, dark frames) are removed from the mask before
+        measuring (:func:`crackscope.maps.postprocess.drop_border_artefacts`). The same photo and method asked
+        again (with another scale) reuses the map and only measures again.
+        """
         from crackscope.maps.measure import measure_cracks
 
         method = self.check_method(method)
         if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
             raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
-        with self.lock:
-            result = self._mapper(method).map_image(image)
-        mask = np.asarray(result.mask, dtype=bool)
-        measures = measure_cracks(mask, mm_per_px=mm_per_px)
+        key = MapCache.key(image, method) if image.shape[0] * image.shape[1] <= CACHED_MAX_PIXELS else None
+        cached = self.cache.get(key) if key is not None else None
+        if cached is None:
+            cached = self._map_uncached(image, method)
+            if key is not None:
+                self.cache.put(key, cached)
+        measures = measure_cracks(cached.mask, mm_per_px=mm_per_px)
         rows = [_as_dict(m) for m in measures]
-        # restorer runs have no photo-level probability: their verdict is "any crack pixel"
-        probability = result.crack_probability
-        threshold = float(getattr(self.run, "threshold", 0.5))
-        cracked = result.cracked
-        shown = _display(image)
-        heat_shown = resize_map(np.asarray(result.probability, dtype=np.float32), shown.shape[:2])
-        mask_shown = render.resize_mask(mask, shown.shape[:2])
-        numbered = render.thumbnail(
-            render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE), max_side=DISPLAY_MAX_SIDE
-        )
+        headline = summarize_cracks(measures, mm_per_px=mm_per_px)
         return {
-            "probability": probability,
-            "threshold": threshold,
-            "label": "cracked" if cracked else "uncracked",
-            "method": method,
+            **cached.response,
             "mm_per_px": mm_per_px,
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
-            "crack_pixels": int(mask.sum()),
             "n_cracks": len(rows),
-            "tiles": len(result.tiles),
-            "preset": self.recipe.name,
-            "original": render.array_data_url(shown),
-            "heatmap_overlay": render.array_data_url(render.heatmap_overlay(shown, heat_shown)),
-            "mask": render.array_data_url(mask_shown),
-            "overlay": render.array_data_url(numbered),
+            "headline": _json_value(headline.as_dict()),
             "measurements": rows,
             "csv": measurements_csv(rows, image=name),
         }
+
+    def _map_uncached(self, image: np.ndarray, method: str) -> CachedMap:
+        from crackscope.cam.overlay import resize_map
+        from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
+
+        with self.lock:
+            result = self._mapper(method).map_image(image)
+        raw = np.asarray(result.mask, dtype=bool)
+        mask = drop_border_artefacts(raw)
+        dropped = label_cracks(raw)[1] - label_cracks(mask)[1]
+        shown = _display(image)
+
+        def over(values: np.ndarray) -> str:
+            heat = resize_map(np.asarray(values, dtype=np.float32), shown.shape[:2])
+            return render.array_data_url(render.heatmap_overlay(shown, heat))
+
+        # The CAM route keeps the class map in `cam` when a refinement replaced it; without one, the
+        # probability map is the class map itself. The UP-CrackNet route has no class map.
+        if self.kind == "classifier":
+            cam = result.cam if result.cam is not None else result.probability
+            cam_overlay: str | None = over(cam)
+            probability_overlay = over(result.probability) if result.cam is not None else None
+        else:
+            cam_overlay, probability_overlay = None, over(result.probability)
+        # the restorer's verdict is "any crack pixel": none left once the border artefacts are gone, no crack
+        cracked = result.cracked if self.kind == "classifier" else bool(mask.any())
+        numbered = render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE, max_side=DISPLAY_MAX_SIDE)
+        response = {
+            # restorer runs have no photo-level probability: their verdict is "any crack pixel"
+            "probability": result.crack_probability,
+            "threshold": float(getattr(self.run, "threshold", 0.5)),
+            "label": "cracked" if cracked else "uncracked",
+            "method": method,
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "crack_pixels": int(mask.sum()),
+            "border_artefacts": int(dropped),
+            "tiles": len(result.tiles),
+            "preset": self.recipe.name,
+            "original": render.array_data_url(shown),
+            "cam_overlay": cam_overlay,
+            "probability_overlay": probability_overlay,
+            "mask": render.array_data_url(render.resize_mask(mask, shown.shape[:2])),
+            "overlay": render.array_data_url(numbered),
+        }
+        return CachedMap(mask=mask, response=response)

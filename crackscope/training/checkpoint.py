@@ -6,7 +6,7 @@ import math
 import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -15,6 +15,9 @@ from crackscope.errors import BadInputError
 from crackscope.io import atomic_path
 from crackscope.runs import read_run_config
 from crackscope.training.options import TrainSettings
+
+if TYPE_CHECKING:
+    from crackscope.data.sources import DataSource
 
 STATE_FILE = "state.pt"
 
@@ -39,14 +42,17 @@ def has_state(out: Path) -> bool:
     return (out / STATE_FILE).is_file() and (out / LAST_WEIGHTS_FILE).is_file() and (out / "config.json").is_file()
 
 
-def read_settings(out: Path) -> tuple[TrainSettings, Path | None]:
-    """The settings an interrupted run was started with, and the data folder it read (from its config.json).
+def read_settings(out: Path) -> tuple[TrainSettings, Path | tuple[DataSource, ...] | None]:
+    """The settings an interrupted run was started with, and the data it read (from its config.json): the data
+    sources it recorded (``config.json["data"]["sources"]``), else its one data folder, else None.
 
     Raises
     ------
     BadInputError
-        If the config holds no usable training settings.
+        If the config holds no usable training settings or its recorded data sources are not sources.
     """
+    from crackscope.training.splitting import recorded_sources
+
     config = read_run_config(out)
     if not isinstance(config.get("options"), dict):
         raise BadInputError(out / "config.json", "no stored training options to resume from")
@@ -55,7 +61,15 @@ def read_settings(out: Path) -> tuple[TrainSettings, Path | None]:
     except ValueError as exc:
         raise BadInputError(out / "config.json", str(exc)) from None
     data = config.get("data") or config["options"].get("data") or {}
-    root = data.get("root") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return settings, None
+    try:
+        sources = recorded_sources(data)
+    except ValueError as exc:
+        raise BadInputError(out / "config.json", str(exc)) from None
+    if sources is not None:
+        return settings, sources
+    root = data.get("root")
     return settings, None if root is None else Path(root)
 
 

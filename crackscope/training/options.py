@@ -41,6 +41,7 @@ _WHOLE = {
     "image_size": 8,
     "batch_size": 1,
     "patience": 0,
+    "num_workers": 0,
 }
 # Real-valued fields: (low, high, low end open, high end open, wording of the range).
 _Limits = tuple[float, float, bool, bool, str]
@@ -118,10 +119,14 @@ def _model(name: str, value: object) -> str:
     return value
 
 
-def _workers(name: str, value: object) -> int:
-    if isinstance(value, bool) or value not in (0, 1):
-        raise _fail(name, "0 or 1 (the machine has two cores)", value)
-    return 1 if value == 1 else 0
+def _device(name: str, value: object) -> str:
+    from crackscope.devices import check_device_name
+    from crackscope.errors import DeviceError
+
+    try:
+        return check_device_name(value)
+    except DeviceError:
+        raise _fail(name, "auto, cpu, cuda, cuda:N or mps", value) from None
 
 
 def _choices() -> dict[str, tuple[str, ...]]:
@@ -133,7 +138,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
 _SPECIAL: dict[str, Callable[[str, object], object]] = {
     "fractions": _fractions,
-    "num_workers": _workers,
+    "device": _device,
     "model": _model,
     "split": _path,
     "weights": _path,
@@ -303,7 +308,13 @@ class TrainOptions(RunOptions):
     warmup_epochs : float
         Linear warm-up of the ``cosine`` schedule, in epochs (>= 0).
     precision : str
-        ``bf16``, ``fp32`` or ``auto`` (bf16 where the CPU has native bfloat16).
+        ``bf16``, ``fp32`` or ``auto`` (bf16 where the device runs bfloat16 natively: a CPU with AVX-512 BF16 or
+        AMX, a CUDA GPU from Ampere on).
+    device : str
+        ``auto`` (a CUDA GPU when one is visible, else MPS, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or
+        ``mps`` (``crackscope.devices.resolve_device``). Where the run trains, not a setting of the run: it is
+        recorded in ``config.json["device"]``, and a resumed run trains on the device asked for now. Under
+        ``torchrun`` each process takes the GPU of its ``LOCAL_RANK``.
     split : str, Path or None
         An existing split CSV to reuse instead of drawing a seeded split.
     fractions : tuple of float
@@ -319,7 +330,8 @@ class TrainOptions(RunOptions):
     model_options : Mapping or None
         Keyword options of the model builder (for example ``{"width": 16}``); stored read-only.
     num_workers : int
-        DataLoader worker processes, 0 or 1 (the machine has two cores).
+        DataLoader worker processes (>= 0). Training pixels are decoded once into memory, so 0 suits the CPU; a
+        GPU may want a few (``crackscope.devices.suggested_num_workers``).
     threads : int
         Torch threads while training (>= 1); the previous count is restored afterwards.
     time_limit : float or None
@@ -358,6 +370,7 @@ class TrainOptions(RunOptions):
     split: str | Path | None = None
     weights: str | Path | None = None
     model_options: Mapping[str, object] | None = None
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -369,13 +382,16 @@ class TrainOptions(RunOptions):
         Returns
         -------
         TrainSettings
-            Frozen; ``precision`` ``auto`` becomes ``bf16`` or ``fp32`` for this machine.
+            Frozen; ``precision`` ``auto`` becomes ``bf16`` or ``fp32`` for ``device`` on this machine.
 
         Raises
         ------
         ValueError
             If ``model`` is not a registered model.
+        DeviceError
+            If ``device`` is not on this machine.
         """
+        from crackscope.devices import resolve_device
         from crackscope.models import DEFAULT_MODEL, get_model_info
 
         info = get_model_info(self.model or DEFAULT_MODEL)
@@ -389,7 +405,7 @@ class TrainOptions(RunOptions):
             **{f.name: getattr(self, f.name) for f in fields(RunOptions)},
             model=info.name,
             recipe=RunRecipe(**recipe),
-            precision=resolve_precision(self.precision),
+            precision=resolve_precision(self.precision, device=resolve_device(self.device).type),
             split=None if self.split is None else str(Path(self.split)),
             weights=None if self.weights is None else str(Path(self.weights)),
             model_options=self.model_options if self.model_options is not None else _EMPTY,
@@ -457,8 +473,9 @@ class TrainSettings(RunOptions):
         return replace(self, recipe=replace(self.recipe, epochs=int(epochs)))
 
 
-def resolve_precision(precision: str) -> str:
-    """``auto`` as ``bf16`` where the CPU has native bfloat16, else ``fp32``; others unchanged.
+def resolve_precision(precision: str, *, device: str = "cpu") -> str:
+    """``auto`` as ``bf16`` where ``device`` (a device type: ``cpu``, ``cuda``, ``mps``) runs bfloat16 natively,
+    else ``fp32``; others unchanged. Training has no gradient scaler, so ``auto`` never means float16.
 
     Raises
     ------
@@ -466,9 +483,9 @@ def resolve_precision(precision: str) -> str:
         If ``precision`` is not ``auto``, ``bf16`` or ``fp32``.
     """
     if precision == "auto":
-        from crackscope.models.speed import bf16_supported
+        from crackscope.devices import resolve_precision as for_device
 
-        return "bf16" if bf16_supported() else "fp32"
+        return for_device(device, "auto", fp16=False)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
     return precision

@@ -1,57 +1,63 @@
-"""Rich progress bars for training: one bar per epoch, with the running loss."""
+"""Progress of a training run, told to an :data:`crackscope.progress.OnProgress` callback; the caller draws it.
+
+Training draws nothing itself: the command line hands ``train`` its ``ProgressBars``, a script its own callback
+(or none). The tasks are ``decoding train``/``val``/``test`` (items decoded into memory) and ``epoch i/N`` (the
+training steps of each epoch).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
-from rich import progress as rp
-from rich.console import Console
-from rich.progress import TaskID
+from crackscope.progress import OnProgress, report
 
 
-class TrainingProgress:
-    """A thin wrapper over ``rich.progress.Progress`` that can be switched off (tests, libraries)."""
+class StepProgress:
+    """The steps of one task (an epoch), told to ``on_progress`` as ``(task, done, total)``.
 
-    def __init__(self, *, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.console = Console(stderr=True)
-        self._bar = rp.Progress(
-            rp.TextColumn("[bold]{task.description}"),
-            rp.BarColumn(),
-            rp.MofNCompleteColumn(),
-            rp.TimeElapsedColumn(),
-            rp.TimeRemainingColumn(),
-            rp.TextColumn("{task.fields[info]}"),
-            console=self.console,
-            disable=not enabled,
-        )
-        self._loss: dict[TaskID, tuple[float, int]] = {}
+    ``start()`` tells ``(task, 0, total)``, ``step()`` one more step done (the last one ``(task, total, total)``:
+    the end), ``end()`` the end of a task stopped before its total (a time limit): ``(task, done, done)``, so a
+    display shows the true count. Without a callback it only counts.
 
-    def __enter__(self) -> TrainingProgress:
-        self._bar.__enter__()
-        return self
+    Examples
+    --------
+    >>> calls = []
+    >>> steps = StepProgress(lambda *a: calls.append(a), "epoch 1/2", 3)
+    >>> steps.start(); steps.step(); steps.end()
+    >>> calls
+    [('epoch 1/2', 0, 3), ('epoch 1/2', 1, 3), ('epoch 1/2', 1, 1)]
+    """
 
-    def __exit__(self, *exc: Any) -> None:
-        self._bar.__exit__(*exc)
+    def __init__(self, on_progress: OnProgress | None, task: str, total: int) -> None:
+        self.on_progress = on_progress
+        self.task = task
+        self.total = max(0, int(total))
+        self.done = 0
 
-    def start_task(self, description: str, *, total: int) -> TaskID:
-        return self._bar.add_task(description, total=max(total, 0), info="")
+    def start(self) -> None:
+        """Tell that the task starts."""
+        report(self.on_progress, self.task, 0, self.total)
 
-    def update(self, task: TaskID, *, completed: int) -> None:
-        self._bar.update(task, completed=completed)
+    def step(self) -> None:
+        """Tell one more step done."""
+        self.done += 1
+        report(self.on_progress, self.task, self.done, self.total)
 
-    def advance(self, task: TaskID, *, loss: float | None = None) -> None:
-        info = ""
-        if loss is not None:
-            total, n = self._loss.get(task, (0.0, 0))
-            total, n = total + loss, n + 1
-            self._loss[task] = (total, n)
-            info = f"loss {total / n:.4f}"
-        self._bar.update(task, advance=1, info=info)
+    def end(self) -> None:
+        """Tell that the task stopped at the count it reached, if that is before its total (else the last step
+        told the end)."""
+        if self.done < self.total:
+            report(self.on_progress, self.task, self.done, self.done)
 
-    def finish_task(self, task: TaskID, *, summary: str = "") -> None:
-        self._bar.update(task, completed=self._bar.tasks[task].total or 0, info=summary)
 
-    def print(self, message: str) -> None:
-        if self.enabled:
-            self._bar.console.print(message, highlight=False)
+def counted(on_progress: OnProgress | None, task: str, total: int) -> Callable[[int], None]:
+    """A ``count -> None`` callback (as ``ItemDataset`` takes) that tells ``on_progress`` ``(task, count, total)``.
+
+    Examples
+    --------
+    >>> calls = []
+    >>> counted(lambda *a: calls.append(a), "decoding train", 4)(2)
+    >>> calls
+    [('decoding train', 2, 4)]
+    """
+    return lambda done: report(on_progress, task, done, total)

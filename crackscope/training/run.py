@@ -1,11 +1,15 @@
-"""A trained classifier run folder: saving weights, loading it back, and predicting with it."""
+"""A trained classifier run folder: saving weights, loading it back (on any device), and predicting with it.
+
+Weights are stored on the CPU (safetensors) whatever device trained them, and a run loads on the device asked for
+(``load_run(path, device="cuda")``); ``config.json["device"]`` records where it was trained.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +19,9 @@ from crackscope.errors import BadInputError
 from crackscope.runs import read_run_config, resolve_run_dir
 from crackscope.training.loop import autocast, sigmoid
 from crackscope.training.torchdata import resize_square, to_batch_tensor
+
+if TYPE_CHECKING:
+    from crackscope.devices import DeviceSpec
 
 WEIGHTS_FILE = "model.safetensors"
 LAST_WEIGHTS_FILE = "last.safetensors"
@@ -60,7 +67,7 @@ def build_model(config: dict[str, Any]) -> nn.Module:
 
 @dataclass
 class ClassifierRun:
-    """A loaded classifier run: the network in eval mode on the CPU and its settings."""
+    """A loaded classifier run: the network in eval mode (on :attr:`device`) and its settings."""
 
     path: Path
     config: dict[str, Any]
@@ -83,6 +90,36 @@ class ClassifierRun:
     def precision(self) -> str:
         return str(self.config.get("precision", "fp32"))
 
+    @property
+    def device(self) -> torch.device:
+        """Where the network is (``load_run``'s ``device``)."""
+        from crackscope.devices import module_device
+
+        return module_device(self.model)
+
+    def to(self, device: DeviceSpec) -> ClassifierRun:
+        """Move the network to ``device`` (a name, checked as :func:`crackscope.devices.resolve_device` does, or a
+        ``torch.device``); returns this run.
+
+        Raises
+        ------
+        DeviceError
+            If the device is not on this machine.
+        """
+        from crackscope.devices import resolve_device
+
+        self.model.to(resolve_device(device))
+        return self
+
+    def _precision_here(self) -> str:
+        """The run's precision where the network is now: bf16 only where this device can autocast to it."""
+        from crackscope.models.speed import bf16_supported
+
+        device = self.device.type
+        if self.precision == "bf16" and device != "cpu" and not bf16_supported(device):
+            return "fp32"
+        return self.precision
+
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 RGB -> float tensor 3 x S x S in 0..255 (area-resized to the run's image size)."""
         image = np.asarray(image)
@@ -93,19 +130,27 @@ class ClassifierRun:
         return to_batch_tensor(resize_square(image, self.image_size)[None])[0].contiguous()
 
     def predict_logits(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
-        """Crack logits for a list of RGB images, in batches (channels_last, the run's precision)."""
+        """Crack logits for a list of RGB images, in batches (channels_last, the run's precision, on the run's
+        device).
+
+        Raises
+        ------
+        ValueError
+            If ``batch_size`` is not positive.
+        """
         if batch_size < 1:
             raise ValueError(f"batch size must be positive, got {batch_size}")
         out = []
         self.model.eval()
+        device, precision = self.device, self._precision_here()
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
                 chunk = images[start : start + batch_size]
                 pixels = np.stack([resize_square(np.asarray(im), self.image_size) for im in chunk])
-                x = to_batch_tensor(pixels).contiguous(memory_format=torch.channels_last)
-                with autocast(self.precision):
+                x = to_batch_tensor(pixels).to(device).contiguous(memory_format=torch.channels_last)
+                with autocast(precision, device.type):
                     logits = self.model(x)
-                out.append(logits.float().reshape(-1).numpy())
+                out.append(logits.float().reshape(-1).cpu().numpy())
         return np.concatenate(out) if out else np.empty(0, np.float32)
 
     def predict_proba(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
@@ -117,8 +162,34 @@ class ClassifierRun:
         return self.predict_proba(images, batch_size=batch_size) >= self.threshold
 
 
-def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE) -> ClassifierRun:
-    """Open a classifier run folder (its best weights by default)."""
+def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE, device: DeviceSpec = "auto") -> ClassifierRun:
+    """Open a classifier run folder (its best weights by default) with the network on ``device``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run folder, or ``builtin`` (the bundled run).
+    weights : str
+        The weights file inside the folder.
+    device : str or torch.device
+        ``auto`` (a CUDA GPU when one is visible, else MPS, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or
+        ``mps``: a run loads on any device, whichever it was trained on.
+
+    Returns
+    -------
+    ClassifierRun
+        The network in eval mode on ``device``.
+
+    Raises
+    ------
+    BadInputError
+        If the folder is no classifier run or its weights are missing or do not fit.
+    DeviceError
+        If ``device`` is not on this machine.
+    """
+    from crackscope.devices import resolve_device
+
+    target = resolve_device(device)
     path = resolve_run_dir(path)
     config = read_run_config(path)
     if config.get("kind", "classifier") != "classifier":
@@ -132,9 +203,10 @@ def load_run(path: str | Path, *, weights: str = WEIGHTS_FILE) -> ClassifierRun:
         raise BadInputError(weights_path, problem)
     model = build_model(config)
     load_weights(model, weights_path)
-    model.eval()
+    model.to(target).eval()
     return ClassifierRun(path=path, config=config, model=model)
 
 
-def as_run(run: ClassifierRun | str | Path) -> ClassifierRun:
-    return run if isinstance(run, ClassifierRun) else load_run(run)
+def as_run(run: ClassifierRun | str | Path, *, device: DeviceSpec = "auto") -> ClassifierRun:
+    """``run`` itself when loaded, else the run folder loaded on ``device`` (:func:`load_run`)."""
+    return run if isinstance(run, ClassifierRun) else load_run(run, device=device)

@@ -7,6 +7,10 @@
 - a plain folder of images: every image (the folder is taken to be crack-free); a ``labels.csv``, when
   present, narrows it to the uncracked files.
 
+The kind is detected (``crackscope.data.layouts.detect_layout``) unless a ``layout`` is given: ``image-mask`` and
+``class-folders`` as above; a given ``filename-labels`` reads the images by that layout's rule (``noncrack_*``
+uncracked, any other name cracked, a ``labels.csv`` wins) and keeps the uncracked ones.
+
 Files that cannot be used are never fatal: they are listed in ``CrackFreeSet.skipped`` (with entries named like
 images that are no file: FIFOs, broken links, folders), and :func:`readable_sources` decodes each file once
 before training so that an unreadable one is left out, not met in the middle of an epoch.
@@ -51,15 +55,28 @@ class CrackFreeSet:
 
 
 def crack_free_sources(
-    data: str | Path, *, patch_size: int, stride: int | None = None, margin: int = 8
+    data: str | Path, *, patch_size: int, stride: int | None = None, margin: int = 8, layout: str | None = None
 ) -> CrackFreeSet:
-    """Every crack-free image of ``data`` (see the module docstring); ``patch_size`` applies to segmentation sets."""
+    """Every crack-free image of ``data`` (see the module docstring); ``patch_size`` applies to segmentation sets.
+
+    ``layout`` (one of ``crackscope.data.layouts.LAYOUTS``) overrides the detection.
+
+    Raises
+    ------
+    BadInputError
+        If ``data`` is no dataset folder, does not fit the given ``layout``, or holds no crack-free image.
+    ValueError
+        If ``layout`` is not a known layout.
+    """
     from crackscope.data.items import dataset_items
-    from crackscope.data.layouts import detect_layout
+    from crackscope.data.layouts import LAYOUTS, detect_layout
     from crackscope.inputs import odd_entries
 
     root = Path(data)
-    layout = detect_layout(root)
+    given = layout
+    if given is not None and given not in LAYOUTS:
+        raise ValueError(f"unknown layout {given!r}; choose one of {', '.join(LAYOUTS)}")
+    layout = detect_layout(root) if given is None else given
     settings: dict[str, object] = {}
     chosen: list[LabelledItem]
     skipped: list[tuple[Path, str]] = []
@@ -76,6 +93,9 @@ def crack_free_sources(
         items = dataset_items(root, layout=layout)
         chosen = [it for it in items if it.label == 0]
         skipped = list(items.skipped)
+    elif given is not None:  # filename-labels, named: the layout's own labels
+        items = dataset_items(root, layout=layout)
+        chosen, skipped = [it for it in items if it.label == 0], list(items.skipped)
     else:
         chosen, skipped = _plain_folder(root)
     skipped += odd_entries(root, [*(it.path for it in chosen), *(p for p, _ in skipped)])

@@ -67,9 +67,17 @@ def restore_image(
     """Restore a whole HxWx3 uint8 photo with overlapping ``tile`` px tiles, Hann-blended; returns uint8.
 
     ``batch_size`` caps the tiles per forward pass; with ``normalization="batch"`` the tiles are split into
-    equal chunks and each chunk is normalised with its own statistics."""
+    equal chunks and each chunk is normalised with its own statistics. The tiles run on the generator's device
+    (in float32); blending is done on the CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an HxWx3 uint8 image with pixels, or ``normalization`` is unknown.
+    """
     import torch
 
+    from crackscope.devices import module_device
     from crackscope.unsupervised.data import to_tensor
 
     image = _check_image(image)
@@ -78,10 +86,11 @@ def restore_image(
     ph, pw = padded.shape[:2]
     blend = BlendAccumulator(ph, pw, tile, channels=3)
     starts = tile_grid(ph, pw, tile=tile, overlap=overlap)
+    device = module_device(generator)
     with normalization_mode(generator, normalization), torch.no_grad():
         for chunk in balanced_chunks(list(starts), batch_size):
-            x = to_tensor([padded[y : y + tile, x0 : x0 + tile] for y, x0 in chunk])
-            restored = generator(x).permute(0, 2, 3, 1).numpy()
+            x = to_tensor([padded[y : y + tile, x0 : x0 + tile] for y, x0 in chunk]).to(device)
+            restored = generator(x).float().permute(0, 2, 3, 1).cpu().numpy()
             for (y, x0), r in zip(chunk, restored, strict=False):
                 blend.add(y, x0, r)
     out = np.clip((blend.result() + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from crackscope.progress import OnProgress
 from crackscope.unsupervised.inference import error_map
 from crackscope.unsupervised.run import RestorerRun, load_restorer_run
 
+if TYPE_CHECKING:
+    from crackscope.devices import DeviceSpec
+
 
 class RestorerMapper:
     """Maps cracks in whole photos with a restorer run (a :class:`~crackscope.maps.base.Mapper`).
@@ -21,7 +25,14 @@ class RestorerMapper:
     error map), ``mask`` its Otsu threshold; ``tiles`` lists the restoration tiles with their mean error.
     There is no photo-level crack probability on this route (Otsu always splits the map), so
     ``crack_probability`` is None. The recipe's route must be ``"restorer"``; the run's own settings decide
-    the tiling and the filter.
+    the tiling and the filter. A run given as a folder is loaded on ``device``; a loaded run is used where it is.
+
+    Raises
+    ------
+    ValueError
+        If the recipe is not of the restorer route, ``overlap`` is not in [0, 1) or ``batch_size`` is not positive.
+    DeviceError
+        If ``device`` is not on this machine (a run given as a folder).
     """
 
     def __init__(
@@ -31,8 +42,9 @@ class RestorerMapper:
         *,
         overlap: float | None = None,
         batch_size: int = 32,
+        device: DeviceSpec = "auto",
     ) -> None:
-        self.run = load_restorer_run(run) if isinstance(run, (str, Path)) else run
+        self.run = load_restorer_run(run, device=device) if isinstance(run, (str, Path)) else run
         self.recipe = recipe or MapRecipe(route="restorer", name="restorer-paper")
         if self.recipe.route != "restorer":
             raise ValueError(f"recipe {self.recipe.name!r} maps with a {self.recipe.route} run, not a restorer")

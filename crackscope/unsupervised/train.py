@@ -10,6 +10,12 @@ Differences from the paper's code, on purpose: the generator's output of the dis
 for the generator step (the paper runs the generator twice per step); validation runs every epoch (the
 paper: every 10) with the networks in eval mode; crops are taken at native resolution (the paper resizes to
 286 px and crops 256). On the CPU configuration an epoch is capped at ``steps_per_epoch`` steps.
+
+Devices: the networks train on ``options.device`` (``auto``: a CUDA GPU when one is visible); crops are made by
+DataLoader workers when ``options.num_workers`` is set (:mod:`crackscope.unsupervised.feed`, pinned memory on
+CUDA), and on a GPU the forward passes of both networks run under bfloat16 autocast (``options.precision``
+``auto``) with channels_last tensors, the losses in float32. Validation and the saved weights are float32; the
+run records its device and precision in ``config.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,6 @@ from crackscope.unsupervised.config import (
 from crackscope.unsupervised.data import (
     center_crop,
     crack_free_sources,
-    random_crop,
     readable_sources,
     split_sources,
     to_tensor,
@@ -54,16 +59,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HISTORY_FIELDS",
+    "PRECISIONS",
     "RestorerTrainOptions",
+    "autocast_forward",
     "build_networks",
     "downs_for",
     "resolve_style",
+    "restorer_precision",
     "style_features",
     "train_restorer",
     "train_step",
 ]
 
 HISTORY_FIELDS = ("epoch", "steps", "lr_g", "lr_d", "d_loss", "g_adv", "g_rec", "val_rec", "best", "seconds")
+#: the training precisions of the restorer (``auto``: bf16 on a CUDA GPU that runs it natively, else fp32)
+PRECISIONS = ("auto", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,19 @@ class RestorerTrainOptions:
         Seed of crops, masks and initial weights. Ignored on ``resume``.
     time_budget : float or None
         Seconds after which training ends, once the epoch in progress is validated.
+    device : str
+        ``auto`` (a CUDA GPU when one is visible, else MPS, else the CPU), ``cpu``, ``cuda``, ``cuda:N`` or
+        ``mps``; where this call trains (a resumed run may continue on another device).
+    precision : str
+        ``auto`` (bfloat16 autocast for the forward passes on a CUDA GPU that runs it natively, else float32),
+        ``bf16`` or ``fp32``.
+    num_workers : int
+        DataLoader worker processes that decode and crop the training images (0: done in the training process,
+        the crops every earlier run drew; with workers a run is reproducible for the same number of workers).
+    layout : str or None
+        The layout of the data folder (``crackscope.data.layouts.LAYOUTS``: ``class-folders``,
+        ``filename-labels``, ``image-mask``); None: detected. On ``resume``, None reads the saved run's data
+        the way it was read.
     """
 
     epochs: int | None = None
@@ -109,6 +132,10 @@ class RestorerTrainOptions:
     style: str | None = None
     seed: int | None = None
     time_budget: float | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    num_workers: int = 0
+    layout: str | None = None
 
     def __post_init__(self) -> None:
         """Check every field that is set.
@@ -130,6 +157,22 @@ class RestorerTrainOptions:
             raise ValueError(f"seed must be at least 0, got {self.seed}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
+        from crackscope.devices import check_device_name
+        from crackscope.errors import DeviceError
+
+        try:
+            object.__setattr__(self, "device", check_device_name(self.device))
+        except DeviceError:
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}") from None
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"num_workers must be a whole number >= 0, got {self.num_workers!r}")
+        if self.layout is not None:
+            from crackscope.data.layouts import LAYOUTS
+
+            if self.layout not in LAYOUTS:
+                raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
 
 
 def build_networks(cfg: RestorerConfig) -> tuple[UNetGenerator, PatchDiscriminator]:
@@ -171,6 +214,7 @@ class _Validation:
         import torch
 
         from crackscope.unsupervised.corruption import checkerboard_masks, corrupt
+        from crackscope.unsupervised.feed import load_or_none
 
         chosen = (
             sources[: cfg.val_max]
@@ -178,7 +222,7 @@ class _Validation:
             else [sources[i] for i in np.linspace(0, len(sources) - 1, cfg.val_max).round().astype(int)]
         )
         bad = {} if bad is None else bad
-        loaded = (_load_or_none(s, bad) for s in chosen)  # a file that fails now is left out (and reported)
+        loaded = (load_or_none(s, bad) for s in chosen)  # a file that fails now is left out (and reported)
         self.images = [center_crop(image, cfg.image_size) for image in loaded if image is not None]
         masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
         self.target: torch.Tensor | None = to_tensor(self.images) if self.images else None
@@ -189,6 +233,12 @@ class _Validation:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def to(self, device: torch.device) -> _Validation:
+        """Move the fixed crops to ``device``; returns self."""
+        if self.target is not None and self.corrupted is not None:
+            self.target, self.corrupted = self.target.to(device), self.corrupted.to(device)
+        return self
 
     def loss(
         self, generator: UNetGenerator, loss_fn: RestorationLoss, cfg: RestorerConfig
@@ -212,41 +262,6 @@ class _Validation:
         return cfg.lambda_rec * total / len(self.images), torch.cat(outs)
 
 
-def _load_or_none(source: Source, bad: dict[str, str]) -> np.ndarray | None:
-    """The source's pixels, or None when it cannot be read (the reason is kept in ``bad`` under its key)."""
-    from crackscope.inputs import INPUT_ERRORS, problem_of
-
-    if source.key in bad:
-        return None
-    try:
-        return source.load()
-    except INPUT_ERRORS as exc:
-        bad[source.key] = problem_of(exc)
-        return None
-
-
-def _next_image(sources: list[Source], order: list[int], rng: np.random.Generator, bad: dict[str, str]) -> np.ndarray:
-    """The next image of the shuffled ``order`` (refilled from ``rng`` when empty); a source that cannot be read
-    (a file changed since it was checked) is left out from then on, with its reason in ``bad``.
-
-    Raises
-    ------
-    BadInputError
-        If no source can be read any more.
-    """
-    while True:
-        if not order:
-            order.extend(rng.permutation(len(sources)).tolist())
-        image = _load_or_none(sources[order.pop()], bad)
-        if image is not None:
-            return image
-        if all(s.key in bad for s in sources):
-            key, problem = next(iter(bad.items()))
-            raise BadInputError(
-                sources[0].path, f"none of the {len(sources)} training images can be read (first: {key}: {problem})"
-            )
-
-
 def _save_sample(
     path: Path, corrupted: torch.Tensor, restored: torch.Tensor, original: torch.Tensor, n: int = 4
 ) -> None:
@@ -263,14 +278,14 @@ def _save_generator(path: Path, generator: UNetGenerator) -> None:
 
     from crackscope.io import atomic_path
 
-    state = {k: v.detach().contiguous() for k, v in generator.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp))
 
 
 def train_step(
-    G: UNetGenerator,
-    D: PatchDiscriminator,
+    G: torch.nn.Module,
+    D: torch.nn.Module,
     opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer,
     x: torch.Tensor,
@@ -286,8 +301,9 @@ def train_step(
 
     Parameters
     ----------
-    G, D : UNetGenerator, PatchDiscriminator
-        The generator and the conditional discriminator (in train mode).
+    G, D : torch.nn.Module
+        The generator and the conditional discriminator (in train mode; :class:`UNetGenerator` and
+        :class:`PatchDiscriminator`, or wrappers that run their forward under autocast).
     opt_g, opt_d : torch.optim.Optimizer
         Their optimisers.
     x, y : torch.Tensor
@@ -351,7 +367,7 @@ def train_restorer(
     ----------
     data : str or Path
         Crack-free images (a folder), a segmentation set (``images/`` + ``masks/``) or class folders (the
-        uncracked class is used).
+        uncracked class is used), detected unless ``options.layout`` names the layout.
     out : str or Path
         The run folder to write (``config.json``, ``model.safetensors``, ``checkpoint.pt``, ``history.csv``,
         ``samples/``, ``manifest.json``).
@@ -378,15 +394,23 @@ def train_restorer(
         usable image, or if the ImageNet style term has no VGG-19 weights file.
     ValueError
         If ``config`` names no known configuration or the options do not fit it.
+    DeviceError
+        If ``options.device`` is not on this machine.
     """
     import torch
 
+    from crackscope.devices import describe_device, loader_settings, resolve_device
     from crackscope.unsupervised.corruption import checkerboard_masks, corrupt, random_choice
+    from crackscope.unsupervised.feed import CropFeed, to_training_tensor
     from crackscope.unsupervised.losses import RestorationLoss
 
+    device = resolve_device(options.device)  # before any work: a missing device is a one-line error
+    precision = restorer_precision(options.precision, device)
+    channels_last = device.type == "cuda"  # tensor cores under autocast; the CPU keeps the layout it was tuned on
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     vgg_weights: str | Path | None
+    layout: str | None
     if resume:
         if not ckpt_path.is_file():
             raise BadInputError(out, "nothing to resume (no checkpoint.pt); train without --resume first")
@@ -394,7 +418,9 @@ def train_restorer(
         cfg = RestorerConfig.from_dict(saved["restorer"]).replace(epochs=options.epochs)
         eff_style = saved["style"]
         vgg_weights = saved.get("vgg_weights") if options.vgg_weights is None else options.vgg_weights
-        data = saved["data"] if data is None else data
+        same_data = data is None
+        data = saved["data"] if same_data else data
+        layout = options.layout if options.layout is not None or not same_data else saved.get("layout")
     else:
         if (out / "config.json").exists():
             raise BadInputError(out, "already holds a run; pass --resume to continue it or choose another --out")
@@ -411,6 +437,7 @@ def train_restorer(
             seed=options.seed,
         )
         vgg_weights = options.vgg_weights
+        layout = options.layout
         eff_style = resolve_style(cfg.style, style=options.style, vgg_weights=vgg_weights)
         cfg = cfg.replace(style=eff_style)
     if vgg_weights is not None and eff_style == "imagenet":
@@ -421,7 +448,11 @@ def train_restorer(
     gen = torch.Generator().manual_seed(cfg.seed)
     load_size = cfg.image_size + cfg.image_size // 8  # room for a random crop (the paper: 286 -> 256)
     found = crack_free_sources(
-        data, patch_size=load_size, stride=cfg.patch_stride or max(8, load_size // 2), margin=cfg.crack_margin
+        data,
+        patch_size=load_size,
+        stride=cfg.patch_stride or max(8, load_size // 2),
+        margin=cfg.crack_margin,
+        layout=layout,
     )
     # every file decoded once: an unreadable one is skipped (listed in skipped.txt and the manifest), not fatal
     found = readable_sources(found, on_progress=lambda i, n: report(on_progress, "checking images", i, n))
@@ -430,12 +461,16 @@ def train_restorer(
     if not val_src:  # too little data to hold any out: validate on fixed crops of training images
         val_src = train_src
     features = style_features(eff_style, layers=cfg.style_layers, vgg_weights=vgg_weights, seed=cfg.seed)
-    loss_fn = RestorationLoss(features, style_weight=cfg.style_weight)
-    G, D = build_networks(cfg)
+    loss_fn = RestorationLoss(features, style_weight=cfg.style_weight).to(device)
+    G, D = build_networks(cfg)  # initialised on the CPU: the same weights on every device
+    for net in (G, D):
+        net.to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-    masks = torch.from_numpy(checkerboard_masks(cfg.image_size))
-    validation = _Validation(val_src, cfg, bad=bad)
+    masks = torch.from_numpy(checkerboard_masks(cfg.image_size)).to(device)
+    validation = _Validation(val_src, cfg, bad=bad).to(device)
 
     start_epoch, best, history_note = 0, float("inf"), None
     if resume:
@@ -462,17 +497,30 @@ def train_restorer(
         "vgg_weights": str(vgg_weights) if eff_style == "imagenet" else None,
         "data": str(Path(data).resolve()),
         "data_layout": found.layout,
+        "layout": layout,  # the layout given (None: detected), read again on resume
         "data_settings": found.settings,
         "train_images": len(train_src),
         "val_images": len(validation),
+        "device": describe_device(device),
+        "precision": precision,
         "versions": versions(),
     }
     write_json_atomic(out / "config.json", run_config)
     steps = cfg.steps_per_epoch or max(1, len(train_src) // cfg.batch_size)
     t0 = time.monotonic()
-    order: list[int] = []
     stopped: str | None = None
     time_budget = options.time_budget
+    feed = CropFeed(
+        train_src,
+        size=cfg.image_size,
+        batch_size=cfg.batch_size,
+        rng=rng,
+        bad=bad,
+        seed=cfg.seed,
+        epoch=start_epoch,
+        loading=loader_settings(device, num_workers=options.num_workers),
+    )
+    G_step, D_step = autocast_forward(G, device, precision), autocast_forward(D, device, precision)
 
     for epoch in range(start_epoch, cfg.epochs):
         lr_g = cfg.lr_g * cfg.lr_decay**epoch
@@ -489,12 +537,9 @@ def train_restorer(
         t_epoch = time.monotonic()
         done = 0
         for _ in range(steps):
-            batch = []
-            for _ in range(cfg.batch_size):
-                batch.append(random_crop(_next_image(train_src, order, rng, bad), cfg.image_size, rng))
-            y = to_tensor(batch)
-            x = corrupt(y, masks, random_choice(len(batch), gen))
-            d_loss, adv, rec = train_step(G, D, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
+            y = to_training_tensor(feed.next_batch(), device, channels_last=channels_last)
+            x = corrupt(y, masks, random_choice(len(y), gen).to(device))
+            d_loss, adv, rec = train_step(G_step, D_step, opt_g, opt_d, x, y, loss_fn, lambda_rec=cfg.lambda_rec)
             sums["d"] += float(d_loss)
             sums["adv"] += float(adv)
             sums["rec"] += float(rec) * cfg.lambda_rec
@@ -503,7 +548,8 @@ def train_restorer(
             if time_budget is not None and time.monotonic() - t0 > time_budget:
                 stopped = f"time budget of {time_budget:.0f} s reached in epoch {epoch + 1}"
                 break
-        report(on_progress, task, steps, steps)
+        if done < steps:  # the time budget stopped the epoch: it ends at the steps it took
+            report(on_progress, task, done, done)
         G.eval()
         val_rec, restored = validation.loss(G, loss_fn, cfg)
         improved = val_rec < best
@@ -541,6 +587,7 @@ def train_restorer(
         )
         if stopped:
             break
+    feed.close()
     if not (out / "model.safetensors").exists():  # e.g. validation loss was NaN every epoch
         _save_generator(out / "model.safetensors", G)
     write_json_atomic(
@@ -551,6 +598,8 @@ def train_restorer(
             settings={
                 "config": cfg.name,
                 "style": eff_style,
+                "device": str(device),
+                "precision": precision,
                 "epochs": cfg.epochs,
                 "stopped": stopped,
                 "resumed": history_note,
@@ -562,6 +611,53 @@ def train_restorer(
     )
     _write_skipped(out, found.skipped, bad)
     return out
+
+
+def restorer_precision(precision: str, device: torch.device) -> str:
+    """The training precision ``precision`` stands for on ``device``: ``auto`` is ``bf16`` on a CUDA GPU that runs
+    bfloat16 natively and ``fp32`` elsewhere (the CPU configuration was tuned in float32).
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is not one of :data:`PRECISIONS`.
+    """
+    from crackscope.models.speed import bf16_supported
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" and bf16_supported("cuda") else "fp32"
+    return precision
+
+
+def autocast_forward(module: torch.nn.Module, device: torch.device, precision: str) -> torch.nn.Module:
+    """``module`` itself for ``fp32``; for ``bf16`` a wrapper (sharing its parameters) whose forward runs under
+    bfloat16 autocast on ``device`` and returns float32, so losses and backward passes run outside autocast.
+
+    Raises
+    ------
+    ValueError
+        If ``precision`` is neither ``bf16`` nor ``fp32``.
+    """
+    import torch
+
+    if precision == "fp32":
+        return module
+    if precision != "bf16":
+        raise ValueError(f"precision must be bf16 or fp32, got {precision!r}")
+
+    class Autocast(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                out: torch.Tensor = self.inner(*args)
+            return out.float()
+
+    return Autocast(module)
 
 
 def _all_skipped(listed: list[tuple[Path, str]], bad: dict[str, str]) -> list[tuple[str, str]]:

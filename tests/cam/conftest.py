@@ -24,7 +24,6 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return train(
             data,
             out=root / "tiny",
-            progress=False,
             options=TrainOptions(
                 model="tiny",
                 epochs=30,

@@ -156,3 +156,77 @@ def test_crops_of_one_photo_land_in_one_split() -> None:
                 where.setdefault(item.group.rsplit("-", 1)[0], set()).add(name)
         assert all(len(names) == 1 for names in where.values())
         assert sum(len(m) for m in splits.values()) == len(items)
+
+
+# --- several data sources -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourcedItem:
+    key: str
+    group: str
+    label: int
+    source: str
+
+
+def _two_sources() -> list[SourcedItem]:
+    """A large source 'big' (photos of 1..9 patches) and a small one 'small' (20 whole images), interleaved;
+    both use the photo names p0, p1, ... so a name is shared by the two sources."""
+    big = [
+        SourcedItem(f"big/p{p}#{j}", f"p{p}", int((p + j) % 3 == 0), "big")
+        for p in range(40)
+        for j in range(1 + (p * 7) % 9)
+    ]
+    small = [SourcedItem(f"small/p{i}", f"p{i}", i % 2, "small") for i in range(20)]
+    mixed = []
+    for i in range(max(len(big), len(small))):
+        mixed += big[i : i + 1] + small[i : i + 1]
+    return mixed
+
+
+def test_each_source_is_split_on_its_own_and_combined_in_input_order() -> None:
+    items = _two_sources()
+    splits = split_items(items, seed=4)
+    for source in ("big", "small"):
+        own = split_items([i for i in items if i.source == source], seed=4)
+        assert {n: [i for i in m if i.source == source] for n, m in splits.items()} == own
+    order = {i.key: n for n, i in enumerate(items)}
+    for members in splits.values():
+        assert [order[i.key] for i in members] == sorted(order[i.key] for i in members)
+    # the small source keeps its own fractions: of 10 + 10 whole images, 7 + 7 train, 1 or 2 of each class
+    # in val and in test (targets 1.5)
+    counts = split_counts({n: [i for i in m if i.source == "small"] for n, m in splits.items()})
+    assert (counts["train"]["cracked"], counts["train"]["uncracked"]) == (7, 7)
+    assert all(counts[n][c] in (1, 2) for n in ("val", "test") for c in ("cracked", "uncracked"))
+
+
+def test_groups_are_per_source() -> None:
+    items = _two_sources()
+    splits = split_items(items, seed=0)
+    where: dict[tuple[str, str], set[str]] = {}
+    for name, members in splits.items():
+        for item in members:
+            where.setdefault((item.source, item.group), set()).add(name)
+    assert all(len(names) == 1 for names in where.values())  # a photo never spans two splits in its source
+    # the same photo name in two sources is two photos: some land in different splits
+    assert any(where[("big", f"p{i}")] != where[("small", f"p{i}")] for i in range(20))
+    # split_counts counts a group per source
+    total_groups = sum(c["groups"] for c in split_counts(splits).values())
+    assert total_groups == 40 + 20
+
+
+def test_csv_keeps_the_source_column(tmp_path: Path) -> None:
+    items = [
+        LabelledItem(f"/d/{s}/p{i}.png", f"p{i}", i % 2, Path(f"/d/{s}/p{i}.png"), source=s)
+        for s in ("a", "b")
+        for i in range(6)
+    ]
+    splits = split_items(items, seed=0)
+    path = write_split_csv(tmp_path / "split.csv", splits)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "key,group,label,split,source" and all(line.endswith((",a", ",b")) for line in lines[1:])
+    assert read_split_csv(path, items=items) == splits
+    rebuilt = read_split_csv(path)
+    assert {n: [(i.key, i.source) for i in m] for n, m in rebuilt.items()} == {
+        n: [(i.key, i.source) for i in m] for n, m in splits.items()
+    }

@@ -24,6 +24,7 @@ class FakeRun:
     model: object = None
     name: str = "fake"
     path: str = "fake"
+    precision: str = "fp32"
     config: dict = field(default_factory=dict)
 
 

@@ -10,6 +10,7 @@ from crackscope.errors import BadInputError
 from crackscope.maps.classifier import ClassifierMapper
 from crackscope.maps.factory import default_recipe, make_mapper
 from crackscope.maps.recipe import MapRecipe, get_preset
+from crackscope.maps.scale import ScaledMapper
 
 
 def test_a_trained_run_maps_with_the_refined_preset_by_default(tiny_run):
@@ -25,10 +26,16 @@ def test_a_trained_run_maps_with_the_refined_preset_by_default(tiny_run):
 def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     recipe = default_recipe(fitted_run)
     assert recipe.name == "small-selftrained" and recipe.pixel_models == ("a2", "b2")
-    mapper = make_mapper(fitted_run)
+    assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None  # fit measured its photos
+    scaled = make_mapper(fitted_run)
+    assert isinstance(scaled, ScaledMapper) and scaled.options == recipe.scale
+    mapper = scaled.inner
     assert isinstance(mapper, ClassifierMapper)
     assert mapper.pixel_model is not None and mapper.pixel_model.source.endswith("pixel-models/b2")
     assert "pixel-models/a2" in mapper.settings()["pixel_model"]
+    assert scaled.settings()["scale"] == recipe.scale.as_dict()
+    native = make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native")))
+    assert isinstance(native, ClassifierMapper)
 
 
 @pytest.mark.slow

@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from crackscope.maps.measure import CrackMeasurement, measure_cracks
+from crackscope.maps.measure import (
+    CrackMeasurement,
+    CrackSummary,
+    combine_summaries,
+    measure_cracks,
+    summarize_cracks,
+)
 
 
 def band(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float], width: float) -> np.ndarray:
@@ -158,3 +164,70 @@ def test_thin_bars_of_known_size(width: int, vertical: bool) -> None:
     assert c.max_width_px == width and c.mean_width_px == pytest.approx(width, abs=0.5)
     assert abs(c.length_px - 40) <= 1.0 and c.area_px == 40 * width
     assert c.length_mm == pytest.approx(0.5 * c.length_px) and c.area_mm2 == pytest.approx(0.25 * 40 * width)
+
+
+# -- headlines ----------------------------------------------------------------------------------------------
+def test_headline_examples_run():
+    import doctest
+
+    from crackscope.maps import measure
+
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(measure, globs=vars(measure)):
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0 and runner.tries >= 2
+
+
+def test_headline_of_two_bars():
+    mask = np.zeros((40, 80), bool)
+    mask[5:8, 10:70] = True  # 60 x 3
+    mask[20:35, 30:35] = True  # 15 x 5
+    cracks = measure_cracks(mask, mm_per_px=0.2)
+    s = summarize_cracks(cracks, mm_per_px=0.2)
+    assert s.n_cracks == 2 and s.n_photos == 1 and s.unit == "mm"
+    assert s.total_length_px == pytest.approx(sum(c.length_px for c in cracks))
+    assert s.max_width_px == pytest.approx(5) and s.max_width_mm == pytest.approx(1.0)
+    weighted = sum(c.mean_width_px * c.length_px for c in cracks) / sum(c.length_px for c in cracks)
+    assert s.mean_width_px == pytest.approx(weighted) and 3 < s.mean_width_px < 5
+    # the mm fields add up the cracks' own mm values, as cracks.csv does
+    assert s.total_length_mm == pytest.approx(sum(c.length_mm or 0 for c in cracks))
+    assert s.mean_width_mm == pytest.approx(0.2 * s.mean_width_px)
+    plain = summarize_cracks(measure_cracks(mask))
+    assert plain.unit == "px" and plain.total_length_mm is None and plain.mean_width_mm is None
+    assert plain.as_dict()["unit"] == "px" and plain.as_dict()["total_length_px"] == s.total_length_px
+
+
+def test_headline_without_cracks():
+    assert summarize_cracks([]) == CrackSummary(0, 0.0, 0.0, 0.0)
+    assert summarize_cracks([], mm_per_px=0.1) == CrackSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    empty = combine_summaries([])
+    assert empty.n_photos == 0 and empty.n_cracks == 0 and empty.unit == "px"
+
+
+def test_batch_headline():
+    a = CrackSummary(2, 40.0, 5.0, 2.5, 4.0, 0.5, 0.25)
+    b = CrackSummary(1, 60.0, 3.0, 3.0, 6.0, 0.3, 0.3)
+    both = combine_summaries([a, b])
+    assert (both.n_photos, both.n_cracks, both.total_length_px, both.max_width_px) == (2, 3, 100.0, 5.0)
+    assert both.mean_width_px == pytest.approx(2.8) and both.mean_width_mm == pytest.approx(0.28)
+    assert (both.total_length_mm, both.max_width_mm, both.unit) == (10.0, 0.5, "mm")
+    # one photo without a scale: the batch is in pixels only
+    mixed = combine_summaries([a, CrackSummary(1, 60.0, 3.0, 3.0)])
+    assert mixed.unit == "px" and mixed.total_length_mm is None and mixed.total_length_px == 100.0
+    assert combine_summaries([both, a]).n_photos == 3
+
+
+def test_measurement_from_its_dict():
+    mask = np.zeros((20, 30), bool)
+    mask[4:7, 2:25] = True
+    (m,) = measure_cracks(mask, mm_per_px=0.5)
+    assert CrackMeasurement.from_dict({**m.as_dict(), "extra": 1}) == m
+    with pytest.raises(KeyError):
+        CrackMeasurement.from_dict({"id": 1})
+
+
+def test_headline_refuses_a_bad_scale():
+    with pytest.raises(ValueError, match="mm_per_px"):
+        summarize_cracks([], mm_per_px=0)
+    with pytest.raises(ValueError, match="mm_per_px"):
+        summarize_cracks([], mm_per_px=float("inf"))

@@ -63,3 +63,47 @@ def test_half_max_sets_the_width_of_the_pixel_models_mask():
     _, thin = refine_with_pixel_model(img, cam, None, options=opts.with_(half_max=0.5), probability=prob)
     assert wide.sum() == 15 * 64 and thin[22:25, 8:56].all()
     assert thin.sum() <= 6 * 64 and not (thin & ~wide).any()
+
+
+def test_fused_inference_copy_computes_the_same_function():
+    import torch
+
+    from crackscope.maps.pixel_model import fused_for_inference
+
+    torch.manual_seed(0)
+    net = make_pixel_net(4)
+    for m in net.modules():  # non-trivial batch-norm statistics, so the folding is exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    net.eval()
+    x = torch.rand(1, 3, 32, 40) * 255
+    fused = fused_for_inference(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
+    with torch.no_grad():
+        assert torch.allclose(net(x), fused(x), atol=1e-4)
+
+
+@pytest.mark.parametrize(("length", "tile", "margin"), [(70, 48, 8), (64, 64, 8), (1000, 256, 32), (9, 48, 8)])
+def test_even_cores_cover_the_side_once_in_equal_crops(length, tile, margin):
+    from crackscope.maps.pixel_model import _even_cores
+
+    cores, size = _even_cores(length, tile, margin)
+    covered = np.zeros(length, int)
+    for a, b in cores:
+        covered[a:b] += 1
+    assert (covered == 1).all()
+    assert size % 8 == 0 and (size <= tile or len(cores) == 1)
+    assert all(b - a + (margin if a else 0) <= size for a, b in cores)  # a core and its leading margin fit a crop
+
+
+def test_tiled_prediction_of_an_odd_sized_photo_matches_one_pass():
+    model = PixelModel(make_pixel_net(4), {"width": 4})
+    img = np.random.default_rng(1).integers(0, 255, (70, 90, 3)).astype(np.uint8)
+    whole = model.predict(img, tile=512, margin=32)
+    tiled = model.predict(img, tile=48, margin=12)
+    assert tiled.shape == (70, 90)
+    assert np.abs(whole - tiled).max() < 0.05

@@ -8,6 +8,7 @@ import pytest
 from crackscope.maps.postprocess import (
     close_mask,
     dilate_mask,
+    drop_border_artefacts,
     erode_mask,
     label_cracks,
     open_mask,
@@ -163,3 +164,118 @@ def test_skeleton_of_a_bar_is_one_pixel_wide():
     single = np.zeros((3, 3), bool)
     single[1, 1] = True
     np.testing.assert_array_equal(skeletonize_mask(single), single)
+
+
+# -- border artefacts ----------------------------------------------------------------------------------------
+def test_border_rule_examples_run():
+    import doctest
+
+    from crackscope.maps import postprocess
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(postprocess.drop_border_artefacts, globs={"np": np, **vars(postprocess)}):
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0 and runner.tries > 0
+
+
+@pytest.mark.parametrize("edge", ["top", "bottom", "left", "right"])
+def test_strip_along_any_edge_goes_and_the_crack_inside_stays(edge: str) -> None:
+    mask = np.zeros((120, 160), bool)
+    strip = {
+        "top": (slice(0, 6), slice(30, 130)),
+        "bottom": (slice(114, 120), slice(30, 130)),
+        "left": (slice(10, 110), slice(0, 6)),
+        "right": (slice(10, 110), slice(154, 160)),
+    }[edge]
+    mask[strip] = True  # the 100 x 6 px strip of the issue
+    mask[40:80, 78:81] = True  # a crack inside, 40 x 3 px
+    kept = drop_border_artefacts(mask)
+    assert not kept[strip].any()
+    assert kept[40:80, 78:81].all() and kept.sum() == 120
+
+
+def test_a_dark_frame_goes():
+    mask = np.zeros((100, 100), bool)
+    mask[:4] = mask[-4:] = mask[:, :4] = mask[:, -4:] = True
+    mask[30:70, 50] = True
+    kept = drop_border_artefacts(mask)
+    assert kept.sum() == 40 and kept[30:70, 50].all()
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda m: m.__setitem__((slice(0, 60), slice(40, 43)), True),  # crosses the top edge
+        lambda m: m.__setitem__((slice(50, 53), slice(0, 12)), True),  # a short one leaving through the left
+        lambda m: np.fill_diagonal(m, True),  # from corner to corner
+        lambda m: m.__setitem__((slice(5, 8), slice(20, 80)), True),  # parallel, but 5 px inside a 4 px band
+    ],
+)
+def test_cracks_that_cross_the_border_stay(draw) -> None:
+    mask = np.zeros((100, 100), bool)
+    draw(mask)
+    before = mask.copy()
+    kept = drop_border_artefacts(mask, band=4)
+    np.testing.assert_array_equal(kept, before)
+    np.testing.assert_array_equal(mask, before)  # the input is not changed
+
+
+def test_the_thresholds_of_the_border_rule():
+    mask = np.zeros((60, 60), bool)
+    mask[0:5, 10:30] = True  # 20 long, 5 deep: A = 100 = 4 x 5 x 5, just long enough
+    assert not drop_border_artefacts(mask).any()
+    assert drop_border_artefacts(mask, min_aspect=4.5).sum() == 100  # a stricter rule keeps it
+    mask = np.zeros((60, 60), bool)
+    mask[0:6, 10:50] = True  # rows 0-2 of 6 in a 3 px band: half of the pixels
+    assert not drop_border_artefacts(mask, band=3, min_fraction=0.5).any()
+    assert drop_border_artefacts(mask, band=3, min_fraction=0.6).sum() == 240
+    assert drop_border_artefacts(np.zeros((5, 5), bool)).dtype == bool
+
+
+def test_border_artefacts_on_a_photo_with_a_dark_border():
+    """A synthetic concrete photo, a 100 x 6 px dark strip on its top edge, a dark frame on the other sides and a
+    crack inside; a detector of thin dark structures marks all three, the rule keeps only the crack."""
+    import cv2
+
+    from crackscope.data.synth import generate_pair
+    from crackscope.maps.baseline import blackhat_otsu
+    from crackscope.maps.measure import measure_cracks
+
+    image, _ = generate_pair(np.random.default_rng(0), 256, cracked=False)
+    image = image.copy()
+    cv2.line(image, (60, 200), (190, 70), (35, 35, 35), 3)
+    image[0:6, 80:180] = 30
+    image[:, :3] = image[:, -3:] = image[-3:, :] = 25
+    _, mask = blackhat_otsu(image)
+    assert mask[0:6, 80:180].all() and mask[:, :3].all()  # the detector takes the strip and the frame
+
+    kept = drop_border_artefacts(mask)
+    assert not kept[0:6, 80:180].any() and not kept[:, :3].any() and not kept[-3:].any()
+    assert kept[130:136, 125:136].any()  # the crack's middle
+    cracks = measure_cracks(kept)
+    longest = max(cracks, key=lambda c: c.length_px)
+    assert 170 < longest.length_px < 200  # about 184 px from (60, 200) to (190, 70)
+    assert all(c.bbox[0] >= 8 and c.bbox[1] >= 3 for c in cracks)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"band": 0}, "band"),
+        ({"band": 2.5}, "band"),
+        ({"min_fraction": 0}, "min_fraction"),
+        ({"min_fraction": 1.5}, "min_fraction"),
+        ({"min_aspect": 0}, "min_aspect"),
+        ({"min_aspect": float("nan")}, "min_aspect"),
+        ({"connectivity": 3}, "connectivity"),
+    ],
+)
+def test_bad_border_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        drop_border_artefacts(np.ones((9, 9), bool), **kwargs)
+
+
+def test_border_rule_needs_a_2d_mask():
+    with pytest.raises(ValueError, match="2-D"):
+        drop_border_artefacts(np.zeros((3, 3, 3), bool))

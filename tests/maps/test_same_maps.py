@@ -60,5 +60,5 @@ def test_serve_and_report_take_a_preset(fitted_run: Path, photo: Path, tmp_path:
         r = client.post("/api/map", files={"file": ("wall.png", photo.read_bytes(), "image/png")})
     assert r.json()["preset"] == "cam"
     assert r.json()["crack_pixels"] == int(make_mapper(fitted_run, "cam").map_image(read_image(photo)).mask.sum())
-    text = build_report(fitted_run, out=tmp_path / "report.html", preset="cam", per_group=1).read_text()
+    text = build_report(fitted_run, out=tmp_path / "report.html", preset="cam").read_text()
     assert "masks: preset cam" in text

@@ -64,7 +64,10 @@ def test_openapi_documents_the_routes(client) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/api/predict", "/api/map", "/health"} <= set(schema["paths"])
     props = schema["components"]["schemas"]["MapResult"]["properties"]
-    assert {"probability", "overlay", "mask", "heatmap_overlay", "measurements", "csv"} <= set(props)
+    assert {"probability", "overlay", "mask", "cam_overlay", "probability_overlay", "headline", "measurements"} <= set(
+        props
+    )
+    assert "csv" in props and "border_artefacts" in props
     assert "probability" in schema["components"]["schemas"]["PredictResult"]["properties"]
     body = schema["paths"]["/api/map"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert "$ref" in body or "properties" in body
@@ -87,7 +90,8 @@ def test_map_returns_images_measurements_and_csv(client, crack_jpeg: bytes) -> N
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["mm_per_px"] == 0.5
-    shapes = {key: decode_data_url(out[key]).shape[:2] for key in ("original", "heatmap_overlay", "mask", "overlay")}
+    keys = ("original", "cam_overlay", "probability_overlay", "mask", "overlay")
+    shapes = {key: decode_data_url(out[key]).shape[:2] for key in keys}
     assert len(set(shapes.values())) == 1, shapes
     mask = decode_data_url(out["mask"])
     assert out["crack_pixels"] > 0 and mask.any()
@@ -99,6 +103,63 @@ def test_map_returns_images_measurements_and_csv(client, crack_jpeg: bytes) -> N
     assert lines[0].startswith("filename,crack_id,length_px")
     assert len(lines) == 1 + out["n_cracks"]
     assert lines[1].startswith("photo.jpg,1,")
+
+
+def test_map_headline_sums_the_measurements(client, crack_jpeg: bytes) -> None:
+    from crackscope.maps.measure import CrackMeasurement, summarize_cracks
+
+    plain = post(client, "/api/map", "photo.jpg", crack_jpeg, "image/jpeg").json()
+    scaled = post(client, "/api/map", "photo.jpg", crack_jpeg, "image/jpeg", mm_per_px="0.5").json()
+    for out, scale in ((plain, None), (scaled, 0.5)):
+        cracks = [CrackMeasurement.from_dict(m) for m in out["measurements"]]
+        expected = summarize_cracks(cracks, mm_per_px=scale).as_dict()
+        assert out["headline"] == pytest.approx(expected)
+        assert out["headline"]["n_cracks"] == out["n_cracks"] >= 1
+    lengths = [m["length_px"] for m in plain["measurements"]]
+    assert plain["headline"]["total_length_px"] == pytest.approx(sum(lengths))
+    assert plain["headline"]["max_width_px"] == max(m["max_width_px"] for m in plain["measurements"])
+    assert plain["headline"]["unit"] == "px" and plain["headline"]["total_length_mm"] is None
+    assert scaled["headline"]["unit"] == "mm"
+    assert scaled["headline"]["total_length_mm"] == pytest.approx(0.5 * plain["headline"]["total_length_px"])
+    assert scaled["headline"]["mean_width_mm"] == pytest.approx(0.5 * plain["headline"]["mean_width_px"])
+
+
+@pytest.mark.parametrize("method", ["gradcam", "layercam"])
+def test_map_shows_the_cam_of_the_chosen_method(client, crack_photo: np.ndarray, method: str) -> None:
+    from crackscope.cam.overlay import resize_map
+    from crackscope.report import render
+    from crackscope.serve.service import _display
+
+    out = post(client, "/api/map", "crack.png", encode(crack_photo), method=method).json()
+    assert out["method"] == method
+    result = client.app.state.analyzer._mapper(method).map_image(crack_photo)
+    assert result.cam is not None  # the eager run's recipe refines the class map
+    shown = _display(crack_photo)
+
+    def drawn(values: np.ndarray) -> np.ndarray:
+        return render.heatmap_overlay(shown, resize_map(values, shown.shape[:2]))
+
+    np.testing.assert_array_equal(decode_data_url(out["cam_overlay"]), drawn(result.cam))
+    np.testing.assert_array_equal(decode_data_url(out["probability_overlay"]), drawn(result.probability))
+
+
+def test_a_new_scale_measures_again_without_mapping_again(client, crack_png: bytes, monkeypatch) -> None:
+    first = post(client, "/api/map", "crack.png", crack_png, mm_per_px="0.5").json()
+    analyzer = client.app.state.analyzer
+
+    def no_mapping(method: str):
+        raise AssertionError("the photo was mapped again")
+
+    monkeypatch.setattr(analyzer, "_mapper", no_mapping)
+    again = post(client, "/api/map", "renamed.png", crack_png, mm_per_px="0.25")
+    assert again.status_code == 200, again.text
+    second = again.json()
+    for key in ("original", "cam_overlay", "mask", "overlay", "crack_pixels", "n_cracks", "probability"):
+        assert second[key] == first[key], key
+    assert second["filename"] == "renamed.png" and second["csv"].splitlines()[1].startswith("renamed.png,1,")
+    for a, b in zip(first["measurements"], second["measurements"], strict=True):
+        assert b["length_px"] == a["length_px"] and b["length_mm"] == pytest.approx(a["length_mm"] / 2)
+    assert second["headline"]["total_length_mm"] == pytest.approx(first["headline"]["total_length_mm"] / 2)
 
 
 def test_grayscale_and_rgba_uploads_work(client, crack_photo: np.ndarray) -> None:

@@ -46,7 +46,9 @@ from crackscope.training.trainer import torch_threads
         ({"stride": 0}, "stride"),
         ({"weights": ""}, "weights"),
         ({"model_options": ["width"]}, "model_options"),
-        ({"num_workers": 2}, "num_workers"),
+        ({"num_workers": -1}, "num_workers"),
+        ({"device": "gpu"}, "device"),
+        ({"device": 0}, "device"),
         ({"threads": 0}, "threads"),
         ({"time_limit": 0.0}, "time_limit"),
         ({"max_steps": 0}, "max_steps"),
@@ -117,9 +119,9 @@ def test_train_leaves_no_global_torch_setting(synth_dir: Path, tmp_path: Path) -
     wanted = 2 if before == 1 else 1
     rng = torch.get_rng_state()
     options = TrainOptions(model="tiny", image_size=32, batch_size=8, epochs=1, max_steps=1, threads=wanted)
-    train(synth_dir, out=tmp_path / "run", options=options, progress=False)
+    train(synth_dir, out=tmp_path / "run", options=options)
     assert torch.get_num_threads() == before
     assert torch.equal(torch.get_rng_state(), rng)
     with pytest.raises(BadInputError):
-        train(tmp_path / "missing", out=tmp_path / "bad", options=options, progress=False)
+        train(tmp_path / "missing", out=tmp_path / "bad", options=options)
     assert torch.get_num_threads() == before

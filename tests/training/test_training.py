@@ -22,8 +22,8 @@ FAST = TrainOptions(model="tiny", image_size=32, batch_size=8)
 
 
 def _train(data: Path, out: Path, **changes: object) -> Path:
-    """``train`` with the FAST options changed by ``changes``, without progress bars."""
-    return train(data, out=out, options=replace(FAST, **changes), progress=False)
+    """``train`` with the FAST options changed by ``changes``."""
+    return train(data, out=out, options=replace(FAST, **changes))
 
 
 def _weights(run: Path, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
@@ -198,7 +198,7 @@ def test_same_seed_gives_identical_weights(synth_dir: Path, tmp_path: Path) -> N
 def test_resume_continues_an_interrupted_run(synth_dir: Path, tmp_path: Path) -> None:
     run = _train(synth_dir, tmp_path / "r", epochs=1, seed=1, patience=0)
     assert len((run / "history.csv").read_text().strip().splitlines()) == 2
-    train(synth_dir, out=run, options=TrainOptions(epochs=2), resume=True, progress=False)
+    train(synth_dir, out=run, options=TrainOptions(epochs=2), resume=True)
     with open(run / "history.csv") as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == [1, 2]
     # resuming reproduces an uninterrupted two-epoch run exactly
@@ -235,7 +235,7 @@ def test_bad_options_are_refused(synth_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model"):
         _train(synth_dir, tmp_path / "x", model="no-such-net")
     with pytest.raises(ValueError, match="data is needed"):
-        train(None, out=tmp_path / "nothing-to-resume", options=FAST, resume=True, progress=False)
+        train(None, out=tmp_path / "nothing-to-resume", options=FAST, resume=True)
     assert not (tmp_path / "x").exists()  # refused before anything was written
 
 

@@ -151,6 +151,7 @@ def test_missing_vgg_weights_named(synth_dir: Path, tmp_path: Path):
         ({"seed": -1}, "seed"),
         ({"time_budget": 0.0}, "time_budget"),
         ({"time_budget": float("nan")}, "time_budget"),
+        ({"layout": "folders"}, "layout"),
     ],
 )
 def test_train_options_are_checked_when_made(changes: dict[str, object], field: str) -> None:
@@ -251,3 +252,36 @@ def test_cli_train_restorer(synth_dir: Path, tmp_path: Path):
     assert bad.exit_code == 2 and "unknown restorer config" in bad.output
     bad = CliRunner().invoke(app, ["train-restorer", str(synth_dir), "--out", str(tmp_path / "z"), "--epochs", "0"])
     assert bad.exit_code == 2 and "epochs must be at least 1" in bad.output
+
+
+def test_layout_overrides_detection(synth_dir: Path, tmp_path: Path) -> None:
+    from crackscope.unsupervised.data import crack_free_sources
+    from tests.data.helpers import gray_image, write_image
+
+    assert RestorerTrainOptions(layout="image-mask").layout == "image-mask"
+    named = crack_free_sources(synth_dir, patch_size=32, stride=16, margin=2, layout="image-mask")
+    assert named.layout == "image-mask" and named.sources
+    with pytest.raises(BadInputError, match="no class folders"):
+        crack_free_sources(synth_dir, patch_size=32, layout="class-folders")
+    # a plain folder is taken to be crack-free; read as file-name labels only the noncrack_* files are
+    plain = tmp_path / "plain"
+    for name in ("noncrack_a.png", "noncrack_b.png", "wall.png"):
+        write_image(plain / name, gray_image(90, 40))
+    assert len(crack_free_sources(plain, patch_size=32).sources) == 3
+    by_name = crack_free_sources(plain, patch_size=32, layout="filename-labels")
+    assert sorted(Path(s.key).name for s in by_name.sources) == ["noncrack_a.png", "noncrack_b.png"]
+    with pytest.raises(ValueError, match="unknown layout"):
+        crack_free_sources(plain, patch_size=32, layout="folders")
+
+
+def test_layout_is_recorded_and_a_time_budget_ends_the_epoch_at_its_true_count(synth_dir: Path, tmp_path: Path) -> None:
+    calls: list[tuple[str, int, int | None]] = []
+    config = dataclasses.replace(TINY, epochs=1, steps_per_epoch=50)
+    options = RestorerTrainOptions(layout="image-mask", time_budget=1e-6)
+    out = train_restorer(
+        synth_dir, out=tmp_path / "r", config=config, options=options, on_progress=lambda *a: calls.append(a)
+    )
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["layout"] == "image-mask" and saved["data_layout"] == "image-mask"
+    epoch = [c for c in calls if c[0] == "epoch 1/1"]
+    assert epoch[0] == ("epoch 1/1", 0, 50) and epoch[-1] == ("epoch 1/1", 1, 1)  # stopped after one step

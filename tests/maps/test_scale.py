@@ -1,0 +1,124 @@
+"""Mapping at the run's scale: the two equivariant measures, the factor rule, the wrapper, the recipe field."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from crackscope.maps.base import MapResult, Tile
+from crackscope.maps.recipe import MapRecipe
+from crackscope.maps.scale import (
+    ScaledMapper,
+    ScaleOptions,
+    line_width,
+    mapping_scale,
+    reference_scale,
+    texture_period,
+)
+
+
+def surface(size: tuple[int, int] = (192, 256), seed: int = 0) -> np.ndarray:
+    """A grey surface with a fine random grain (a few px), as an RGB uint8 photo."""
+    rng = np.random.default_rng(seed)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, size).astype(np.float32), (0, 0), 1.0)
+    grey = np.clip(140 + 25 * grain / grain.std(), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def with_bar(image: np.ndarray, width: int) -> np.ndarray:
+    out = image.copy()
+    y = out.shape[0] // 2
+    out[y - width // 2 : y - width // 2 + width, 10:-10] = 40
+    return out
+
+
+def upscaled(image: np.ndarray, k: float) -> np.ndarray:
+    return cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR)
+
+
+def test_texture_period_grows_with_the_photos_scale():
+    photo = surface()
+    base = texture_period(photo)
+    assert 1.5 < texture_period(upscaled(photo, 2)) / base < 2.6
+    assert 3.0 < texture_period(upscaled(photo, 4)) / base < 5.0
+
+
+@pytest.mark.parametrize("width", [8, 16])
+def test_line_width_reads_the_width_of_a_drawn_bar(width):
+    measured = line_width(with_bar(surface(), width), top=0.005)
+    assert 0.6 * width <= measured <= 1.6 * width
+
+
+def test_thin_lines_all_read_as_thin():
+    assert line_width(with_bar(surface(), 2), top=0.005) <= 6
+
+
+def test_options_are_checked_and_round_trip_in_a_recipe():
+    with pytest.raises(ValueError, match="scale mode"):
+        ScaleOptions(mode="huge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="texture_period"):
+        ScaleOptions(texture_period=0)
+    with pytest.raises(ValueError, match="dead_band"):
+        ScaleOptions(dead_band=0.5)
+    opts = ScaleOptions(mode="auto", texture_period=3.5, max_line_width=12.0)
+    recipe = MapRecipe(scale=opts)
+    assert MapRecipe.from_dict(recipe.to_dict()).scale == opts
+    assert MapRecipe.from_dict({k: v for k, v in recipe.to_dict().items() if k != "scale"}).scale == ScaleOptions()
+    assert not ScaleOptions(mode="auto").active and not ScaleOptions(texture_period=3.0).active
+
+
+def test_the_factor_brings_an_upscaled_photo_back_and_leaves_a_like_photo_alone():
+    photo = surface(seed=1)
+    ref = reference_scale([surface(seed=s) for s in range(3)])
+    assert ref.mode == "auto" and ref.texture_period is not None
+    assert mapping_scale(photo, ref) == 1.0  # within the dead band
+    assert mapping_scale(upscaled(photo, 4), ScaleOptions()) == 1.0  # native
+    factor = mapping_scale(upscaled(photo, 4), ref)
+    assert 0.18 < factor < 0.34
+    assert mapping_scale(upscaled(photo, 4), ref.with_(min_scale=0.5)) == 0.5
+
+
+def test_wide_lines_ask_for_a_smaller_scale():
+    photo = with_bar(surface(seed=2), 24)
+    opts = ScaleOptions(mode="auto", max_line_width=6.0)
+    assert mapping_scale(photo, opts) < 0.5
+
+
+class RecordingMapper:
+    """Maps a photo by marking its dark pixels; records the sizes it was given."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def settings(self) -> dict[str, object]:
+        return {"mapper": "recording"}
+
+    def map_image(self, image, *, name=None, on_progress=None):  # type: ignore[no-untyped-def]
+        self.shapes.append(image.shape)
+        mask = image[..., 0] < 80
+        h, w = mask.shape
+        return MapResult(mask.astype(np.float32), mask, (Tile((0, 0, h, w), 0.9),), mask.astype(np.float32), True, 0.9)
+
+
+def test_scaled_mapper_maps_small_and_returns_maps_at_the_photos_size():
+    photo = upscaled(with_bar(surface(seed=3), 4), 4)
+    inner = RecordingMapper()
+    ref = reference_scale([surface(seed=s) for s in range(3)])
+    result = ScaledMapper(inner, ref).map_image(photo)
+    h, w = photo.shape[:2]
+    assert inner.shapes[0][0] < h / 2  # mapped smaller
+    assert result.mask.shape == (h, w) and result.probability.shape == (h, w) and result.cam is not None
+    assert result.cam.shape == (h, w) and result.scale < 0.5
+    assert result.tiles[0].box == (0, 0, h, w) and result.cracked and result.crack_probability == 0.9
+    band = result.mask[:, w // 4 : 3 * w // 4].sum(axis=0)
+    assert 8 <= np.median(band) <= 24  # the 16 px wide bar comes back about 16 px wide
+    assert ScaledMapper(inner, ref).settings()["scale"] == ref.as_dict()
+
+
+def test_scaled_mapper_passes_a_photo_at_the_runs_scale_through():
+    photo = with_bar(surface(seed=4), 4)
+    inner = RecordingMapper()
+    ref = reference_scale([surface(seed=s) for s in range(3)])
+    result = ScaledMapper(inner, ref).map_image(photo)
+    assert inner.shapes == [photo.shape] and result.scale == 1.0
