@@ -117,7 +117,8 @@ def runtimes(photos: list[Path], work: Path, args: argparse.Namespace) -> dict:
     from crackscope.export import export_onnx, load_onnx_classifier, load_onnx_pixel_models
     from crackscope.io import read_image
     from crackscope.maps.classifier import ClassifierMapper
-    from crackscope.maps.factory import load_recipe_pixel_models, resolve_recipe
+    from crackscope.maps.factory import pixel_model_paths, resolve_recipe
+    from crackscope.maps.pixel_model import load_pixel_models
     from crackscope.models.speed import bf16_supported
     from crackscope.training.run import load_run
 
@@ -132,7 +133,7 @@ def runtimes(photos: list[Path], work: Path, args: argparse.Namespace) -> dict:
     onnx_cls = _median_seconds(lambda: onnx_run.predict_logits(batch), args.repeats)
     cls_diff = float(np.abs(run.predict_proba(batch) - onnx_run.predict_proba(batch)).max())
 
-    torch_pixels = load_recipe_pixel_models(run.path, recipe)
+    torch_pixels = load_pixel_models(pixel_model_paths(run.path, recipe.pixel_models))
     onnx_pixels = load_onnx_pixel_models(export, recipe.pixel_models, threads=torch.get_num_threads())
     sample = images[: min(len(images), 10)]
     torch_px = _median_seconds(lambda: [torch_pixels.predict(im) for im in sample], args.repeats)

@@ -19,7 +19,7 @@ from crackscope.report import render
 from crackscope.report.gallery import SHOWN_MAX_SIDE, SHOWN_MIN_SIDE, Case, explain_images, map_cases, pick_cases
 from crackscope.report.template import Raw, esc, fmt, img, page, table
 
-METRIC_KEYS = ("n", "accuracy", "precision", "recall", "f1", "roc_auc")
+METRIC_KEYS = ("n", "accuracy", "precision", "recall", "f1", "roc_auc", "ece")
 MAX_SCORED_ITEMS = 2000
 GALLERY_PER_GROUP = 4  # gallery images per group (most and least confident; twice as many errors)
 _MASK_DIRS = ("masks", "mask", "gt", "groundtruth", "ground_truth")
@@ -409,6 +409,12 @@ def _metrics_section(metrics: dict[str, Any]) -> str:
         return '<p class="note">No metrics.json in the run.</p>'
     rows = [[split, *[m.get(k) for k in METRIC_KEYS], m.get("threshold")] for split, m in per_split.items()]
     parts = [table(["split", *METRIC_KEYS, "threshold"], rows)]
+    for split, m in per_split.items():  # runs trained on several data sources: each source's scores
+        sources = (m.get("per_source") or {}).get("sources") or {}
+        if sources:
+            parts.append(f"<h3>Per source ({esc(split)})</h3>")
+            source_rows = [[name, *[v.get(k) for k in METRIC_KEYS]] for name, v in sources.items()]
+            parts.append(table(["source", *METRIC_KEYS], source_rows))
     for split, m in per_split.items():
         cm = m.get("confusion_matrix")
         if cm is None and all(k in m for k in ("tn", "fp", "fn", "tp")):

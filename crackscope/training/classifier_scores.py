@@ -80,7 +80,7 @@ def _score_items(
             if good:
                 probabilities.append(run.predict_proba([p for p, _ in good], batch_size=batch_size))
                 labels.append(np.array([int(it.label) for _, it in good]))
-                sources.extend(str(getattr(it, "source", "") or "") for _, it in good)
+                sources.extend(it.source for _, it in good)
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done)

@@ -38,6 +38,9 @@ class Item(Protocol):
     @property
     def label(self) -> int: ...
 
+    @property
+    def source(self) -> str: ...
+
     def load(self) -> np.ndarray: ...
 
 
@@ -88,7 +91,7 @@ class ItemDataset(Dataset[Batch]):
         if self.items and need <= cache_limit:
             self._fill_cache(threads=threads, on_progress=on_progress)
         self.labels = np.array([int(it.label) for it in self.items], dtype=np.int64)
-        self.sources = tuple(str(getattr(it, "source", "") or "") for it in self.items)
+        self.sources = tuple(it.source for it in self.items)
 
     @property
     def cached(self) -> bool:

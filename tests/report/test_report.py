@@ -200,3 +200,26 @@ def test_gallery_names_are_readable() -> None:
     assert runner.summarize(verbose=False).failed == 0 and runner.tries == 2
     assert html._short_name("a/b/photo.jpg") == "photo.jpg"
     assert html._short_name("a/photo.jpg#x") == "photo.jpg#x"  # not a box: left as it is
+
+
+def test_report_shows_each_sources_scores(tiny_run: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from crackscope.report import build_report
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    scores = {"n": 10, "accuracy": 0.9, "precision": 0.8, "recall": 0.875, "f1": 0.83, "roc_auc": 0.95, "ece": 0.04}
+    metrics["test"]["per_source"] = {
+        "threshold": 0.5,
+        "overall": scores,
+        "sources": {"decks": scores, "walls": {**scores, "accuracy": 0.6125}},
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    html = build_report(run, out=tmp_path / "report.html").read_text()
+    assert "Per source (test)" in html and "decks" in html and "walls" in html and "0.613" in html
+    assert "<th>ece</th>" in html
+    plain = build_report(tiny_run, out=tmp_path / "plain.html").read_text()
+    assert "Per source" not in plain

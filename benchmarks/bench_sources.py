@@ -1,0 +1,90 @@
+"""Classifiers across sources (issue 16): one source, all three, and leave-one-source-out, each scored on every source.
+
+    .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
+
+Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
+(images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
+``crackscope.training.train`` for at most ``--minutes`` (the sources sampled in balance when there are several;
+split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
+(chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
+part (``split="test"``), a source left out on all of it. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
+``loso`` (three runs, each leaving one source out; its held-out score is the row's result). No setting is chosen
+here: every row uses the same options. A line with date, commit, machine and load goes to
+``benchmarks/results/sources.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from context import load_1min, run_context  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "sources.jsonl"
+DATA = ROOT.parent / "shared" / "datasets"
+NAMES = {"ozgenel": "ozgenel-10k", "deepcrack": "deepcrack-train", "crack500": "crack500-379"}
+
+
+def main() -> None:
+    from crackscope.data.sources import DataSource
+    from crackscope.training import TrainOptions, train
+    from crackscope.training.classifier_scores import evaluate
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--augment", default="robust")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--rows", default="ozgenel,all,loso")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
+    args = ap.parse_args()
+
+    sources = {name: DataSource(DATA / folder, name) for name, folder in NAMES.items()}
+    plan: list[tuple[str, list[str]]] = []
+    rows_asked = args.rows.split(",")
+    if "ozgenel" in rows_asked:
+        plan.append(("ozgenel only", ["ozgenel"]))
+    if "all" in rows_asked:
+        plan.append(("all three", list(NAMES)))
+    if "loso" in rows_asked:
+        plan += [(f"without {held}", [n for n in NAMES if n != held]) for held in NAMES]
+    context = run_context()
+    rows = []
+    for label, trained in plan:
+        out = args.work / label.replace(" ", "-")
+        options = TrainOptions(
+            model="crackfast", epochs=args.epochs, augment=args.augment, seed=0, time_limit=args.minutes * 60
+        )
+        started = time.perf_counter()
+        data = sources[trained[0]].path if len(trained) == 1 else tuple(sources[n] for n in trained)
+        train(data, out=out, options=options)
+        minutes = (time.perf_counter() - started) / 60
+        scores = {}
+        for name, source in sources.items():
+            seen = name in trained
+            target = source.path if len(trained) == 1 else (source,)  # as the run was trained
+            report = evaluate(out, target, split="test" if seen else None)
+            scores[name] = {
+                "part": "test split" if seen else "all (never trained on)",
+                "accuracy": round(float(report["accuracy"]), 4),
+                "recall": round(float(report["recall"]), 4),
+                "ece": round(float(report["ece"]), 4),
+            }
+        row = {"row": label, "trained_on": trained, "train_minutes": round(minutes, 2), "scores": scores}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    context["load_1min_after"] = load_1min()
+    record = {**context, "model": "crackfast", "augment": args.augment, "minutes_cap": args.minutes, "rows": rows}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main()
