@@ -7,7 +7,8 @@ The photos of DATA (an image + mask set) in sorted order: all but the last ``--h
 fit's data (their masks only cut the classifier's patch labels; no mask is a pixel target); the last ones
 are held out: mapped by the fitted run with its own recipe (no option) and scored against their masks at
 exact and 2 px tolerance. With ``--score-data OTHER`` the photos of another image + mask set are scored too
-(no setting may be chosen on them). The row, with date, commit, machine and load, is appended to
+(no setting may be chosen on them; ``--score-last N``: only its last N photos, e.g. DeepCrack's held-out ones).
+The row, with date, commit, machine and load, is appended to
 ``benchmarks/results/fit.jsonl`` and printed. ``--builtin`` copies the fitted run (weights, configs,
 recipe) into ``crackscope/builtin/``: the model shipped with the package.
 """
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=SHARED / "deepcrack-train")
     ap.add_argument("--held-out", type=int, default=60)
     ap.add_argument("--score-data", type=Path, action="append", default=[])
+    ap.add_argument("--score-last", type=int, default=None, help="score only the last N photos of each --score-data")
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--preset", default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -104,7 +106,11 @@ def main() -> None:
     }
     sets = {f"{args.data.name} held-out (last {len(held_out)})": (held_out, args.data / "masks")}
     for other in args.score_data:
-        sets[f"{other.name} (all)"] = (sorted((other / "images").iterdir()), other / "masks")
+        every = sorted((other / "images").iterdir())
+        if args.score_last:
+            sets[f"{other.name} held-out (last {args.score_last})"] = (every[-args.score_last :], other / "masks")
+        else:
+            sets[f"{other.name} (all)"] = (every, other / "masks")
     for name, (ps, masks) in sets.items():
         row["scored"][name] = score_set(run, ps, masks, args.out / f"maps-{len(row['scored'])}")  # type: ignore[index]
         print(name, json.dumps(row["scored"][name]), flush=True)  # type: ignore[index]
