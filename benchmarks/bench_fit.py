@@ -8,6 +8,8 @@ fit's data (their masks only cut the classifier's patch labels; no mask is a pix
 are held out: mapped by the fitted run with its own recipe (no option) and scored against their masks at
 exact and 2 px tolerance. With ``--score-data OTHER`` the photos of another image + mask set are scored too
 (no setting may be chosen on them; ``--score-last N``: only its last N photos, e.g. DeepCrack's held-out ones).
+``--extra-source OTHER`` fits on DATA's photos and OTHER too (several sources: the classifier samples them in
+balance, self-training reads an equal share of each).
 The row, with date, commit, machine and load, is appended to
 ``benchmarks/results/fit.jsonl`` and printed. ``--builtin`` copies the fitted run (weights, configs,
 recipe) into ``crackscope/builtin/``: the model shipped with the package.
@@ -73,6 +75,9 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=60)
     ap.add_argument("--score-data", type=Path, action="append", default=[])
     ap.add_argument("--score-last", type=int, default=None, help="score only the last N photos of each --score-data")
+    ap.add_argument(
+        "--extra-source", type=Path, action="append", default=[], help="fit on DATA and this data set too (any layout)"
+    )
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--preset", default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -80,6 +85,7 @@ def main() -> None:
     ap.add_argument("--builtin", action="store_true", help="copy the fitted run into crackscope/builtin/")
     args = ap.parse_args()
 
+    from crackscope.data.sources import DataSource
     from crackscope.maps.fit import FitOptions, fit
 
     photos = sorted((args.data / "images").glob("*.jpg")) + sorted((args.data / "images").glob("*.png"))
@@ -88,8 +94,11 @@ def main() -> None:
     context = run_context()
     data = link_pairs(train_photos, args.data / "masks", args.out / "data")
     run = args.out / "run"
+    fit_data: Path | tuple[DataSource, ...] = data
+    if args.extra_source:
+        fit_data = (DataSource(data, args.data.name), *(DataSource(x, x.name) for x in args.extra_source))
     res = fit(
-        data,
+        fit_data,
         run,
         preset=args.preset,
         options=FitOptions(minutes=args.minutes, seed=args.seed),
@@ -99,7 +108,8 @@ def main() -> None:
         **context,
         "command": " ".join(sys.argv),
         "preset": res.recipe.name,
-        "fit_data": f"{args.data.name}: first {len(train_photos)} photos in name order",
+        "fit_data": f"{args.data.name}: first {len(train_photos)} photos in name order"
+        + "".join(f" + {x.name}" for x in args.extra_source),
         "fit_minutes": round(res.seconds / 60, 2),
         "steps": [s.__dict__ for s in res.steps],
         "scored": {},

@@ -134,34 +134,6 @@ def teacher_labels(
 # -- training ------------------------------------------------------------------------------------------------
 
 
-def _augment(img: np.ndarray, lab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    k = int(rng.integers(4))
-    img, lab = np.rot90(img, k), np.rot90(lab, k)
-    if rng.random() < 0.5:
-        img, lab = img[:, ::-1], lab[:, ::-1]
-    img = img.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20)
-    return np.clip(img, 0, 255), lab
-
-
-def _crop(
-    img: np.ndarray, lab: np.ndarray, size: int, rng: np.random.Generator, on_positive: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    h, w = lab.shape
-    if h < size or w < size:
-        py, px = max(0, size - h), max(0, size - w)
-        img = cv2.copyMakeBorder(img, 0, py, 0, px, cv2.BORDER_REFLECT_101)
-        lab = np.pad(lab, ((0, py), (0, px)), constant_values=IGNORE)
-        h, w = lab.shape
-    ys, xs = np.nonzero(lab == 1) if on_positive else ((), ())
-    if len(ys):
-        i = int(rng.integers(len(ys)))
-        y0 = int(np.clip(ys[i] - size // 2 + rng.integers(-size // 4, size // 4 + 1), 0, h - size))
-        x0 = int(np.clip(xs[i] - size // 2 + rng.integers(-size // 4, size // 4 + 1), 0, w - size))
-    else:
-        y0, x0 = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
-    return img[y0 : y0 + size, x0 : x0 + size], lab[y0 : y0 + size, x0 : x0 + size]
-
-
 def masked_loss(logits: Any, labels: Any) -> Any:
     """Binary cross-entropy over labelled pixels plus soft Dice of the crack class (``IGNORE`` pixels skipped)."""
     import torch
@@ -183,7 +155,8 @@ class SelfTrainOptions:
     """How a pixel model is trained: for ``seconds`` of wall time and/or ``steps`` steps (whichever ends
     first; at least one must be set), on random ``crop`` px crops (``positive_crops`` of them centred on a crack
     pixel) in batches of ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` with a cosine decay
-    over the run, ``seed``; on ``device`` (``auto``: CUDA when there is one).
+    over the run, ``seed``; on ``device`` (``auto``: CUDA when there is one), with the crops made by
+    ``num_workers`` worker processes (0: in this process, as on the CPU; :mod:`crackscope.maps.crop_feed`).
 
     Raises
     ------
@@ -202,6 +175,7 @@ class SelfTrainOptions:
     positive_crops: float = 0.5
     seed: int = 0
     device: str = "auto"
+    num_workers: int = 0
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
@@ -219,6 +193,8 @@ class SelfTrainOptions:
             raise ValueError(f"batch_size and width must be positive, got {self.batch_size} and {self.width}")
         if not 0.0 <= self.positive_crops <= 1.0:
             raise ValueError(f"positive_crops must be in [0, 1], got {self.positive_crops}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
 
 
 def train_pixel_model(
@@ -273,15 +249,18 @@ def _train(
     import torch
 
     from crackscope.devices import describe_device, resolve_device
+    from crackscope.maps.crop_feed import PixelCrops, crop_loader
 
     o = options
     device = resolve_device(o.device)
     torch.manual_seed(o.seed)
-    rng = np.random.default_rng(o.seed)
     net = make_pixel_net(o.width).to(device)
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=1e-4)
-    has_pos = [i for i, lab in enumerate(labels) if (lab == 1).any()]
+    crops = PixelCrops(
+        images, labels, crop=o.crop, batch_size=o.batch_size, positive_crops=o.positive_crops, seed=o.seed
+    )
+    batches = iter(crop_loader(crops, num_workers=o.num_workers, pin_memory=device.type == "cuda"))
     t0 = time.perf_counter()
     step, losses = 0, []
 
@@ -293,16 +272,8 @@ def _train(
         frac = (time.perf_counter() - t0) / o.seconds if o.seconds else step / (o.steps or 1)
         for g in opt.param_groups:
             g["lr"] = o.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
-        xb, yb = [], []
-        for _ in range(o.batch_size):
-            on_pos = bool(has_pos) and rng.random() < o.positive_crops
-            i = int(rng.choice(has_pos)) if on_pos else int(rng.integers(len(images)))
-            img, lab = _crop(images[i], labels[i], o.crop, rng, on_pos)
-            img, lab = _augment(img, lab, rng)
-            xb.append(np.ascontiguousarray(img.transpose(2, 0, 1)))
-            yb.append(np.ascontiguousarray(lab))
-        x = torch.from_numpy(np.stack(xb)).to(device, non_blocking=True)
-        y = torch.from_numpy(np.stack(yb))[:, None].to(device, non_blocking=True)
+        xb, yb = next(batches)
+        x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         loss = masked_loss(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -442,7 +413,8 @@ def train_on_labels(
 
     def on_step(step: int, elapsed: float) -> None:
         done = int(elapsed) if options.seconds is not None else step
-        report(on_progress, task, min(done, total), total)
+        # the task is finished once, after training (the last steps of a time budget reach its total early)
+        report(on_progress, task, min(done, total - 1), total)
 
     report(on_progress, task, 0, total)
     model = train_pixel_model(list(maps.images), labels, options=options, out=out, extra_config=config, on_step=on_step)

@@ -141,3 +141,54 @@ def test_self_train_options_refuse_what_cannot_train():
         SelfTrainOptions(crop=20)
     with pytest.raises(ValueError, match="positive_crops"):
         SelfTrainOptions(positive_crops=1.5)
+
+
+def test_pixel_crops_are_seeded_per_worker_and_fed_by_workers():
+    import torch
+
+    from crackscope.maps.crop_feed import PixelCrops, crop_loader
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (40, 48, 3)).astype(np.uint8) for _ in range(3)]
+    labels = [np.zeros((40, 48), np.uint8) for _ in range(3)]
+    labels[1][20, 10:30] = 1
+    crops = PixelCrops(images, labels, crop=16, batch_size=4, positive_crops=0.5, seed=7)
+    first = [next(iter(crops)) for _ in range(2)]
+    assert first[0][0].shape == (4, 3, 16, 16) and first[0][1].shape == (4, 1, 16, 16)
+    assert torch.equal(first[0][0], first[1][0])  # the main process's stream starts from the seed each time
+    main = iter(crop_loader(crops, num_workers=0, pin_memory=False))
+    assert torch.equal(next(main)[0], first[0][0])
+    two = iter(crop_loader(crops, num_workers=2, pin_memory=False))
+    a, b = next(two), next(two)  # one batch from each worker, each from its own seed
+    assert a[0].shape == (4, 3, 16, 16) and not torch.equal(a[0], b[0])
+    assert not torch.equal(a[0], first[0][0])
+
+
+def test_pixel_model_training_with_crop_workers(tmp_path):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(100, 160, (48, 48, 3)).astype(np.uint8) for _ in range(2)]
+    labels = [np.zeros((48, 48), np.uint8) for _ in range(2)]
+    for img, lab in zip(images, labels, strict=True):
+        img[24:26, 4:44] = 30
+        lab[24:26, 4:44] = 1
+    opts = SelfTrainOptions(seconds=None, steps=3, crop=16, batch_size=2, width=4, num_workers=1, device="cpu")
+    model = train_pixel_model(images, labels, options=opts)
+    assert model.config["steps"] == 3 and model.config["device"]["device"] == "cpu"
+    with pytest.raises(ValueError, match="num_workers"):
+        SelfTrainOptions(num_workers=-1)
+
+
+def test_training_progress_finishes_its_task_once(tmp_path):
+    from crackscope.maps.recipe import PixelStage
+    from crackscope.maps.selftrain import ClassMaps, train_on_labels
+
+    rng = np.random.default_rng(0)
+    images = tuple(rng.integers(100, 160, (32, 32, 3)).astype(np.uint8) for _ in range(2))
+    labels = [np.zeros((32, 32), np.uint8) for _ in range(2)]
+    maps = ClassMaps(images, tuple(np.ones((32, 32), np.float16) for _ in images), ("a", "b"), ())
+    calls = []
+    opts = SelfTrainOptions(seconds=None, steps=5, crop=16, batch_size=2, width=4, device="cpu")
+    train_on_labels(maps, labels, PixelStage("s"), tmp_path / "s", options=opts, on_progress=lambda *a: calls.append(a))
+    finished = [c for c in calls if c[1] == c[2]]
+    assert finished == [("training s", 5, 5)]
+    assert [c[1] for c in calls] == sorted(c[1] for c in calls)  # it only counts up
