@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crackscope.errors import BadInputError
-from crackscope.maps.pixel_model import PREDICT_MARGIN, PREDICT_TILE
+from crackscope.maps.pixel_model import PREDICT_MARGIN, PREDICT_TILE, MeanPrediction
 from crackscope.training.run import ClassifierRun
 
 if TYPE_CHECKING:
@@ -496,22 +496,9 @@ class OnnxPixelModel:
         return tiled_probability(image, logits, tile=tile, margin=margin, batch_size=self.batch_size)
 
 
-class OnnxPixelEnsemble:
+class OnnxPixelEnsemble(MeanPrediction["OnnxPixelModel"]):
     """Several exported pixel models as one (their mean probability), as
     :class:`~crackscope.maps.pixel_model.PixelEnsemble` is for torch models; ``config`` is the first's."""
-
-    def __init__(self, models: Sequence[OnnxPixelModel]) -> None:
-        if not models:
-            raise ValueError("an ensemble needs at least one pixel model")
-        self.models = list(models)
-        self.config = self.models[0].config
-        self.source: str | None = ",".join(str(m.source) for m in self.models)
-
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        total = self.models[0].predict(image)
-        for m in self.models[1:]:
-            total += m.predict(image)
-        return total / np.float32(len(self.models))
 
 
 def load_onnx_classifier(folder: str | Path, *, threads: int | None = None) -> OnnxClassifier:

@@ -120,6 +120,18 @@ class CrackSummary:
         """Plain dict for JSON, with the ``unit``."""
         return {**asdict(self), "unit": self.unit}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrackSummary:
+        """The summary :meth:`as_dict` wrote (its derived ``unit`` is left out).
+
+        Examples
+        --------
+        >>> one = CrackSummary(2, 40.0, 5.0, 2.5)
+        >>> CrackSummary.from_dict(one.as_dict()) == one
+        True
+        """
+        return cls(**{k: v for k, v in data.items() if k != "unit"})
+
 
 def summarize_cracks(cracks: Iterable[CrackMeasurement], *, mm_per_px: float | None = None) -> CrackSummary:
     """The headline of one photo's measured cracks (see :class:`CrackSummary`).

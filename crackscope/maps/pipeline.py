@@ -179,10 +179,7 @@ def _batch_headline(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The batch's headline from its photos' records (records of an older version, without one, are left out)."""
     from crackscope.maps.measure import CrackSummary, combine_summaries
 
-    heads = [
-        CrackSummary(**{k: v for k, v in r["headline"].items() if k != "unit"}) for r in records if r.get("headline")
-    ]
-    return combine_summaries(heads).as_dict()
+    return combine_summaries(CrackSummary.from_dict(r["headline"]) for r in records if r.get("headline")).as_dict()
 
 
 def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:

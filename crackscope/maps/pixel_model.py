@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -240,27 +240,42 @@ def save_pixel_model(model: PixelModel, out: str | Path) -> Path:
     return out
 
 
-class PixelEnsemble:
-    """Several pixel models as one: ``predict`` is the mean of their probabilities; ``config`` is the first's."""
+P = TypeVar("P", bound=PixelPredictor)
 
-    def __init__(self, models: Sequence[PixelModel]) -> None:
+
+class MeanPrediction(Generic[P]):
+    """Several pixel predictors as one: ``predict`` is the mean of their probabilities; ``config`` is the first's,
+    ``source`` their sources joined by commas. Torch models (:class:`PixelEnsemble`) and exported ones
+    (``crackscope.export.OnnxPixelEnsemble``) average alike.
+
+    Raises
+    ------
+    ValueError
+        If ``models`` is empty.
+    """
+
+    def __init__(self, models: Sequence[P]) -> None:
         if not models:
             raise ValueError("an ensemble needs at least one pixel model")
-        self.models = list(models)
+        self.models: list[P] = list(models)
         self.config = self.models[0].config
         self.source: str | None = ",".join(str(m.source) for m in self.models)
-
-    def to(self, device: Any) -> PixelEnsemble:
-        """Move every model to ``device``; returns self."""
-        for m in self.models:
-            m.to(device)
-        return self
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         total = self.models[0].predict(image)
         for m in self.models[1:]:
             total += m.predict(image)
         return total / np.float32(len(self.models))
+
+
+class PixelEnsemble(MeanPrediction[PixelModel]):
+    """Several torch pixel models as one (:class:`MeanPrediction`), movable to a device."""
+
+    def to(self, device: Any) -> PixelEnsemble:
+        """Move every model to ``device``; returns self."""
+        for m in self.models:
+            m.to(device)
+        return self
 
 
 def pixel_model_refine_options(model: PixelPredictor | dict[str, Any]) -> RefineOptions | None:

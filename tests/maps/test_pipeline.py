@@ -281,3 +281,35 @@ def test_selftrain_cli_then_map_with_the_pixel_model(tiny_run, photos, tmp_path)
         app, ["map", str(tiny_run), str(photos), "--out", str(out), "--pixel-model", str(tmp_path / "nowhere")]
     )
     assert missing.exit_code != 0 and "nowhere" in str(missing.exception) + missing.output
+
+
+class LineAndBorderStrip:
+    """Marks an interior line and a dark strip along the top edge, as if the mapper were fooled by a frame."""
+
+    def settings(self):
+        return {"mapper": "line-and-strip"}
+
+    def map_image(self, image, *, name=None, on_progress=None):
+        h, w = image.shape[:2]
+        mask = np.zeros((h, w), bool)
+        mask[30:33, 10:60] = True  # a crack
+        mask[0:4, 5 : w - 5] = True  # a strip along the border
+        return MapResult(mask.astype(np.float32), mask, (Tile((0, 0, h, w), 0.9),), None, True, 0.9, scale=0.5)
+
+
+def test_records_have_a_headline_the_scale_and_no_border_strip(tiny_run, tmp_path):
+    from crackscope.maps.measure import CrackSummary, combine_summaries
+
+    for i in range(2):
+        write_image_atomic(tmp_path / "in" / f"p{i}.png", np.full((64, 80, 3), 150, np.uint8))
+    out = tmp_path / "out"
+    summary = map_images(tiny_run, [tmp_path / "in"], out, mm_per_px=0.1, mapper=LineAndBorderStrip())
+    records = [json.loads((out / "records" / f"p{i}.json").read_text()) for i in range(2)]
+    for record in records:
+        assert record["n_cracks"] == 1 and record["mapped_at_scale"] == 0.5
+        assert record["headline"]["n_cracks"] == 1 and record["headline"]["unit"] == "mm"
+    mask = read_mask(out / "masks" / "p0.png")
+    assert not mask[:4].any() and mask[30:33, 10:60].all()
+    expected = combine_summaries(CrackSummary.from_dict(r["headline"]) for r in records)
+    assert summary["headline"] == expected.as_dict() and summary["headline"]["n_cracks"] == 2
+    assert [e["mapped_at_scale"] for e in summary["images"]] == [0.5, 0.5]
