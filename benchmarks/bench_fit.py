@@ -1,7 +1,7 @@
 """``crackscope fit`` + ``crackscope map`` + ``crackscope score`` on held-out photos, as one command.
 
     .venv/bin/python benchmarks/bench_fit.py [--data ../shared/datasets/deepcrack-train] [--minutes 20]
-        [--preset selftrained] [--out bench-out/fit] [--builtin]
+        [--preset selftrained] [--restorer RUN] [--out bench-out/fit] [--builtin]
 
 The photos of DATA (an image + mask set) in sorted order: all but the last ``--held-out`` (60) are the
 fit's data (their masks only cut the classifier's patch labels; no mask is a pixel target); the last ones
@@ -80,6 +80,7 @@ def main() -> None:
     )
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--preset", default=None)
+    ap.add_argument("--restorer", type=Path, default=None, help="a restorer run (presets that fuse its error)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "fit")
     ap.add_argument("--builtin", action="store_true", help="copy the fitted run into crackscope/builtin/")
@@ -101,7 +102,9 @@ def main() -> None:
         fit_data,
         run,
         preset=args.preset,
-        options=FitOptions(minutes=args.minutes, seed=args.seed),
+        options=FitOptions(
+            minutes=args.minutes, seed=args.seed, restorer=None if args.restorer is None else str(args.restorer)
+        ),
         on_progress=print_progress,
     )
     row: dict[str, object] = {
@@ -110,6 +113,7 @@ def main() -> None:
         "preset": res.recipe.name,
         "fit_data": f"{args.data.name}: first {len(train_photos)} photos in name order"
         + "".join(f" + {x.name}" for x in args.extra_source),
+        "restorer": None if args.restorer is None else str(args.restorer),
         "fit_minutes": round(res.seconds / 60, 2),
         "steps": [s.__dict__ for s in res.steps],
         "scored": {},

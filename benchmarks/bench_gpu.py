@@ -9,7 +9,8 @@ date, commit, machine and load; a table is printed at the end):
 - ``restorer``: UP-CrackNet in the paper configuration (``--config paper``: 256 px crops, ngf/ndf 64, 8 down-convs,
   batch 8, the paper's losses with the style term on a fixed random VGG-19 unless ``--vgg-weights`` is given) on
   crack-free patches of the FIRST 240 DeepCrack photos, for a fixed wall-clock budget; then the LAST 60 photos
-  (held out) are mapped with the best generator and scored (exact and 2 px F1 of the Otsu masks, ODS at 2 px).
+  (held out) are mapped with the best generator and scored with the ``restorer-paper`` (Otsu) and
+  ``restorer-thin`` presets (exact and 2 px F1, ODS at 2 px).
   Records steps/s (validation included), photos/s of mapping and the scores.
 - ``classifier``: ``train`` with the default model on patches of the same 240 photos for a fixed budget; records
   training steps/s and the test F1 of ``metrics.json``.
@@ -123,6 +124,7 @@ def _history_rate(run: Path) -> tuple[int, float]:
 def restorer(device, data: Path, heldout: list[Path], work: Path, args: argparse.Namespace) -> dict:
     from crackscope.evaluation.map_scores import ods_ois, score_masks
     from crackscope.io import read_image
+    from crackscope.maps.recipe import get_preset
     from crackscope.unsupervised.config import RestorerConfig, get_config
     from crackscope.unsupervised.mapper import RestorerMapper
     from crackscope.unsupervised.run import load_restorer_run
@@ -148,19 +150,27 @@ def restorer(device, data: Path, heldout: list[Path], work: Path, args: argparse
     if not (run / "model.safetensors").exists():
         train_restorer(data, out=run, config=config, options=options)
     steps, seconds = _history_rate(run)
-    mapper = RestorerMapper(load_restorer_run(run, device=device))
-    masks, softs, gts = [], [], []
-    started = time.perf_counter()
-    for photo in heldout:
-        image = read_image(photo)
-        result = mapper.map_image(image)
-        masks.append(result.mask)
-        softs.append(result.probability)
-        gts.append(_truth(photo, image.shape[:2]))
-    map_seconds = time.perf_counter() - started
+    loaded = load_restorer_run(run, device=device)
+    gts = [_truth(photo, read_image(photo).shape[:2]) for photo in heldout]
+    row: dict[str, object] = {"part": "restorer"}
+    for preset in ("restorer-paper", "restorer-thin"):  # the paper's Otsu and the thin-crack post-processing
+        mapper = RestorerMapper(loaded, get_preset(preset))
+        masks, softs = [], []
+        started = time.perf_counter()
+        for photo in heldout:
+            result = mapper.map_image(read_image(photo))
+            masks.append(result.mask)
+            softs.append(result.probability)
+        map_seconds = time.perf_counter() - started
+        row[preset] = {
+            "map_photos_per_s": round(len(heldout) / map_seconds, 2),
+            "f1_exact": score_masks(masks, gts, tol=0)["f1"],
+            "f1_2px": score_masks(masks, gts, tol=TOL)["f1"],
+            "ods_2px": ods_ois(softs, gts, tol=TOL)["ods"]["f1"],
+        }
     saved = json.loads((run / "config.json").read_text())
     return {
-        "part": "restorer",
+        **row,
         "config": saved["restorer"]["name"],
         "image_size": saved["restorer"]["image_size"],
         "ngf": saved["restorer"]["ngf"],
@@ -170,10 +180,6 @@ def restorer(device, data: Path, heldout: list[Path], work: Path, args: argparse
         "train_seconds": round(seconds, 1),
         "steps_per_s": round(steps / seconds, 2) if seconds else None,
         "map_photos": len(heldout),
-        "map_photos_per_s": round(len(heldout) / map_seconds, 2),
-        "f1_exact": score_masks(masks, gts, tol=0)["f1"],
-        "f1_2px": score_masks(masks, gts, tol=TOL)["f1"],
-        "ods_2px": ods_ois(softs, gts, tol=TOL)["ods"]["f1"],
     }
 
 
@@ -210,15 +216,10 @@ def classifier(device, data: Path, work: Path, args: argparse.Namespace) -> dict
 
 
 def _builtin_mapper(device):  # -> Mapper
-    """The bundled run's mapper on ``device`` (``make_mapper(..., device=)`` where the factory takes one)."""
-    import inspect
-
+    """The bundled run's mapper on ``device``."""
     from crackscope.maps.factory import make_mapper
-    from crackscope.training.run import load_run
 
-    if "device" in inspect.signature(make_mapper).parameters:
-        return make_mapper("builtin", device=str(device))
-    return make_mapper(load_run("builtin", device=device))
+    return make_mapper("builtin", device=str(device))
 
 
 def mosaic(device, heldout: list[Path], work: Path, args: argparse.Namespace) -> dict:

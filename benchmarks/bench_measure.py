@@ -18,6 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -30,9 +32,15 @@ RESULTS = ROOT / "benchmarks" / "results" / "measure.jsonl"
 def totals(mask_path: Path) -> tuple[float, float]:
     """(total length px, mean width px = area / length) of a mask file."""
     from crackscope.io import read_mask
+
+    return mask_totals(read_mask(mask_path))
+
+
+def mask_totals(mask: np.ndarray) -> tuple[float, float]:
+    """(total length px, mean width px = area / length) of a bool mask."""
     from crackscope.maps.measure import measure_cracks
 
-    cracks = measure_cracks(read_mask(mask_path))
+    cracks = measure_cracks(mask)
     length = sum(c.length_px for c in cracks)
     area = sum(c.area_px for c in cracks)
     return length, (area / length if length > 0 else 0.0)
@@ -46,18 +54,13 @@ def summary(errors: list[float], within: float) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("maps", type=Path, help="a `crackscope map` output folder")
-    ap.add_argument("gt", type=Path, help="the true masks, matched by file stem")
-    ap.add_argument("--label", default="")
-    args = ap.parse_args()
-    context = run_context()
+def compare_folder(maps: Path, gt: Path) -> dict[str, object]:
+    """Length and mean-width errors of every ``maps/masks/*.png`` against ``gt/<same name>`` (both cracked)."""
     length_err: list[float] = []
     width_err: list[float] = []
     empty = 0
-    for pred in sorted((args.maps / "masks").glob("*.png")):
-        truth = args.gt / pred.name
+    for pred in sorted((maps / "masks").glob("*.png")):
+        truth = gt / pred.name
         if not truth.is_file():
             continue
         (pl, pw), (tl, tw) = totals(pred), totals(truth)
@@ -67,16 +70,23 @@ def main() -> None:
         length_err.append(pl / tl - 1.0)
         width_err.append(pw / tw - 1.0)
     if not length_err:
-        raise SystemExit(f"no photo of {args.maps} has a crack in both its prediction and {args.gt}")
-    row = {
-        **context,
-        "command": " ".join(sys.argv),
-        "label": args.label,
+        raise SystemExit(f"no photo of {maps} has a crack in both its prediction and {gt}")
+    return {
         "photos": len(length_err),
         "left_out_empty": empty,
         "length": summary(length_err, 0.10),
         "mean_width": summary(width_err, 0.15),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("maps", type=Path, help="a `crackscope map` output folder")
+    ap.add_argument("gt", type=Path, help="the true masks, matched by file stem")
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+    context = run_context()
+    row = {**context, "command": " ".join(sys.argv), "label": args.label, **compare_folder(args.maps, args.gt)}
     with RESULTS.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     print(json.dumps(row, indent=1))

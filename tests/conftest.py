@@ -40,6 +40,20 @@ def fitted_run(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="session")
+def tiny_restorer(synth_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A restorer run of a tiny configuration trained for a few steps on the synthetic set's crack-free patches."""
+    from crackscope.unsupervised.config import RestorerConfig
+    from crackscope.unsupervised.train import RestorerTrainOptions, train_restorer
+
+    config = RestorerConfig(
+        image_size=32, ngf=8, n_downs=5, ndf=8, d_strided=2, batch_size=4, epochs=1, steps_per_epoch=3,
+        style="off", val_max=4, crack_margin=2, name="tiny",
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("restorer") / "tiny"
+    return train_restorer(synth_dir, out=out, config=config, options=RestorerTrainOptions(seed=0))
+
+
+@pytest.fixture(scope="session")
 def small_recipe():  # type: ignore[no-untyped-def]
     """The recipe ``fitted_run`` was fitted for."""
     return _small_selftrained()

@@ -290,6 +290,15 @@ def selftrain_cmd(
     teacher: Path | None = typer.Option(
         None, "--teacher", help="A pixel-model folder: learn its masks instead (a second self-training round)."
     ),
+    restorer: Path | None = typer.Option(
+        None,
+        "--restorer",
+        metavar="RUN",
+        help="A restorer run: fuse its restoration error into the class maps the pseudo-labels come from.",
+    ),
+    restoration: float | None = typer.Option(
+        None, "--restoration", help="Weight of the restoration error (default with --restorer: the preset's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling and the training."),
     device: str = DEVICE_OPTION,
 ) -> None:
@@ -297,26 +306,39 @@ def selftrain_cmd(
     from crackscope.errors import BadInputError, CrackscopeError
     from crackscope.inputs import expand_inputs
     from crackscope.maps.pixel_model import load_pixel_models
+    from crackscope.maps.presets import RESTORATION_WEIGHT
     from crackscope.maps.recipe import PixelStage, PseudoLabelOptions, get_preset
     from crackscope.maps.refine import RefineOptions
     from crackscope.maps.selftrain import SelfTrainOptions, self_train
     from crackscope.training.run import load_run
+    from crackscope.unsupervised.run import load_restorer_run
 
     device = check_device(device)
+    if restoration is not None and restorer is None:
+        fail("--restoration weighs a restorer's error; give the restorer with --restorer RUN")
+    if restorer is not None and teacher is not None:
+        fail("--restorer adds to a first round's pseudo-labels; a --teacher round learns the teacher's masks instead")
+    weight = 0.0 if restorer is None else (RESTORATION_WEIGHT if restoration is None else restoration)
     try:  # everything but the photos first: these are usage errors (2)
         refine = get_preset(preset or "refined").refine_options
-        options = SelfTrainOptions(seconds=minutes * 60, seed=seed, device=device)
+        options = SelfTrainOptions(
+            seconds=minutes * 60, seed=seed, device=device, restorer=None if restorer is None else str(restorer)
+        )
         if refine_options is not None:
             refine = RefineOptions.from_json(refine_options)
         stage = PixelStage(
             out_dir.name,
             refine=refine,
             labels=PseudoLabelOptions(
-                outside_lines_unlabelled=outside_lines_unlabelled, blobs_background=blobs_background
+                outside_lines_unlabelled=outside_lines_unlabelled,
+                blobs_background=blobs_background,
+                restoration=weight,
             ),
             mask=RefineOptions.from_json(mask_options) if mask_options is not None else None,
         )
         loaded = load_run(run, device=device)
+        if restorer is not None:
+            load_restorer_run(restorer, device=device)  # a usage error (2) before any work
         if teacher is not None:
             load_pixel_models(teacher)
     except (CrackscopeError, ValueError, OSError) as exc:
@@ -370,6 +392,12 @@ def fit_cmd(
     preset: str | None = typer.Option(None, "--preset", "-p", help="Map recipe to train for (default: selftrained)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the training and the photo sample."),
     max_photos: int = typer.Option(400, "--max-photos", help="Most photos self-training reads (a seeded sample)."),
+    restorer: Path | None = typer.Option(
+        None,
+        "--restorer",
+        metavar="RUN",
+        help="A restorer run whose error the pseudo-labels fuse (presets such as selftrained-restorer).",
+    ),
     layout: str | None = LAYOUT_OPTION,
     device: str = DEVICE_OPTION,
 ) -> None:
@@ -385,7 +413,14 @@ def fit_cmd(
     if fit_data is None:  # only when resuming, which fit does by itself
         fail("give one or more DATA folders, or --sources FILE")
     try:
-        options = FitOptions(minutes=minutes, seed=seed, max_photos=max_photos, layout=layout, device=device)
+        options = FitOptions(
+            minutes=minutes,
+            seed=seed,
+            max_photos=max_photos,
+            layout=layout,
+            device=device,
+            restorer=None if restorer is None else str(restorer),
+        )
         with progress_bars(main) as bars:
             res = fit(fit_data, out_dir, preset=preset, options=options, on_progress=bars)
     except (CrackscopeError, ValueError, OSError) as exc:

@@ -51,8 +51,11 @@ def train_restorer_cmd(
     num_workers: int = typer.Option(
         0, "--num-workers", help="DataLoader worker processes making the crops (0: in the training process)."
     ),
+    photo_cache_mb: int = typer.Option(
+        512, "--photo-cache-mb", help="Megabytes of decoded photos kept per process (0: decode at every crop)."
+    ),
 ) -> None:
-    """Train a UP-CrackNet restorer on crack-free images (no crack label is used); unreadable files are skipped."""
+    """Train a UP-CrackNet restorer on crack-free images, or a mask set's crack-free regions (the paper's protocol)."""
     import json
 
     from crackscope.errors import CrackscopeError
@@ -74,6 +77,7 @@ def train_restorer_cmd(
             layout=layout,
             device=device,
             num_workers=num_workers,
+            photo_cache_mb=photo_cache_mb,
         )
     except ValueError as exc:
         fail(str(exc))

@@ -44,13 +44,16 @@ class FitOptions:
     """``minutes``: the whole budget; ``seed``: classifier and pixel models; ``max_photos``: most photos of
     DATA that self-training reads (a seeded sample of them when there are more); ``layout``: DATA's layout
     (None: detected); ``device``: where the classifier and the pixel models train and map (``auto``: CUDA when
-    there is one)."""
+    there is one); ``restorer``: a UP-CrackNet restorer run (``crackscope train-restorer``) whose restoration
+    error the pseudo-labels of a preset like ``selftrained-restorer`` fuse into the class maps (needed by such a
+    preset, unused by others)."""
 
     minutes: float = 20.0
     seed: int = 0
     max_photos: int = 400
     layout: str | None = None
     device: str = "auto"
+    restorer: str | None = None
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
@@ -187,7 +190,8 @@ def fit(
     Raises
     ------
     BadInputError
-        If DATA cannot be read, holds no photo, or the preset is not a classifier preset.
+        If DATA cannot be read, holds no photo, the preset is not a classifier preset, or it fuses a restorer's
+        error and ``options.restorer`` is not a restorer run.
     """
     from crackscope.io import manifest, write_json_atomic
     from crackscope.maps.factory import resolve_recipe
@@ -203,6 +207,8 @@ def fit(
         raise BadInputError(
             Path(recipe.name), "fit trains classifier presets; train a restorer with `crackscope train-restorer`"
         )
+    if recipe.needs_restorer:
+        _check_restorer(recipe, options)  # before any training: a missing restorer is a one-line error
     plan = recipe.classifier
     steps: list[StageRecord] = []
 
@@ -245,6 +251,7 @@ def fit(
         "preset": recipe.name,
         "minutes": options.minutes,
         "seed": options.seed,
+        "restorer": options.restorer,
         "seconds": seconds,
         "photos": photos,
         "steps": [asdict(step) for step in steps],
@@ -253,6 +260,22 @@ def fit(
     }
     write_json_atomic(out / FIT_LOG, log)
     return FitResult(out=out, recipe=recipe, steps=tuple(steps), photos=photos, skipped=skipped, seconds=seconds)
+
+
+def _check_restorer(recipe: MapRecipe, options: FitOptions) -> None:
+    """Raise BadInputError unless ``options.restorer`` opens as a restorer run (the preset fuses its error)."""
+    from crackscope.runs import read_run_config, resolve_run_dir
+
+    if options.restorer is None:
+        raise BadInputError(
+            Path(recipe.name),
+            "this preset fuses a UP-CrackNet restorer's error into its pseudo-labels; give one with --restorer RUN "
+            "(train it with `crackscope train-restorer`)",
+        )
+    where = resolve_run_dir(options.restorer)
+    kind = read_run_config(where).get("kind")
+    if kind != "restorer":
+        raise BadInputError(where, f"--restorer needs a restorer run (`crackscope train-restorer`), this is {kind!r}")
 
 
 def _fit_stages(
@@ -278,7 +301,13 @@ def _fit_stages(
         return 0, ()
     t = time.perf_counter()
     paths = fit_photos(data, options=options, max_photos=options.max_photos)
-    maps = class_maps(ClassifierMapper(load_run(out, device=options.device), recipe), paths, on_progress=on_progress)
+    restorer = None
+    if any(s.fuses_restoration for s in todo) and options.restorer is not None:
+        from crackscope.unsupervised.run import load_restorer_run
+
+        restorer = load_restorer_run(options.restorer, device=options.device)
+    mapper = ClassifierMapper(load_run(out, device=options.device), recipe)
+    maps = class_maps(mapper, paths, restorer=restorer, on_progress=on_progress)
     steps.append(StageRecord("class maps", round(time.perf_counter() - t, 1)))
     models: dict[str, PixelPredictor] = {}
     for i, stage in enumerate(todo):
@@ -295,7 +324,8 @@ def _fit_stages(
             folders[stage.name],
             teacher=teacher,
             options=SelfTrainOptions(seconds=seconds, seed=options.seed, device=options.device),
-            settings={"run": str(out), "method": recipe.method},
+            settings={"run": str(out), "method": recipe.method}
+            | ({"restorer": str(restorer.path)} if restorer is not None and stage.fuses_restoration else {}),
             on_progress=on_progress,
         )
         models[stage.name] = model

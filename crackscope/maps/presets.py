@@ -6,6 +6,8 @@ report), as ``benchmarks/results/maps.md`` tells; their sizes are in pixels of p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from crackscope.maps.recipe import MapRecipe, PixelStage, PseudoLabelOptions, register_preset
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.scale import ScaleOptions
@@ -82,8 +84,37 @@ SELFTRAINED = register_preset(
 )
 RESTORER_PAPER = register_preset(
     "restorer-paper",
-    MapRecipe(route="restorer"),
+    MapRecipe(route="restorer", refine=False),
     doc="UP-CrackNet restorer runs: restoration error, bilateral filter and Otsu threshold (the paper's)",
+)
+#: how a restorer's error becomes a thin mask (``restorer-thin``): the refinement with the restoration error as its
+#: pixel response (16 x the photo's mean error -> 1, 1 px blur), the error map's region at 20 % of its maximum;
+#: chosen by a coordinate search on the 40 DeepCrack tune photos (``bench_restorer.py tune``: the best exact F1 among
+#: settings whose median mean-width error there is within 25 %: F1 0.390 with the paper's Otsu -> 0.742, width
+#: error +184 % -> +23 %)
+RESTORER_THIN_MASK = REFINE_V3.with_(
+    blur=1.0, contrast=16.0, region_level=0.2, region_dilation=0, min_size=60, max_fill=0.4
+)
+RESTORER_THIN = register_preset(
+    "restorer-thin",
+    MapRecipe(route="restorer", refine_options=RESTORER_THIN_MASK),
+    doc="UP-CrackNet restorer runs: the restoration error picks the pixels with a width rule (thin cracks stay thin)",
+)
+#: weight of the restoration error in the class maps of ``selftrained-restorer``'s first-round pseudo-labels (its
+#: unit: ``PseudoLabelOptions.restoration_contrast``, 16 x the photo's mean error), chosen with the unit among
+#: 0.5/1 x 2..32 on the 40 DeepCrack tune photos (``bench_restorer.py labels``): F1 of the positive labels
+#: 0.628 -> 0.705 (a1) and 0.634 -> 0.712 (b1), their recall 0.515 -> 0.658 and 0.539 -> 0.697
+RESTORATION_WEIGHT = 0.5
+SELFTRAINED_RESTORER = register_preset(
+    "selftrained-restorer",
+    SELFTRAINED.with_(
+        stages=tuple(
+            s if s.teacher is not None else replace(s, labels=replace(s.labels, restoration=RESTORATION_WEIGHT))
+            for s in SELFTRAINED.stages
+        )
+    ),
+    doc="selftrained, with pseudo-labels from the class maps and a UP-CrackNet restorer's error "
+    "(`crackscope fit --restorer RUN`)",
 )
 
 #: the preset ``crackscope fit`` trains for when none is named

@@ -45,7 +45,10 @@ class PseudoLabelOptions:
     are left unlabelled (the classifier's map can miss a faint crack; calling it background would teach the
     network to miss such cracks everywhere); ``blobs_background``: dark spots that the refinement's shape
     filter rejects (connected parts of the response at or above ``min_response`` whose fill exceeds
-    ``max_fill``: pores, stains) are background even outside the region.
+    ``max_fill``: pores, stains) are background even outside the region. ``restoration``: weight of a
+    UP-CrackNet restorer's error in the class map the labels are made from (0: the class map alone; above 0
+    ``fit``/``selftrain`` need a restorer run, see :mod:`crackscope.maps.restoration_signal`), on the scale
+    ``restoration_contrast`` times the photo's mean error -> 1.
     """
 
     negative_below: float = 0.15
@@ -53,6 +56,14 @@ class PseudoLabelOptions:
     ring: int = 1
     outside_lines_unlabelled: bool = False
     blobs_background: bool = False
+    restoration: float = 0.0
+    restoration_contrast: float = 16.0
+
+    def __post_init__(self) -> None:
+        if self.restoration < 0:
+            raise ValueError(f"restoration must not be negative, got {self.restoration}")
+        if not self.restoration_contrast > 0:
+            raise ValueError(f"restoration_contrast must be positive, got {self.restoration_contrast}")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -72,6 +83,11 @@ class PixelStage:
     labels: PseudoLabelOptions = PseudoLabelOptions()
     teacher: str | None = None
     mask: RefineOptions | None = None
+
+    @property
+    def fuses_restoration(self) -> bool:
+        """Whether the stage's targets fuse a restorer's error (a first round with ``labels.restoration`` > 0)."""
+        return self.teacher is None and self.labels.restoration > 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -143,6 +159,11 @@ class MapRecipe:
             missing = [p for p in self.pixel_models if p not in names]
             if missing:
                 raise ValueError(f"pixel models {missing} are not trained by any stage")
+
+    @property
+    def needs_restorer(self) -> bool:
+        """Whether ``fit`` needs a restorer run: a stage's pseudo-labels use the restoration error."""
+        return any(stage.fuses_restoration for stage in self.stages)
 
     def with_(self, **changes: object) -> MapRecipe:
         """A copy with some fields changed (validated again)."""

@@ -44,6 +44,7 @@ from crackscope.maps.pixel_model import (
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
 from crackscope.progress import OnProgress, report
+from crackscope.unsupervised.run import RestorerRun
 
 IGNORE = 255
 
@@ -71,10 +72,26 @@ def pseudo_labels(
     refine: RefineOptions | None = None,
     options: PseudoLabelOptions | None = None,
     response: np.ndarray | None = None,
+    error: np.ndarray | None = None,
 ) -> np.ndarray:
-    """uint8 HxW targets: 1 crack, 0 background, :data:`IGNORE` uncertain. Uses the image and map only."""
+    """uint8 HxW targets: 1 crack, 0 background, :data:`IGNORE` uncertain, from the image and its class map,
+    and, with ``options.restoration`` above 0, a restorer's ``error`` map
+    (:func:`~crackscope.maps.restoration_signal.restoration_error`) fused into the class map.
+
+    Raises
+    ------
+    ValueError
+        If the options use the restoration error and ``error`` is None.
+    """
     ropts = refine or RefineOptions()
     popts = options or PseudoLabelOptions()
+    if popts.restoration > 0:
+        from crackscope.maps.restoration_signal import fuse_class_map, restoration_evidence
+
+        if error is None:
+            raise ValueError("these pseudo-label settings fuse a restorer's error; pass its error map")
+        evidence = restoration_evidence(error, contrast=popts.restoration_contrast)
+        cam = fuse_class_map(np.asarray(cam, np.float32), evidence, weight=popts.restoration)
     if response is None:
         response = ropts.response(image)
     _, positive = refine_map(image, cam, options=ropts, response=response)
@@ -157,6 +174,8 @@ class SelfTrainOptions:
     pixel) in batches of ``batch_size``, a U-Net of ``width`` base channels, AdamW at ``lr`` with a cosine decay
     over the run, ``seed``; on ``device`` (``auto``: CUDA when there is one), with the crops made by
     ``num_workers`` worker processes (0: in this process, as on the CPU; :mod:`crackscope.maps.crop_feed`).
+    ``restorer``: a UP-CrackNet restorer run folder whose error :func:`self_train` fuses into the pseudo-labels of a
+    stage that asks for it (:attr:`~crackscope.maps.recipe.PseudoLabelOptions.restoration`).
 
     Raises
     ------
@@ -176,6 +195,7 @@ class SelfTrainOptions:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    restorer: str | None = None
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
@@ -309,18 +329,27 @@ class SelfTrainResult:
 
 @dataclass(frozen=True)
 class ClassMaps:
-    """Photos and their class maps (float16 to halve the memory), with the photos that could not be used."""
+    """Photos and their class maps (float16 to halve the memory), with the photos that could not be used;
+    ``errors``: a restorer's error map of each photo (float16), when one was given."""
 
     images: tuple[np.ndarray, ...]
     cams: tuple[np.ndarray, ...]
     used: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...]
+    errors: tuple[np.ndarray, ...] | None = None
 
 
-def class_maps(mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | None = None) -> ClassMaps:
+def class_maps(
+    mapper: Any,
+    paths: Sequence[Path],
+    *,
+    restorer: RestorerRun | None = None,
+    on_progress: OnProgress | None = None,
+) -> ClassMaps:
     """Read each photo and make its blended class map with ``mapper`` (a
-    :class:`~crackscope.maps.classifier.ClassifierMapper`); a photo that cannot be read or mapped is skipped
-    with its reason.
+    :class:`~crackscope.maps.classifier.ClassifierMapper`), and with a ``restorer`` its restoration error
+    (:func:`~crackscope.maps.restoration_signal.restoration_errors`); a photo that cannot be read or mapped is
+    skipped with its reason.
 
     Raises
     ------
@@ -345,7 +374,12 @@ def class_maps(mapper: Any, paths: Sequence[Path], *, on_progress: OnProgress | 
     if not images:
         where = paths[0] if paths else Path(".")
         raise nothing_usable(where, "no photo could be read and mapped; nothing to train on", skipped)
-    return ClassMaps(tuple(images), tuple(cams), tuple(used), tuple(skipped))
+    errors = None
+    if restorer is not None:
+        from crackscope.maps.restoration_signal import restoration_errors
+
+        errors = restoration_errors(restorer, images, on_progress=on_progress)
+    return ClassMaps(tuple(images), tuple(cams), tuple(used), tuple(skipped), errors)
 
 
 def stage_labels(
@@ -362,8 +396,13 @@ def stage_labels(
     ------
     BadInputError
         If no photo has a crack pixel in its targets (nothing to learn from).
+    ValueError
+        If the stage's labels use a restorer's error and ``maps`` hold none.
     """
     task = f"labels for {stage.name}"
+    fused = teacher is None and stage.fuses_restoration
+    if fused and maps.errors is None:
+        raise ValueError(f"stage {stage.name!r} fuses a restorer's error into its labels; map with a restorer")
     labels = []
     report(on_progress, task, 0, len(maps.images))
     for i, (image, cam16) in enumerate(zip(maps.images, maps.cams, strict=True), 1):
@@ -371,7 +410,8 @@ def stage_labels(
         if teacher is not None:
             labels.append(teacher_labels(image, cam, teacher))
         else:
-            labels.append(pseudo_labels(image, cam, refine=stage.refine, options=stage.labels))
+            error = maps.errors[i - 1].astype(np.float32) if fused and maps.errors is not None else None
+            labels.append(pseudo_labels(image, cam, refine=stage.refine, options=stage.labels, error=error))
         report(on_progress, task, i, len(maps.images))
     if not any((lab == 1).any() for lab in labels):
         raise BadInputError(
@@ -435,6 +475,9 @@ def self_train(
 ) -> SelfTrainResult:
     """Self-train a pixel model from a classifier run and unlabelled photos; write it to ``out``.
 
+    ``options.restorer``: a UP-CrackNet restorer run whose restoration error the stage's pseudo-labels fuse into
+    the class maps (``stage.labels.restoration``); needed by such a stage, unused by others.
+
     Each photo is mapped with the run's class maps (``method``), turned into targets for ``stage``
     (:func:`stage_labels`: pseudo-labels of the refined maps, or with a ``teacher``, a pixel model or its
     folder, that model's masks: a second round), and a pixel model learns them for ``options.seconds``.
@@ -445,7 +488,8 @@ def self_train(
     Raises
     ------
     BadInputError
-        If no image is found, none can be used, or no photo's targets hold a crack pixel.
+        If no image is found, none can be used, no photo's targets hold a crack pixel, or the stage's labels
+        use a restorer's error and no restorer run is given (or it cannot be opened).
     """
     from crackscope.io import list_images, manifest, write_json_atomic, write_text_atomic
     from crackscope.maps.factory import make_mapper
@@ -453,14 +497,24 @@ def self_train(
 
     out = Path(out)
     stage = stage or PixelStage(out.name)
+    fused = teacher is None and stage.fuses_restoration
+    if fused and options.restorer is None:
+        raise BadInputError(out, f"stage {stage.name!r} fuses a restorer's error into its labels; give a restorer run")
+    restorer_run = None
+    if fused and options.restorer is not None:
+        from crackscope.unsupervised.run import load_restorer_run
+
+        restorer_run = load_restorer_run(options.restorer, device=options.device)
     teacher_model = load_pixel_models(teacher) if isinstance(teacher, (str, Path)) else teacher
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if not paths:
         raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
     mapper = make_mapper(run, MapRecipe(method=method, refine_options=stage.refine))
-    maps = class_maps(mapper, paths, on_progress=on_progress)
+    maps = class_maps(mapper, paths, restorer=restorer_run, on_progress=on_progress)
     labels = stage_labels(maps, stage, teacher=teacher_model, on_progress=on_progress)
-    settings = {"run": str(mapper.settings()["run"]), "method": method}
+    settings: dict[str, Any] = {"run": str(mapper.settings()["run"]), "method": method}
+    if restorer_run is not None:
+        settings["restorer"] = str(restorer_run.path)
     model = train_on_labels(
         maps, labels, stage, out, teacher=teacher_model, options=options, settings=settings, on_progress=on_progress
     )

@@ -11,6 +11,10 @@ The kind is detected (``crackscope.data.layouts.detect_layout``) unless a ``layo
 ``class-folders`` as above; a given ``filename-labels`` reads the images by that layout's rule (``noncrack_*``
 uncracked, any other name cracked, a ``labels.csv`` wins) and keeps the uncracked ones.
 
+Decoded photos are kept in a :class:`~crackscope.data.items.PhotoCache` bounded in bytes (the patches of one
+photo share it, and a whole-file source is decoded once, not at every crop), so a training step does not wait
+for JPEG decoding; each DataLoader worker keeps its own (a pickled cache starts empty).
+
 Files that cannot be used are never fatal: they are listed in ``CrackFreeSet.skipped`` (with entries named like
 images that are no file: FIFOs, broken links, folders), and :func:`readable_sources` decodes each file once
 before training so that an unreadable one is left out, not met in the middle of an epoch.
@@ -20,12 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crackscope.data.items import LabelledItem
+from crackscope.data.items import LabelledItem, PhotoCache
 from crackscope.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -55,11 +60,19 @@ class CrackFreeSet:
 
 
 def crack_free_sources(
-    data: str | Path, *, patch_size: int, stride: int | None = None, margin: int = 8, layout: str | None = None
+    data: str | Path,
+    *,
+    patch_size: int,
+    stride: int | None = None,
+    margin: int = 8,
+    layout: str | None = None,
+    photo_cache: PhotoCache | None = None,
 ) -> CrackFreeSet:
     """Every crack-free image of ``data`` (see the module docstring); ``patch_size`` applies to segmentation sets.
 
-    ``layout`` (one of ``crackscope.data.layouts.LAYOUTS``) overrides the detection.
+    ``layout`` (one of ``crackscope.data.layouts.LAYOUTS``) overrides the detection. ``photo_cache``: where the
+    sources keep their decoded photos (None: a segmentation set's patches share a cache of
+    ``DEFAULT_PHOTO_CACHE_BYTES``, whole files are decoded at every load).
 
     Raises
     ------
@@ -82,7 +95,12 @@ def crack_free_sources(
     skipped: list[tuple[Path, str]] = []
     if layout == "image-mask":
         items = dataset_items(
-            root, layout=layout, patch_size=int(patch_size), stride=int(stride or patch_size), margin=int(margin)
+            root,
+            layout=layout,
+            patch_size=int(patch_size),
+            stride=int(stride or patch_size),
+            margin=int(margin),
+            photo_cache=photo_cache,
         )
         settings = dict(items.settings)
         settings["dropped_ambiguous"] = items.dropped
@@ -99,13 +117,20 @@ def crack_free_sources(
     else:
         chosen, skipped = _plain_folder(root)
     skipped += odd_entries(root, [*(it.path for it in chosen), *(p for p, _ in skipped)])
-    sources = [Source(key=it.key, group=it.group, load=it.load, path=it.path) for it in chosen]
+    sources = [Source(key=it.key, group=it.group, load=_loader(it, photo_cache), path=it.path) for it in chosen]
     if not sources:
         first = f" ({len(skipped)} skipped, first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise BadInputError(
             root, f"no crack-free images found (layout {layout}){first}; need uncracked images or patches"
         )
     return CrackFreeSet(root=root, layout=layout, sources=sources, skipped=skipped, settings=settings)
+
+
+def _loader(item: LabelledItem, cache: PhotoCache | None) -> Callable[[], np.ndarray]:
+    """How a source reads its pixels: a whole file through ``cache`` when there is one, else ``item.load``."""
+    if cache is None or item.box is not None:  # patches decode through the cache of their item list
+        return item.load
+    return partial(cache.image, item.path)
 
 
 def readable_sources(found: CrackFreeSet, *, on_progress: Callable[[int, int], None] | None = None) -> CrackFreeSet:

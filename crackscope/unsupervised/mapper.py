@@ -1,4 +1,13 @@
-"""The UP-CrackNet route to crack maps: restore the photo, the crack is what the restorer cannot restore."""
+"""The UP-CrackNet route to crack maps: restore the photo, the crack is what the restorer cannot restore.
+
+The recipe's ``refine`` decides how the error map becomes a mask (:func:`error_mask`): off, the paper's bilateral
+filter and Otsu threshold (``restorer-paper``), which turns thin cracks into bands; on, the filtered error map only
+says *where* (its region), and the unfiltered restoration error, how much darker each pixel is than its
+restoration, says *which pixels*, through the CAM route's refinement with its width rule and shape filter
+(:func:`crackscope.maps.refine.refine_map` with the recipe's ``refine_options`` and
+:func:`crackscope.maps.restoration_signal.restoration_response`; ``restorer-thin``). The refinement's dark-line
+settings (``radii``) are not used on this route: the restorer, not the photo's dark lines, picks the pixels.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crackscope.maps.base import MapResult, Tile, check_image
-from crackscope.maps.recipe import MapRecipe
+from crackscope.maps.recipe import MapRecipe, get_preset
+from crackscope.maps.refine import refine_map
+from crackscope.maps.restoration_signal import restoration_error, restoration_response
 from crackscope.maps.tiling import tile_grid
 from crackscope.progress import OnProgress
 from crackscope.unsupervised.inference import error_map
@@ -18,11 +29,25 @@ if TYPE_CHECKING:
     from crackscope.devices import DeviceSpec
 
 
+def error_mask(
+    image: np.ndarray, restored: np.ndarray, *, recipe: MapRecipe, bilateral: tuple[int, float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(soft float32 HxW in [0, 1], mask bool HxW) of a photo and its restoration, as ``recipe`` says (see the
+    module docstring); ``bilateral``: the run's filter of the paper's error map."""
+    soft, mask = error_map(image, restored, bilateral=bilateral)
+    if not recipe.refine:
+        return soft, mask
+    options = recipe.refine_options
+    response = restoration_response(restoration_error(image, restored, blur=options.blur), options=options)
+    return refine_map(image, soft, options=options, response=response)
+
+
 class RestorerMapper:
     """Maps cracks in whole photos with a restorer run (a :class:`~crackscope.maps.base.Mapper`).
 
     ``probability`` is the bilateral-filtered, min-max-normalised restoration error (the paper's soft
-    error map), ``mask`` its Otsu threshold; ``tiles`` lists the restoration tiles with their mean error.
+    error map), ``mask`` its Otsu threshold; with a refining recipe (``refine``), those of :func:`error_mask`.
+    ``tiles`` lists the restoration tiles with their mean error.
     There is no photo-level crack probability on this route (Otsu always splits the map), so
     ``crack_probability`` is None. The recipe's route must be ``"restorer"``; the run's own settings decide
     the tiling and the filter. A run given as a folder is loaded on ``device``; a loaded run is used where it is.
@@ -45,7 +70,7 @@ class RestorerMapper:
         device: DeviceSpec = "auto",
     ) -> None:
         self.run = load_restorer_run(run, device=device) if isinstance(run, (str, Path)) else run
-        self.recipe = recipe or MapRecipe(route="restorer", name="restorer-paper")
+        self.recipe = recipe or get_preset("restorer-paper")
         if self.recipe.route != "restorer":
             raise ValueError(f"recipe {self.recipe.name!r} maps with a {self.recipe.route} run, not a restorer")
         self.overlap = self.run.restorer.tile_overlap if overlap is None else float(overlap)
@@ -66,7 +91,8 @@ class RestorerMapper:
             "bilateral": list(self.run.restorer.bilateral),
             "normalization": self.run.restorer.normalization,
             "batch_size": self.batch_size,
-            "threshold": "otsu",
+            "threshold": "refined" if self.recipe.refine else "otsu",
+            "refine_options": self.recipe.refine_options.as_dict() if self.recipe.refine else None,
         }
 
     def map_image(
@@ -75,7 +101,7 @@ class RestorerMapper:
         """Map one photo (HxWx3 uint8 RGB) of any size."""
         image = check_image(image)
         restored = self.run.restore(image, overlap=self.overlap, batch_size=self.batch_size)
-        soft, mask = error_map(image, restored, bilateral=self.run.restorer.bilateral)
+        soft, mask = error_mask(image, restored, recipe=self.recipe, bilateral=self.run.restorer.bilateral)
         h, w = image.shape[:2]
         tile = self.run.image_size
         raw = np.abs(image.astype(np.float32) - restored.astype(np.float32)).mean(axis=2) / 255.0

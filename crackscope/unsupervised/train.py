@@ -121,6 +121,9 @@ class RestorerTrainOptions:
         The layout of the data folder (``crackscope.data.layouts.LAYOUTS``: ``class-folders``,
         ``filename-labels``, ``image-mask``); None: detected. On ``resume``, None reads the saved run's data
         the way it was read.
+    photo_cache_mb : int
+        Megabytes of decoded training photos kept in memory, in the training process and in each worker
+        (:class:`~crackscope.data.items.PhotoCache`; 0: every crop decodes its file).
     """
 
     epochs: int | None = None
@@ -136,6 +139,7 @@ class RestorerTrainOptions:
     precision: str = "auto"
     num_workers: int = 0
     layout: str | None = None
+    photo_cache_mb: int = 512
 
     def __post_init__(self) -> None:
         """Check every field that is set.
@@ -168,6 +172,8 @@ class RestorerTrainOptions:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if isinstance(self.num_workers, bool) or not isinstance(self.num_workers, int) or self.num_workers < 0:
             raise ValueError(f"num_workers must be a whole number >= 0, got {self.num_workers!r}")
+        if isinstance(self.photo_cache_mb, bool) or not isinstance(self.photo_cache_mb, int) or self.photo_cache_mb < 0:
+            raise ValueError(f"photo_cache_mb must be a whole number >= 0, got {self.photo_cache_mb!r}")
         if self.layout is not None:
             from crackscope.data.layouts import LAYOUTS
 
@@ -399,6 +405,7 @@ def train_restorer(
     """
     import torch
 
+    from crackscope.data.items import PhotoCache
     from crackscope.devices import describe_device, loader_settings, resolve_device
     from crackscope.unsupervised.corruption import checkerboard_masks, corrupt, random_choice
     from crackscope.unsupervised.feed import CropFeed, to_training_tensor
@@ -453,6 +460,7 @@ def train_restorer(
         stride=cfg.patch_stride or max(8, load_size // 2),
         margin=cfg.crack_margin,
         layout=layout,
+        photo_cache=PhotoCache(options.photo_cache_mb * 2**20),
     )
     # every file decoded once: an unreadable one is skipped (listed in skipped.txt and the manifest), not fatal
     found = readable_sources(found, on_progress=lambda i, n: report(on_progress, "checking images", i, n))
