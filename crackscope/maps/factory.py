@@ -122,5 +122,6 @@ def make_mapper(
     if chosen.scale.active:
         from crackscope.maps.scale import ScaledMapper
 
-        mapper = ScaledMapper(mapper, chosen.scale)
+        # the recipe's width rule holds at the photo's own resolution too
+        mapper = ScaledMapper(mapper, chosen.scale, width_rule=chosen.refine_options if chosen.refine else None)
     return mapper

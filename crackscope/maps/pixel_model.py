@@ -20,7 +20,7 @@ import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, keep_elongated, support_region
+from crackscope.maps.refine import RefineOptions, keep_elongated, support_region, within_half_max
 from crackscope.models.speed import bf16_supported
 
 MODEL_FILE = "pixel_model.safetensors"
@@ -352,10 +352,7 @@ def refine_with_pixel_model(
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
     mask = soft >= opts.pixel_threshold
     if opts.half_max is not None:
-        response = opts.response(image)
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opts.half_max_radius + 1,) * 2)
-        mask &= response >= opts.half_max * cv2.dilate(response, k)
-        del response
+        mask &= within_half_max(opts.response(image), level=opts.half_max, radius=opts.half_max_radius)
     if opts.min_size:
         mask = remove_small(mask, min_size=opts.min_size)
     if opts.max_fill is not None or opts.min_length:

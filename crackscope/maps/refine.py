@@ -210,7 +210,7 @@ def refine_map(
             mask = region & (response > level)
         del inside
     if opts.half_max is not None:
-        mask &= response >= opts.half_max * cv2.dilate(response, _ellipse(opts.half_max_radius))
+        mask &= within_half_max(response, level=opts.half_max, radius=opts.half_max_radius)
     del response
     if opts.closing:
         mask = close_mask(mask, radius=opts.closing) & region
@@ -219,6 +219,19 @@ def refine_map(
     if opts.max_fill is not None or opts.min_length:
         mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
     return soft, mask
+
+
+def within_half_max(response: np.ndarray, *, level: float, radius: int) -> np.ndarray:
+    """Bool map of the pixels whose ``response`` reaches ``level`` times its maximum within ``radius`` px: the
+    width rule ("full width at half maximum" for ``level`` 0.5) that keeps a mask as wide as the line it marks.
+
+    Examples
+    --------
+    >>> within_half_max(np.array([[0.1, 0.5, 1.0, 0.6, 0.1]], np.float32), level=0.5, radius=2).tolist()
+    [[False, True, True, True, False]]
+    """
+    response = np.asarray(response, np.float32)
+    return np.asarray(response >= level * cv2.dilate(response, _ellipse(radius)), dtype=bool)
 
 
 def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_length: int = 0) -> np.ndarray:

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from crackscope.maps.base import Mapper, MapResult, Tile, check_image
+from crackscope.maps.refine import RefineOptions, within_half_max
 from crackscope.progress import OnProgress
 
 ScaleMode = Literal["auto", "native"]
@@ -248,16 +249,22 @@ class ScaledMapper:
 
     The photo is resampled by the factor, mapped by ``inner``, and the soft maps are resized back (bilinear),
     the mask through its bilinear resize at 0.5 (smooth edges, no blocks); tile boxes are scaled back.
-    ``MapResult.scale`` records the factor.
+    ``MapResult.scale`` records the factor. ``width_rule``: mask settings whose half-maximum width rule
+    (``half_max``, ``half_max_radius``, :func:`~crackscope.maps.refine.within_half_max` of their dark-line
+    response) is applied again at the photo's own resolution to a mask made at a reduced scale: a line found at
+    half the resolution comes back at least two pixels wide, and the rule keeps it as wide as the line in the
+    photo (``benchmarks/bench_scale_width.py``).
     """
 
-    def __init__(self, inner: Mapper, options: ScaleOptions) -> None:
+    def __init__(self, inner: Mapper, options: ScaleOptions, *, width_rule: RefineOptions | None = None) -> None:
         self.inner = inner
         self.options = options
+        self.width_rule = width_rule
 
     def settings(self) -> dict[str, object]:
         out = dict(self.inner.settings())
         out["scale"] = self.options.as_dict()
+        out["width_rule_at_full_resolution"] = self.width_rule is not None and self.width_rule.half_max is not None
         return out
 
     def map_image(
@@ -273,6 +280,9 @@ class ScaledMapper:
         back = factor > 1  # resizing the maps back shrinks them when the photo was enlarged
         probability = _resize(result.probability.astype(np.float32), (w, h), shrink=back)
         mask = _resize(result.mask.astype(np.float32), (w, h), shrink=back) >= 0.5
+        rule = self.width_rule
+        if factor < 1 and rule is not None and rule.half_max is not None and mask.any():
+            mask &= within_half_max(rule.response(image), level=rule.half_max, radius=rule.half_max_radius)
         cam = None if result.cam is None else _resize(result.cam.astype(np.float32), (w, h), shrink=back)
         tiles = tuple(_scale_tile(t, 1 / factor, h, w) for t in result.tiles)
         return MapResult(

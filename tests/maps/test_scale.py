@@ -122,3 +122,32 @@ def test_scaled_mapper_passes_a_photo_at_the_runs_scale_through():
     ref = reference_scale([surface(seed=s) for s in range(3)])
     result = ScaledMapper(inner, ref).map_image(photo)
     assert inner.shapes == [photo.shape] and result.scale == 1.0
+
+
+class WideningMapper(RecordingMapper):
+    """Marks the dark pixels grown by 2 px, as a mask made at a reduced scale is too wide once resized back."""
+
+    def map_image(self, image, *, name=None, on_progress=None):  # type: ignore[no-untyped-def]
+        result = super().map_image(image, name=name, on_progress=on_progress)
+        mask = cv2.dilate(result.mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        return MapResult(mask.astype(np.float32), mask, result.tiles, result.cam, True, 0.9)
+
+
+def test_the_width_rule_holds_at_the_photos_own_resolution():
+    from crackscope.maps.refine import RefineOptions
+
+    photo = upscaled(surface(seed=5), 3)  # a coarser grain than the reference: mapped at a reduced scale
+    y = photo.shape[0] // 2
+    photo[y : y + 3, 20:-20] = 40  # a 3 px crack
+    ref = reference_scale([surface(seed=s) for s in range(3)])
+    rule = RefineOptions(radii=(2, 4, 8), blur=1.0, half_max=0.5, half_max_radius=3)
+    wide = ScaledMapper(WideningMapper(), ref).map_image(photo)
+    kept = ScaledMapper(WideningMapper(), ref, width_rule=rule).map_image(photo)
+    assert wide.scale < 0.75 and kept.scale == wide.scale
+    near, columns = slice(y - 20, y + 23), slice(40, photo.shape[1] - 40)
+    wide_width = np.median(wide.mask[near, columns].sum(axis=0))
+    kept_width = np.median(kept.mask[near, columns].sum(axis=0))
+    assert wide_width >= 9  # the 3 px crack grown by 2 px on each side at 0.71x, resized back
+    assert 3 <= kept_width <= 7 and kept_width < wide_width  # narrowed to the line's profile in the photo
+    assert (kept.mask <= wide.mask).all()  # the rule only takes pixels away
+    assert ScaledMapper(WideningMapper(), ref, width_rule=rule).settings()["width_rule_at_full_resolution"]
