@@ -165,3 +165,23 @@ def test_two_cpu_processes_share_the_balanced_draw(two_sources: tuple[DataSource
     assert steps == [math.ceil(math.ceil(config["split_counts"]["train"] / 2) / 4)]  # each process: half the draw
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]["per_source"]["sources"]) == {"walls", "decks"}
+
+
+def test_several_sources_train_with_the_robust_augmentation_unless_told(
+    two_sources: tuple[DataSource, DataSource], synth_dir: Path, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from crackscope.training.trainer import MULTI_SOURCE_AUGMENT
+
+    plain = replace(FAST, augment=None)
+    several = train(two_sources, out=tmp_path / "several", options=plain)
+    one = train(synth_dir, out=tmp_path / "one", options=plain)
+    named = train(two_sources, out=tmp_path / "named", options=replace(FAST, augment="none"))
+
+    def augment(run: Path) -> str:
+        return str(json.loads((run / "config.json").read_text())["options"]["recipe"]["augment"])
+
+    assert augment(several) == MULTI_SOURCE_AUGMENT == "robust"
+    assert augment(one) != "robust"  # one folder keeps the model's own recipe
+    assert augment(named) == "none"  # a named preset wins
