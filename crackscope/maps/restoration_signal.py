@@ -17,13 +17,16 @@ the photo's dark thin lines still pick the pixels. The weight and the unit are t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from crackscope.maps.refine import RefineOptions
 from crackscope.progress import OnProgress, report
-from crackscope.unsupervised.run import RestorerRun
+
+if TYPE_CHECKING:
+    from crackscope.unsupervised.run import RestorerRun
 
 
 def restoration_error(image: np.ndarray, restored: np.ndarray, *, blur: float = 1.0) -> np.ndarray:

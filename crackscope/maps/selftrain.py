@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -44,7 +44,9 @@ from crackscope.maps.pixel_model import (
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
 from crackscope.progress import OnProgress, report
-from crackscope.unsupervised.run import RestorerRun
+
+if TYPE_CHECKING:
+    from crackscope.unsupervised.run import RestorerRun
 
 IGNORE = 255
 
