@@ -4,6 +4,7 @@ restoration error as a second signal for the CAM route's pseudo-labels.
     .venv/bin/python benchmarks/bench_restorer.py data
     .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py control RESTORER [--photos 40]
+    .venv/bin/python benchmarks/bench_restorer.py edges RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py labels RESTORER [--run builtin] [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py score RESTORER --trained-on TEXT --set deepcrack|crack500
         [--preset restorer-paper --preset restorer-thin]
@@ -21,6 +22,9 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
 - ``control``: on the same tune photos, ``restorer-thin``'s masks against the same refinement settings with the
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
+- ``edges``: on the same tune photos, ``restorer-thin`` with the photo restored without context at its edges
+  (the first session's restoration) and with the product's default edge context; how many of the false
+  positives lie within ``EDGE_BAND`` px of the border. Rows go to ``results/restorer_tune.jsonl``.
 - ``labels``: on the same tune photos, the first-round pseudo-labels of the ``selftrained`` preset (stage
   ``a1``) made from the class maps alone and fused with the restoration error at several weights and units;
   precision and recall of the positive labels and the share of true crack pixels labelled background, against
@@ -58,6 +62,7 @@ CRACK500 = SHARED / "crack500-379"
 OZGENEL = SHARED / "ozgenel-10k"
 RESULTS = ROOT / "benchmarks" / "results"
 N_TRAIN = 240
+EDGE_BAND = 16
 #: the width goal the tuning keeps to (median mean-width error on the tune photos)
 MAX_WIDTH_ERROR = 0.25
 #: links to the first 240 DeepCrack photos and masks (``bench_upcracknet.train_set``), the DeepCrack restorer's data
@@ -95,12 +100,16 @@ def width_errors(masks: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, fl
     return {"length": round(statistics.median(length), 4), "width": round(statistics.median(width), 4)}
 
 
-def restorations(run_dir: Path, pairs: list) -> list[np.ndarray]:
-    """The restorer's restoration of each photo, cached in the run folder (``bench-restored/``)."""
+def restorations(run_dir: Path, pairs: list, *, edge_context: int | None = None) -> list[np.ndarray]:
+    """The restorer's restoration of each photo (``restore_image``'s ``edge_context``; None: the product's
+    default), cached in the run folder (``bench-restored-edgeN/``; ``bench-restored/`` holds the first session's,
+    made without edge context)."""
+    from crackscope.unsupervised.inference import restore_image
     from crackscope.unsupervised.run import load_restorer_run
 
     run = load_restorer_run(run_dir, device="cpu")
-    cache = run_dir / "bench-restored"
+    margin = run.image_size // 4 if edge_context is None else edge_context
+    cache = run_dir / f"bench-restored-edge{margin}"
     cache.mkdir(exist_ok=True)
     out = []
     for path, image, _ in pairs:
@@ -108,10 +117,67 @@ def restorations(run_dir: Path, pairs: list) -> list[np.ndarray]:
         if f.is_file():
             out.append(np.load(f))
             continue
-        restored = run.restore(image)
+        restored = restore_image(
+            run.generator,
+            image,
+            tile=run.image_size,
+            overlap=run.restorer.tile_overlap,
+            normalization=run.restorer.normalization,
+            edge_context=margin,
+        )
         np.save(f, restored)
         out.append(restored)
     return out
+
+
+def edges(args: argparse.Namespace) -> None:
+    """``restorer-thin`` on the tune photos with the photo's edges restored without context (``edge_context=0``,
+    the first session's restoration) and with the product's default; exact F1 (P / R), the width and length
+    errors, and the share of false positives within ``EDGE_BAND`` px of the photo's border."""
+    from crackscope.evaluation.map_scores import Counts, count_mask
+    from crackscope.maps.presets import RESTORER_THIN
+    from crackscope.unsupervised.mapper import error_mask
+    from crackscope.unsupervised.run import load_restorer_run
+
+    context = run_context()
+    _, tune_photos, _ = deepcrack_split()
+    pairs = load_pairs(tune_photos[: args.photos], DEEPCRACK / "masks")
+    run = load_restorer_run(args.restorer, device="cpu")
+    gts = [g for _, _, g in pairs]
+    arms = {}
+    for name, margin in (("no edge context", 0), ("edge context (default)", None)):
+        restored = restorations(args.restorer, pairs, edge_context=margin)
+        total, masks, fp_edge, fp_all = Counts(), [], 0, 0
+        for (_, img, gt), r in zip(pairs, restored, strict=True):
+            mask = error_mask(img, r, recipe=RESTORER_THIN, bilateral=run.restorer.bilateral)[1]
+            total = total + count_mask(mask, gt)
+            masks.append(mask)
+            band = np.ones(mask.shape, bool)
+            band[EDGE_BAND:-EDGE_BAND, EDGE_BAND:-EDGE_BAND] = False
+            fp = mask & ~(gt > 0)
+            fp_edge += int((fp & band).sum())
+            fp_all += int(fp.sum())
+        arms[name] = {
+            "f1": round(total.f1, 4),
+            "precision": round(total.precision, 4),
+            "recall": round(total.recall, 4),
+            **width_errors(masks, gts),
+            "false_positives_in_edge_band": round(fp_edge / max(fp_all, 1), 4),
+        }
+        print(name, arms[name], flush=True)
+    row = {
+        **context,
+        "command": " ".join(sys.argv),
+        "restorer": str(args.restorer),
+        "photos": f"{len(pairs)} DeepCrack tune photos",
+        "preset": "restorer-thin",
+        "edge_band_px": EDGE_BAND,
+        "arms": arms,
+        "load_1min_after": load_1min(),
+    }
+    with (RESULTS / "restorer_tune.jsonl").open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(json.dumps(row, indent=1))
 
 
 def tune(args: argparse.Namespace) -> None:
@@ -392,6 +458,9 @@ def main() -> None:
     t = sub.add_parser("tune")
     t.add_argument("restorer", type=Path)
     t.add_argument("--photos", type=int, default=40)
+    e = sub.add_parser("edges")
+    e.add_argument("restorer", type=Path)
+    e.add_argument("--photos", type=int, default=40)
     c = sub.add_parser("control")
     c.add_argument("restorer", type=Path)
     c.add_argument("--photos", type=int, default=40)
@@ -411,7 +480,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.what == "score" and not args.preset:
         args.preset = ["restorer-paper", "restorer-thin"]
-    commands = {"tune": tune, "control": control, "labels": labels, "score": score, "feed": feed, "data": data}
+    commands = {
+        "tune": tune,
+        "edges": edges,
+        "control": control,
+        "labels": labels,
+        "score": score,
+        "feed": feed,
+        "data": data,
+    }
     commands[args.what](args)
 
 

@@ -1,6 +1,7 @@
 """Classifiers across sources (issue 16): one source, all three, and leave-one-source-out, each scored on every source.
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
+        [--epochs 12] [--patience N]
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -41,6 +42,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=4.0)
     ap.add_argument("--augment", default="robust")
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (0: off; default: the model's)")
     ap.add_argument("--rows", default="ozgenel,all,loso")
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     args = ap.parse_args()
@@ -59,7 +61,12 @@ def main() -> None:
     for label, trained in plan:
         out = args.work / label.replace(" ", "-")
         options = TrainOptions(
-            model="crackfast", epochs=args.epochs, augment=args.augment, seed=0, time_limit=args.minutes * 60
+            model="crackfast",
+            epochs=args.epochs,
+            patience=args.patience,
+            augment=args.augment,
+            seed=0,
+            time_limit=args.minutes * 60,
         )
         started = time.perf_counter()
         data = sources[trained[0]].path if len(trained) == 1 else tuple(sources[n] for n in trained)
@@ -80,7 +87,15 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     context["load_1min_after"] = load_1min()
-    record = {**context, "model": "crackfast", "augment": args.augment, "minutes_cap": args.minutes, "rows": rows}
+    record = {
+        **context,
+        "model": "crackfast",
+        "augment": args.augment,
+        "minutes_cap": args.minutes,
+        "epochs": args.epochs,
+        "patience": args.patience,
+        "rows": rows,
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as fh:
         fh.write(json.dumps(record) + "\n")

@@ -190,7 +190,7 @@ def _plain_mapper(run: Path, recipe: MapRecipe, *, device: str, runtime: str, ex
 
     try:
         pixels = _onnx_pixel_models(run, recipe, export) if runtime == "onnx" else None
-        return make_mapper(run, recipe, device=device, pixel_model=pixels)
+        return make_mapper(run, recipe, device=device, pixel_model=pixels, class_map=False)  # outputs have none
     except ImportError:
         fail(ONNX_MISSING)
     except (CrackscopeError, ValueError, OSError) as exc:  # no run, a pixel model missing, no export

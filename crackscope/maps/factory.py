@@ -82,13 +82,16 @@ def make_mapper(
     batch_size: int = 64,
     device: DeviceSpec = "auto",
     pixel_model: PixelPredictor | None = None,
+    class_map: bool = True,
 ) -> Mapper:
     """The mapper for ``run`` (a run folder, ``"builtin"``, or a loaded run) and ``recipe`` (a
     :class:`MapRecipe`, a preset name, or None for the run's own recipe, see :func:`default_recipe`).
 
     ``device``: where a run folder's models are loaded and run (``auto``: CUDA when there is one; a loaded run
     stays where it is). ``pixel_model``: a predictor to use instead of the recipe's pixel models (for example
-    the exported ones of :mod:`crackscope.export`, run by onnxruntime).
+    the exported ones of :mod:`crackscope.export`, run by onnxruntime). ``class_map=False``: a classifier run
+    leaves the class map out (``MapResult.cam`` None) where the recipe's maps do not use it
+    (:meth:`~crackscope.maps.classifier.ClassifierMapper.needs_class_map`), for callers that do not show it.
 
     Raises
     ------
@@ -118,7 +121,7 @@ def make_mapper(
         if pixel_model is None and chosen.refine and chosen.pixel_models:
             models = load_pixel_models(pixel_model_paths(run_dir, chosen.pixel_models))
             pixel_model = models.to(module_device(loaded.model))  # beside the classifier
-        mapper = ClassifierMapper(loaded, chosen, pixel_model=pixel_model, batch_size=batch_size)
+        mapper = ClassifierMapper(loaded, chosen, pixel_model=pixel_model, batch_size=batch_size, class_map=class_map)
     if chosen.scale.active:
         from crackscope.maps.scale import ScaledMapper
 

@@ -107,7 +107,7 @@ class MapWorker:
         if cwd is not None and Path(cwd).is_dir():
             os.chdir(cwd)  # this process is the actor's own
         torch.set_num_threads(max(1, threads))
-        self.mapper = make_mapper(run, recipe)
+        self.mapper = make_mapper(run, recipe, class_map=False)  # the outputs of map_images show no class map
         self.out = Path(out)
         self.mm_per_px = mm_per_px
         self.settings = settings

@@ -108,6 +108,12 @@ class RefineOptions:
         d["radii"] = list(self.radii)
         return d
 
+    @property
+    def uses_region(self) -> bool:
+        """Whether the class map restricts the mask to a region (:func:`support_region` is the whole photo when
+        ``region_level`` and ``region_floor`` are both 0)."""
+        return self.region_level > 0 or self.region_floor > 0
+
     def with_(self, **changes: Any) -> RefineOptions:
         return replace(self, **changes)
 

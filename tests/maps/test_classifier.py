@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 import crackscope.cam
 from crackscope.maps import classifier as mapper_mod
@@ -21,7 +22,7 @@ from crackscope.maps.refine import RefineOptions
 class FakeRun:
     image_size: int = 32
     threshold: float = 0.5
-    model: object = None
+    model: object = field(default_factory=lambda: torch.nn.Sequential())  # create_cam is replaced in these tests
     name: str = "fake"
     path: str = "fake"
     precision: str = "fp32"
@@ -191,3 +192,35 @@ def test_tiles_report_progress_only_for_big_photos(tiny_run):
 def test_tile_json_keeps_only_the_measures_that_are_set():
     assert Tile((0, 1, 2, 3), probability=0.5).as_dict() == {"box": [0, 1, 2, 3], "probability": 0.5}
     assert Tile((0, 1, 2, 3), error=0.25).as_dict() == {"box": [0, 1, 2, 3], "error": 0.25}
+
+
+class _BandModel:
+    """A pixel model that marks the photo's middle rows (where ``_photo`` draws its crack)."""
+
+    source = "band"
+    config: ClassVar[dict[str, object]] = {}
+
+    def predict(self, image):
+        p = np.zeros(image.shape[:2], np.float32)
+        p[image.shape[0] // 2 - 1 : image.shape[0] // 2 + 2] = 0.9
+        return p
+
+
+def test_class_map_is_left_out_only_where_the_recipe_does_not_use_it(tiny_run):
+    whole = MapRecipe(tile=32, refine_options=RefineOptions(region_level=0.0, min_size=0, half_max=None))
+    img = _photo(70, 100)
+    shown = ClassifierMapper(tiny_run, whole, pixel_model=_BandModel()).map_image(img)
+    left_out = ClassifierMapper(tiny_run, whole, pixel_model=_BandModel(), class_map=False).map_image(img)
+    assert shown.cam is not None and left_out.cam is None
+    assert np.array_equal(shown.mask, left_out.mask) and np.array_equal(shown.probability, left_out.probability)
+    assert left_out.tiles == shown.tiles  # the same tiles and probabilities, from the forward pass alone
+    assert (left_out.cracked, left_out.crack_probability) == (shown.cracked, shown.crack_probability)
+    # the class map is computed wherever the maps depend on it (a plain map is the class map itself)
+    region = whole.with_(refine_options=whole.refine_options.with_(region_level=0.3))
+    for recipe, pixels in ((region, _BandModel()), (whole, None), (whole.with_(refine=False), _BandModel())):
+        mapper = ClassifierMapper(tiny_run, recipe, pixel_model=pixels, class_map=False)
+        a, b = mapper.map_image(img), ClassifierMapper(tiny_run, recipe, pixel_model=pixels).map_image(img)
+        assert mapper.needs_class_map() and np.array_equal(a.probability, b.probability)
+        assert a.cam is None if recipe.refine is False else a.cam is not None and np.array_equal(a.cam, b.cam)
+    with pytest.raises(ValueError, match="needs the class map"):
+        ClassifierMapper(tiny_run, region, pixel_model=_BandModel()).finish(img, None, shown.tiles)

@@ -313,3 +313,32 @@ def test_records_have_a_headline_the_scale_and_no_border_strip(tiny_run, tmp_pat
     expected = combine_summaries(CrackSummary.from_dict(r["headline"]) for r in records)
     assert summary["headline"] == expected.as_dict() and summary["headline"]["n_cracks"] == 2
     assert [e["mapped_at_scale"] for e in summary["images"]] == [0.5, 0.5]
+
+
+def test_probability_png_values():
+    from crackscope.maps.pipeline import _to_u8
+
+    prob = np.array([[np.nan, -0.5, 0.0, 0.5], [1 / 255, 0.999, 1.0, np.inf]], np.float32)
+    assert _to_u8(prob).tolist() == [[0, 0, 0, 128], [1, 255, 255, 255]]
+    assert np.isnan(prob[0, 0])  # the map itself is left as it was
+
+
+def test_a_failed_image_write_leaves_the_photo_unfinished(tiny_run, tmp_path, monkeypatch):
+    import crackscope.io
+
+    write_image_atomic(tmp_path / "in" / "p0.png", np.full((64, 80, 3), 150, np.uint8))
+    real = crackscope.io.write_image_atomic
+
+    def failing(path, array):
+        if Path(path).parent.name == "overlays":
+            raise OSError(f"{path}: disk full")
+        return real(path, array)
+
+    monkeypatch.setattr(crackscope.io, "write_image_atomic", failing)
+    out = tmp_path / "out"
+    summary = map_images(tiny_run, [tmp_path / "in"], out, mapper=LineAndBorderStrip())
+    assert summary["counts"]["mapped"] == 0 and "disk full" in summary["errors"][0]["problem"]
+    assert not (out / "records" / "p0.json").exists()  # no record: the next run maps it again
+    monkeypatch.setattr(crackscope.io, "write_image_atomic", real)
+    again = map_images(tiny_run, [tmp_path / "in"], out, mapper=LineAndBorderStrip())
+    assert again["counts"]["mapped"] == 1 and (out / "records" / "p0.json").is_file()

@@ -279,3 +279,37 @@ def test_predict_logits_bf16_agrees_with_fp32() -> None:
     assert torch.allclose(fast, fp32, atol=0.05 + 0.05 * fp32.abs().max().item())
     with torch.no_grad():
         assert torch.allclose(model.eval()(x), fp32, atol=1e-5)
+
+
+def test_fold_batch_norms_keeps_the_function_and_the_names() -> None:
+    from crackscope.models.speed import fold_batch_norms
+
+    torch.manual_seed(3)
+    model = create_model(DEFAULT_MODEL)
+    for m in model.modules():  # non-trivial statistics, so the folding is exercised
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    model.train()
+    folded = fold_batch_norms(model)
+    norms = [n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    left = [n for n, m in folded.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 8 and left == ["features.context.bn", "features.last.bn"]  # the residuals' own forward
+    assert {n for n, _ in model.named_modules()} == {n for n, _ in folded.named_modules()}  # the same names
+    assert model.training and not folded.training  # the original keeps its mode
+    assert folded.features.last.conv.weight is model.features.last.conv.weight  # not folded: shared, not copied
+    assert folded.features.stem[0].conv.weight is not model.features.stem[0].conv.weight
+    x = torch.rand(2, 3, 64, 64) * 255
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), folded(x), atol=1e-4)
+
+
+def test_fold_batch_norms_folds_only_a_conv_then_a_norm() -> None:
+    from crackscope.models.speed import fold_batch_norms
+
+    net = torch.nn.Sequential(
+        torch.nn.BatchNorm2d(3), torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.BatchNorm2d(4)
+    )
+    assert [type(m).__name__ for m in fold_batch_norms(net)] == ["BatchNorm2d", "Conv2d", "ReLU", "BatchNorm2d"]

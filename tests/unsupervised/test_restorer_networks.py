@@ -188,3 +188,29 @@ def test_restore_image_is_deterministic_and_sized():
     b = restore_image(g, img, tile=32, batch_size=4)
     assert a.shape == img.shape and a.dtype == np.uint8 and np.array_equal(a, b)
     assert not np.array_equal(a, restore_image(g, img, tile=32, batch_size=4, normalization="running"))
+
+
+class _EdgeBlind(nn.Module):
+    """Restores a tile perfectly except its outer 2 px, which come out black (a generator's weak tile edges)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        out[..., :2, :] = out[..., -2:, :] = -1.0
+        out[..., :, :2] = out[..., :, -2:] = -1.0
+        return out
+
+
+def test_restore_image_gives_the_photo_border_context():
+    img = np.full((40, 70, 3), 200, np.uint8)
+    frame = np.ones((40, 70), bool)
+    frame[2:-2, 2:-2] = False
+
+    def border_error(restored: np.ndarray) -> float:
+        return float(np.abs(restored.astype(float) - img)[frame].mean())
+
+    blind = restore_image(_EdgeBlind(), img, tile=32, edge_context=0, normalization="running")
+    seen = restore_image(_EdgeBlind(), img, tile=32, normalization="running")  # a quarter tile: 8 px
+    assert blind.shape == seen.shape == img.shape
+    assert border_error(blind) > 100 and border_error(seen) < 5
+    with pytest.raises(ValueError, match="edge_context"):
+        restore_image(_EdgeBlind(), img, tile=32, edge_context=-1)
