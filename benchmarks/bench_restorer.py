@@ -23,8 +23,8 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
 - ``edges``: on the same tune photos, ``restorer-thin`` with the photo restored without context at its edges
-  (the first session's restoration) and with the product's default edge context; how many of the false
-  positives lie within ``EDGE_BAND`` px of the border. Rows go to ``results/restorer_tune.jsonl``.
+  (the default) and with a quarter tile of mirrored context; how many of the false positives lie within
+  ``EDGE_BAND`` px of the border. Rows go to ``results/restorer_tune.jsonl``.
 - ``labels``: on the same tune photos, the first-round pseudo-labels of the ``selftrained`` preset (stage
   ``a1``) made from the class maps alone and fused with the restoration error at several weights and units;
   precision and recall of the positive labels and the share of true crack pixels labelled background, against
@@ -100,15 +100,15 @@ def width_errors(masks: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, fl
     return {"length": round(statistics.median(length), 4), "width": round(statistics.median(width), 4)}
 
 
-def restorations(run_dir: Path, pairs: list, *, edge_context: int | None = None) -> list[np.ndarray]:
-    """The restorer's restoration of each photo (``restore_image``'s ``edge_context``; None: the product's
-    default), cached in the run folder (``bench-restored-edgeN/``; ``bench-restored/`` holds the first session's,
-    made without edge context)."""
+def restorations(run_dir: Path, pairs: list, *, edge_context: int = 0) -> list[np.ndarray]:
+    """The restorer's restoration of each photo (``restore_image``'s ``edge_context``, 0: the product's default),
+    cached in the run folder (``bench-restored-edgeN/``; ``bench-restored/`` holds the first session's, made as
+    ``edge0``)."""
     from crackscope.unsupervised.inference import restore_image
     from crackscope.unsupervised.run import load_restorer_run
 
     run = load_restorer_run(run_dir, device="cpu")
-    margin = run.image_size // 4 if edge_context is None else edge_context
+    margin = edge_context
     cache = run_dir / f"bench-restored-edge{margin}"
     cache.mkdir(exist_ok=True)
     out = []
@@ -132,8 +132,8 @@ def restorations(run_dir: Path, pairs: list, *, edge_context: int | None = None)
 
 def edges(args: argparse.Namespace) -> None:
     """``restorer-thin`` on the tune photos with the photo's edges restored without context (``edge_context=0``,
-    the first session's restoration) and with the product's default; exact F1 (P / R), the width and length
-    errors, and the share of false positives within ``EDGE_BAND`` px of the photo's border."""
+    the default) and with a quarter tile of it; exact F1 (P / R), the width and length errors, and the share of
+    false positives within ``EDGE_BAND`` px of the photo's border."""
     from crackscope.evaluation.map_scores import Counts, count_mask
     from crackscope.maps.presets import RESTORER_THIN
     from crackscope.unsupervised.mapper import error_mask
@@ -145,7 +145,7 @@ def edges(args: argparse.Namespace) -> None:
     run = load_restorer_run(args.restorer, device="cpu")
     gts = [g for _, _, g in pairs]
     arms = {}
-    for name, margin in (("no edge context", 0), ("edge context (default)", None)):
+    for name, margin in (("no edge context (the default)", 0), ("edge context of a quarter tile", run.image_size // 4)):
         restored = restorations(args.restorer, pairs, edge_context=margin)
         total, masks, fp_edge, fp_all = Counts(), [], 0, 0
         for (_, img, gt), r in zip(pairs, restored, strict=True):

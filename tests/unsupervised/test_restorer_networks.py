@@ -208,8 +208,8 @@ def test_restore_image_gives_the_photo_border_context():
     def border_error(restored: np.ndarray) -> float:
         return float(np.abs(restored.astype(float) - img)[frame].mean())
 
-    blind = restore_image(_EdgeBlind(), img, tile=32, edge_context=0, normalization="running")
-    seen = restore_image(_EdgeBlind(), img, tile=32, normalization="running")  # a quarter tile: 8 px
+    blind = restore_image(_EdgeBlind(), img, tile=32, normalization="running")  # the default: no context
+    seen = restore_image(_EdgeBlind(), img, tile=32, edge_context=8, normalization="running")
     assert blind.shape == seen.shape == img.shape
     assert border_error(blind) > 100 and border_error(seen) < 5
     with pytest.raises(ValueError, match="edge_context"):
