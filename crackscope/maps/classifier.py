@@ -190,6 +190,7 @@ class ClassifierMapper:
         import torch
 
         from crackscope.cam.base import target_scores
+        from crackscope.devices import module_device
 
         image = check_image(image)
         model = self.extractor().model
@@ -200,7 +201,7 @@ class ClassifierMapper:
         shown = on_progress if len(starts) >= TILE_PROGRESS_MIN else None
         tiles: list[Tile] = []
         report(shown, task, 0, len(starts))
-        device = next(model.parameters()).device
+        device = module_device(model)
         bf16 = self.precision == "bf16"
         for chunk in batched(starts, self.batch_size):
             batch = self._tile_tensor(padded, chunk).to(device)
