@@ -1,7 +1,7 @@
 """Classifiers across sources (issue 16): one source, all three, and leave-one-source-out, each scored on every source.
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
-        [--epochs 12] [--patience N]
+        [--epochs 12] [--patience N] [--label-smoothing X]
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--augment", default="robust")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (0: off; default: the model's)")
+    ap.add_argument("--label-smoothing", type=float, default=None, help="default: the model's recipe (crackfast: 0)")
     ap.add_argument("--rows", default="ozgenel,all,loso")
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     args = ap.parse_args()
@@ -64,6 +65,7 @@ def main() -> None:
             model="crackfast",
             epochs=args.epochs,
             patience=args.patience,
+            label_smoothing=args.label_smoothing,
             augment=args.augment,
             seed=0,
             time_limit=args.minutes * 60,
@@ -94,6 +96,7 @@ def main() -> None:
         "minutes_cap": args.minutes,
         "epochs": args.epochs,
         "patience": args.patience,
+        "label_smoothing": args.label_smoothing,
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
