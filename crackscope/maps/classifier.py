@@ -32,7 +32,7 @@ are kept (blend sum and weight, the map, the refinement's response).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -138,6 +138,25 @@ class ClassifierMapper:
             self._extractor = (key, create_cam(self.recipe.method, model, layer=self.recipe.layer))
         return self._extractor[1]
 
+    def _tile_batches(
+        self, padded: np.ndarray, *, name: str | None, on_progress: OnProgress | None
+    ) -> Iterator[tuple[list[tuple[int, int]], torch.Tensor]]:
+        """The recipe's tiles of a padded photo, ``batch_size`` at a time: (their origins, the input batch);
+        progress is reported once a batch is done with (a photo of ``TILE_PROGRESS_MIN`` tiles or more)."""
+        starts = tile_grid(*padded.shape[:2], tile=self.tile, overlap=self.recipe.overlap)
+        task = f"tiles of {name or 'photo'}"
+        shown = on_progress if len(starts) >= TILE_PROGRESS_MIN else None
+        report(shown, task, 0, len(starts))
+        done = 0
+        for chunk in batched(starts, self.batch_size):
+            yield list(chunk), self._tile_tensor(padded, chunk)
+            done += len(chunk)
+            report(shown, task, done, len(starts))
+
+    def _tile(self, y0: int, x0: int, shape: tuple[int, ...], probability: float) -> Tile:
+        """A tile at (y0, x0), its box cut to the photo's ``shape``."""
+        return Tile(box=(y0, x0, min(y0 + self.tile, shape[0]), min(x0 + self.tile, shape[1])), probability=probability)
+
     def cam_map(
         self, image: np.ndarray, *, name: str | None = None, on_progress: OnProgress | None = None
     ) -> tuple[np.ndarray, tuple[Tile, ...]]:
@@ -147,14 +166,9 @@ class ClassifierMapper:
         h, w = image.shape[:2]
         padded = pad_to_tile(image, self.tile)
         ph, pw = padded.shape[:2]
-        starts = tile_grid(ph, pw, tile=self.tile, overlap=self.recipe.overlap)
         acc = BlendAccumulator(ph, pw, self.tile)
         tiles: list[Tile] = []
-        task = f"tiles of {name or 'photo'}"
-        shown = on_progress if len(starts) >= TILE_PROGRESS_MIN else None
-        report(shown, task, 0, len(starts))
-        for chunk in batched(starts, self.batch_size):
-            batch = self._tile_tensor(padded, chunk)
+        for chunk, batch in self._tile_batches(padded, name=name, on_progress=on_progress):
             expl = explain(batch, target="crack", normalise="image", precision=self.precision)
             maps = np.nan_to_num(np.asarray(expl.normalised, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
             probs = np.asarray(expl.probabilities, np.float64)
@@ -162,8 +176,7 @@ class ClassifierMapper:
                 if m.shape != (self.tile, self.tile):
                     m = cv2.resize(m, (self.tile, self.tile), interpolation=cv2.INTER_LINEAR)
                 acc.add(y0, x0, np.clip(m, 0.0, 1.0) * np.float32(p))
-                tiles.append(Tile(box=(y0, x0, min(y0 + self.tile, h), min(x0 + self.tile, w)), probability=float(p)))
-            report(shown, task, len(tiles), len(starts))
+                tiles.append(self._tile(y0, x0, image.shape, float(p)))
         cam = acc.result()
         del acc
         if (ph, pw) != (h, w):
@@ -187,30 +200,19 @@ class ClassifierMapper:
     ) -> tuple[Tile, ...]:
         """The tiles of :meth:`cam_map` with their crack probabilities, from the classifier's forward pass alone
         (the same pass, model and precision, without the class map)."""
-        import torch
-
         from crackscope.cam.base import target_scores
         from crackscope.devices import module_device
 
         image = check_image(image)
         model = self.extractor().model
-        h, w = image.shape[:2]
-        padded = pad_to_tile(image, self.tile)
-        starts = tile_grid(*padded.shape[:2], tile=self.tile, overlap=self.recipe.overlap)
-        task = f"tiles of {name or 'photo'}"
-        shown = on_progress if len(starts) >= TILE_PROGRESS_MIN else None
-        tiles: list[Tile] = []
-        report(shown, task, 0, len(starts))
         device = module_device(model)
         bf16 = self.precision == "bf16"
-        for chunk in batched(starts, self.batch_size):
-            batch = self._tile_tensor(padded, chunk).to(device)
+        tiles: list[Tile] = []
+        for chunk, batch in self._tile_batches(pad_to_tile(image, self.tile), name=name, on_progress=on_progress):
             with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = target_scores(model(batch).float(), "crack")
+                logits = target_scores(model(batch.to(device)).float(), "crack")
             probs = torch.sigmoid(logits).float().cpu().numpy()
-            for (y0, x0), p in zip(chunk, probs, strict=True):
-                tiles.append(Tile(box=(y0, x0, min(y0 + self.tile, h), min(x0 + self.tile, w)), probability=float(p)))
-            report(shown, task, len(tiles), len(starts))
+            tiles.extend(self._tile(y0, x0, image.shape, float(p)) for (y0, x0), p in zip(chunk, probs, strict=True))
         return tuple(tiles)
 
     def finish(self, image: np.ndarray, cam: np.ndarray | None, tiles: Sequence[Tile]) -> MapResult:
