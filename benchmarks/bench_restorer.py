@@ -86,6 +86,18 @@ def load_pairs(photos: list[Path], masks: Path) -> list[tuple[Path, np.ndarray, 
     return [(p, read_image(p), read_mask(masks / f"{p.stem}.png")) for p in photos]
 
 
+def tune_pairs(n: int) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    """The first ``n`` DeepCrack tune photos (:func:`deepcrack_split`) with their masks: (path, image, mask)."""
+    _, tune, _ = deepcrack_split()
+    return load_pairs(tune[:n], DEEPCRACK / "masks")
+
+
+def append_result(name: str, row: dict) -> None:
+    """Add ``row`` as one JSON line to ``benchmarks/results/NAME``."""
+    with (RESULTS / name).open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
 def width_errors(masks: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, float | None]:
     """Median length and mean-width errors (prediction / truth - 1) over photos cracked in both."""
     length, width = [], []
@@ -140,8 +152,7 @@ def edges(args: argparse.Namespace) -> None:
     from crackscope.unsupervised.run import load_restorer_run
 
     context = run_context()
-    _, tune_photos, _ = deepcrack_split()
-    pairs = load_pairs(tune_photos[: args.photos], DEEPCRACK / "masks")
+    pairs = tune_pairs(args.photos)
     run = load_restorer_run(args.restorer, device="cpu")
     gts = [g for _, _, g in pairs]
     arms = {}
@@ -175,8 +186,7 @@ def edges(args: argparse.Namespace) -> None:
         "arms": arms,
         "load_1min_after": load_1min(),
     }
-    with (RESULTS / "restorer_tune.jsonl").open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    append_result("restorer_tune.jsonl", row)
     print(json.dumps(row, indent=1))
 
 
@@ -189,8 +199,7 @@ def tune(args: argparse.Namespace) -> None:
     from crackscope.unsupervised.run import load_restorer_run
 
     context = run_context()
-    _, tune_photos, _ = deepcrack_split()
-    pairs = load_pairs(tune_photos[: args.photos], DEEPCRACK / "masks")
+    pairs = tune_pairs(args.photos)
     run = load_restorer_run(args.restorer, device="cpu")
     restored = restorations(args.restorer, pairs)
     bilateral = run.restorer.bilateral
@@ -259,8 +268,7 @@ def tune(args: argparse.Namespace) -> None:
         "settings_tried": len(log),
         "load_1min_after": load_1min(),
     }
-    with (RESULTS / "restorer_tune.jsonl").open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    append_result("restorer_tune.jsonl", row)
     print(json.dumps(row, indent=1))
 
 
@@ -276,8 +284,7 @@ def control(args: argparse.Namespace) -> None:
     from crackscope.unsupervised.run import load_restorer_run
 
     context = run_context()
-    _, tune_photos, _ = deepcrack_split()
-    pairs = load_pairs(tune_photos[: args.photos], DEEPCRACK / "masks")
+    pairs = tune_pairs(args.photos)
     run = load_restorer_run(args.restorer, device="cpu")
     restored = restorations(args.restorer, pairs)
     opts = RESTORER_THIN.refine_options
@@ -300,8 +307,7 @@ def control(args: argparse.Namespace) -> None:
         "region_share_median": round(statistics.median(coverage), 4),
         "load_1min_after": load_1min(),
     }
-    with (RESULTS / "restorer_tune.jsonl").open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    append_result("restorer_tune.jsonl", row)
     print(json.dumps(row, indent=1))
 
 
@@ -314,8 +320,7 @@ def labels(args: argparse.Namespace) -> None:
     from crackscope.runs import open_run
 
     context = run_context()
-    _, tune_photos, _ = deepcrack_split()
-    pairs = load_pairs(tune_photos[: args.photos], DEEPCRACK / "masks")
+    pairs = tune_pairs(args.photos)
     restored = restorations(args.restorer, pairs)
     errors = [restoration_error(img, r) for (_, img, _), r in zip(pairs, restored, strict=True)]
     mapper = ClassifierMapper(open_run(args.run, device="cpu"), SELFTRAINED)
@@ -350,8 +355,7 @@ def labels(args: argparse.Namespace) -> None:
         "rows": rows,
         "load_1min_after": load_1min(),
     }
-    with (RESULTS / "restorer_labels.jsonl").open("a") as fh:
-        fh.write(json.dumps(out) + "\n")
+    append_result("restorer_labels.jsonl", out)
 
 
 def score(args: argparse.Namespace) -> None:
@@ -389,8 +393,7 @@ def score(args: argparse.Namespace) -> None:
                 "measure": compare_folder(out, masks),
                 "load_1min_after": load_1min(),
             }
-            with (RESULTS / "restorer.jsonl").open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_result("restorer.jsonl", row)
             print(json.dumps(row), flush=True)
 
 
@@ -441,8 +444,7 @@ def feed(args: argparse.Namespace) -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     out = {**context, "command": " ".join(sys.argv), "batch": "8 x 64 px", "rows": rows, "load_1min_after": load_1min()}
-    with (RESULTS / "restorer_feed.jsonl").open("a") as fh:
-        fh.write(json.dumps(out) + "\n")
+    append_result("restorer_feed.jsonl", out)
 
 
 def data(args: argparse.Namespace) -> None:

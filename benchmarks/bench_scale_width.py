@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_restorer import DEEPCRACK, deepcrack_split, load_pairs, width_errors  # noqa: E402
+from bench_restorer import tune_pairs, width_errors  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "scale_width.jsonl"
@@ -36,8 +36,7 @@ def main() -> None:
     from crackscope.maps.factory import default_recipe, make_mapper
 
     context = run_context()
-    _, tune, _ = deepcrack_split()
-    pairs = load_pairs(tune, DEEPCRACK / "masks")
+    pairs = tune_pairs(40)
     recipe = default_recipe(args.run)
     arms = {
         "auto, dead band 1.25 (the recipe's)": recipe.scale.with_(dead_band=1.25),

@@ -24,11 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_sources import DATA, NAMES  # noqa: E402  (the sources of the runs scored here)
 from context import load_1min, run_context  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "source_thresholds.jsonl"
-DATA = ROOT.parent / "shared" / "datasets"
-NAMES = {"ozgenel": "ozgenel-10k", "deepcrack": "deepcrack-train", "crack500": "crack500-379"}
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from crackscope.maps.pixel_model import (
     refine_with_pixel_model,
 )
 from crackscope.maps.refine import RefineOptions
+from tests.models.helpers import randomize_batch_norms
 
 
 def test_ensemble_predicts_the_mean_and_stored_mask_settings_win():
@@ -72,12 +73,7 @@ def test_fused_inference_copy_computes_the_same_function():
 
     torch.manual_seed(0)
     net = make_pixel_net(4)
-    for m in net.modules():  # non-trivial batch-norm statistics, so the folding is exercised
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
+    randomize_batch_norms(net)  # non-trivial batch-norm statistics, so the folding is exercised
     net.eval()
     x = torch.rand(1, 3, 32, 40) * 255
     fused = fused_for_inference(net)

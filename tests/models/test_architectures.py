@@ -14,6 +14,7 @@ from crackscope.models.classic import VGG16_CFG
 from crackscope.models.seed import build_baseline, build_v2, build_v3, keras_parameter_count, l2_penalty_loss
 from crackscope.models.speed import predict_logits
 from crackscope.models.weights import load_pretrained
+from tests.models.helpers import randomize_batch_norms
 
 
 @pytest.fixture(scope="module")
@@ -286,12 +287,7 @@ def test_fold_batch_norms_keeps_the_function_and_the_names() -> None:
 
     torch.manual_seed(3)
     model = create_model(DEFAULT_MODEL)
-    for m in model.modules():  # non-trivial statistics, so the folding is exercised
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
+    randomize_batch_norms(model)  # non-trivial statistics, so the folding is exercised
     model.train()
     folded = fold_batch_norms(model)
     norms = [n for n, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)]
