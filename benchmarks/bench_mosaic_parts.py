@@ -5,7 +5,8 @@
 On the mosaic of ``make_mosaic.py`` (made in a temporary folder), in one process with the run's mapper
 (``make_mapper``): seconds of reading the photo, of the class-map pass (``cam_map``) against the classifier's forward
 pass alone (``tile_probabilities``), of the pixel models with crops of 1024 px (the product's), 1536 px and 2048 px
-(a 64 px margin each; the largest probability difference to the 1024 px crops and the peak RSS after each), and
+(a 64 px margin each; the ensemble's mean probability, as ``MeanPrediction``; its largest difference to the
+1024 px crops and the peak RSS after each), and
 how close the classifier's bf16 probabilities on 512 of the mosaic's tiles come to float32 with and without its
 batch norms folded (``fold_batch_norms``). Each timing is the median of ``--repeat`` runs. Nothing is chosen here;
 a JSON line with date, commit, machine and load goes to ``benchmarks/results/mosaic_parts.jsonl``.
@@ -69,7 +70,9 @@ def main() -> None:
     models = inner.pixel_model.models
     crops, reference = {}, None
     for tile in (1024, 1536, 2048):
-        seconds, prob = timed(lambda t=tile: sum(m.predict(image, tile=t, margin=64) for m in models), args.repeat)
+        seconds, prob = timed(
+            lambda t=tile: sum(m.predict(image, tile=t, margin=64) for m in models) / len(models), args.repeat
+        )
         reference = prob if reference is None else reference
         crops[str(tile)] = {
             "seconds": seconds,
