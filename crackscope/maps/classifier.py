@@ -246,7 +246,8 @@ class ClassifierMapper:
     ) -> MapResult:
         """Map one photo (HxWx3 uint8 RGB): soft map, mask and per-tile predictions, at the photo's size. Without
         ``class_map`` and where the recipe does not use it, ``MapResult.cam`` is None and only the tiles'
-        probabilities are computed (0.35 s less on a 13 MP photo with the bundled run)."""
+        probabilities are computed (2.06 s instead of 2.47 s on a 13 MP photo with the bundled run,
+        ``benchmarks/bench_mosaic_parts.py``)."""
         image = check_image(image)
         if self.class_map or self.needs_class_map():
             cam, tiles = self.cam_map(image, name=name, on_progress=on_progress)

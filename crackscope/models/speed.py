@@ -55,9 +55,9 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
     ``nn.Sequential`` is folded into that convolution (``torch.nn.utils.fusion.fuse_conv_bn_eval``) and replaced by
     ``nn.Identity``, so every module keeps its name (a CAM target layer such as ``features.last`` stays valid).
 
-    The copy is in eval mode and computes the same function up to float rounding (one convolution instead of a
-    convolution and a normalisation, which took 0.34 s of a 13 MP photo's CAM pass with ``crackfast``, profiled);
-    ``model`` is untouched.
+    The copy is in eval mode and computes the same function up to float rounding, with one convolution instead
+    of a convolution and a normalisation (in bf16 ``crackfast``'s probabilities come closer to float32 than the
+    unfolded model's: ``benchmarks/bench_mosaic_parts.py``); ``model`` is untouched.
     A batch norm used any other way (inside a module's own ``forward``) is left as it is. Parameters and buffers
     that are not folded are shared with ``model``, not copied (a large network costs no second copy): make a new
     copy after training ``model`` further.
