@@ -1,7 +1,7 @@
 """Classifiers across sources (issue 16): one source, all three, and leave-one-source-out, each scored on every source.
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
-        [--epochs 12] [--patience N] [--label-smoothing X]
+        [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (0: off; default: the model's)")
     ap.add_argument("--label-smoothing", type=float, default=None, help="default: the model's recipe (crackfast: 0)")
+    ap.add_argument("--image-size", type=int, default=None, help="input size in px (default: the model's, 128)")
+    ap.add_argument("--patch-size", type=int, default=None, help="patches of image + mask sets (default: automatic)")
+    ap.add_argument("--stride", type=int, default=None, help="their stride (default: the patch size)")
     ap.add_argument("--rows", default="ozgenel,all,loso")
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     args = ap.parse_args()
@@ -66,6 +69,9 @@ def main() -> None:
             epochs=args.epochs,
             patience=args.patience,
             label_smoothing=args.label_smoothing,
+            image_size=args.image_size,
+            patch_size=args.patch_size,
+            stride=args.stride,
             augment=args.augment,
             seed=0,
             time_limit=args.minutes * 60,
@@ -97,6 +103,9 @@ def main() -> None:
         "epochs": args.epochs,
         "patience": args.patience,
         "label_smoothing": args.label_smoothing,
+        "image_size": args.image_size,
+        "patch_size": args.patch_size,
+        "stride": args.stride,
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
