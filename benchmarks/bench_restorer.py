@@ -2,7 +2,8 @@
 restoration error as a second signal for the CAM route's pseudo-labels.
 
     .venv/bin/python benchmarks/bench_restorer.py data
-    .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40]
+    .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40] [--set tune|hairline|tune+hairline]
+    .venv/bin/python benchmarks/bench_restorer.py sets RESTORER [--photos 40] [--options JSON]
     .venv/bin/python benchmarks/bench_restorer.py control RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py edges RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py labels RESTORER [--run builtin] [--photos 40]
@@ -19,6 +20,11 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
   settings that turn the restorer's error into a thin mask (``restorer-thin``, through the product's
   ``crackscope.unsupervised.mapper.error_mask``), by exact F1 of the pooled masks among the settings whose median
   mean-width error there is within 25 %. Rows go to ``results/restorer_tune.jsonl``.
+  ``--set hairline`` / ``tune+hairline`` chooses on the hairline training photos (``hairline_photos``: the
+  held-out photos' kind, few of which are tune photos) alone or with the tune photos.
+- ``sets``: ``restorer-thin`` (``--options``: with some refinement settings changed) and the paper's Otsu on the
+  tune photos, the hairline training photos and both, each scored apart: whether the photos that chose the
+  settings speak for the held-out photos' kind.
 - ``control``: on the same tune photos, ``restorer-thin``'s masks against the same refinement settings with the
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
@@ -86,10 +92,31 @@ def load_pairs(photos: list[Path], masks: Path) -> list[tuple[Path, np.ndarray, 
     return [(p, read_image(p), read_mask(masks / f"{p.stem}.png")) for p in photos]
 
 
-def tune_pairs(n: int) -> list[tuple[Path, np.ndarray, np.ndarray]]:
-    """The first ``n`` DeepCrack tune photos (:func:`deepcrack_split`) with their masks: (path, image, mask)."""
+def hairline_photos() -> list[Path]:
+    """The DeepCrack training photos of the held-out photos' kind that are not tune photos: names starting
+    ``IMG`` among the first 240 (the held-out 60 are nearly all such photos, the tune photos mostly not), less
+    the crops of a photo that has crops among the held-out (``IMG14-1``, ``IMG14-2``: ``IMG14-3`` is held out)."""
+    train, tune, held_out = deepcrack_split()
+    held_photos = {photo_group(p) for p in held_out}
+    return [p for p in train if p.stem.startswith("train_IMG") and p not in tune and photo_group(p) not in held_photos]
+
+
+def photo_group(path: Path) -> str:
+    """The photo a DeepCrack file was cropped from: ``train_IMG14-3`` -> ``train_IMG14``."""
+    return path.stem.rsplit("-", 1)[0] if "-" in path.stem else path.stem
+
+
+#: the photo sets masks may choose on: the tune photos, the hairline training photos, or both
+TUNE_SETS = ("tune", "hairline", "tune+hairline")
+
+
+def tune_pairs(n: int, which: str = "tune") -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    """The first ``n`` DeepCrack tune photos (:func:`deepcrack_split`) with their masks: (path, image, mask);
+    ``which`` = ``hairline`` gives :func:`hairline_photos` instead, ``tune+hairline`` both (``n`` counts only
+    the tune photos)."""
     _, tune, _ = deepcrack_split()
-    return load_pairs(tune[:n], DEEPCRACK / "masks")
+    photos = {"tune": tune[:n], "hairline": hairline_photos(), "tune+hairline": tune[:n] + hairline_photos()}[which]
+    return load_pairs(photos, DEEPCRACK / "masks")
 
 
 def append_result(name: str, row: dict) -> None:
@@ -199,7 +226,7 @@ def tune(args: argparse.Namespace) -> None:
     from crackscope.unsupervised.run import load_restorer_run
 
     context = run_context()
-    pairs = tune_pairs(args.photos)
+    pairs = tune_pairs(args.photos, args.set)
     run = load_restorer_run(args.restorer, device="cpu")
     restored = restorations(args.restorer, pairs)
     bilateral = run.restorer.bilateral
@@ -256,7 +283,8 @@ def tune(args: argparse.Namespace) -> None:
         "command": " ".join(sys.argv),
         "restorer": str(args.restorer),
         "pixels": "restoration error (restoration_response)",
-        "photos": f"{len(pairs)} DeepCrack tune photos (every 6th of the first 240 in name order)",
+        "photos": f"{len(pairs)} DeepCrack photos, set {args.set!r} (tune: every 6th of the first 240 in name "
+        "order; hairline: bench_restorer.hairline_photos)",
         "paper": {"f1": round(paper_total.f1, 4), **width_errors(paper_masks, gts)},
         "chosen": best.as_dict(),
         "chosen_scores": {
@@ -270,6 +298,53 @@ def tune(args: argparse.Namespace) -> None:
     }
     append_result("restorer_tune.jsonl", row)
     print(json.dumps(row, indent=1))
+
+
+def sets(args: argparse.Namespace) -> None:
+    """``restorer-thin`` (and the paper's Otsu) on each photo set masks may choose on (``TUNE_SETS``' first two):
+    exact F1 (P / R) and the width and length errors; whether the tune photos speak for the hairline kind."""
+    from crackscope.evaluation.map_scores import Counts, count_mask
+    from crackscope.maps.presets import RESTORER_THIN
+    from crackscope.unsupervised.inference import error_map
+    from crackscope.unsupervised.mapper import error_mask
+    from crackscope.unsupervised.run import load_restorer_run
+
+    context = run_context()
+    run = load_restorer_run(args.restorer, device="cpu")
+    recipe = RESTORER_THIN
+    if args.options:  # another candidate: restorer-thin's refinement with these settings changed
+        recipe = recipe.with_(refine_options=recipe.refine_options.with_(**json.loads(args.options)))
+    found = {}
+    for which in TUNE_SETS:
+        pairs = tune_pairs(args.photos, which)
+        restored = restorations(args.restorer, pairs)
+        gts = [g for _, _, g in pairs]
+        for preset in ("restorer-thin", "restorer-paper"):
+            total, masks = Counts(), []
+            for (_, img, gt), r in zip(pairs, restored, strict=True):
+                if preset == "restorer-thin":
+                    mask = error_mask(img, r, recipe=recipe, bilateral=run.restorer.bilateral)[1]
+                else:
+                    mask = error_map(img, r, bilateral=run.restorer.bilateral)[1]
+                total = total + count_mask(mask, gt)
+                masks.append(mask)
+            found[f"{which}: {preset}"] = {
+                "photos": len(pairs),
+                "f1": round(total.f1, 4),
+                "precision": round(total.precision, 4),
+                "recall": round(total.recall, 4),
+                **width_errors(masks, gts),
+            }
+            print(which, preset, found[f"{which}: {preset}"], flush=True)
+    row = {
+        **context,
+        "command": " ".join(sys.argv),
+        "restorer": str(args.restorer),
+        "refine_options_changed": json.loads(args.options) if args.options else None,
+        "sets": found,
+        "load_1min_after": load_1min(),
+    }
+    append_result("restorer_tune.jsonl", row)
 
 
 def control(args: argparse.Namespace) -> None:
@@ -351,7 +426,8 @@ def labels(args: argparse.Namespace) -> None:
         "command": " ".join(sys.argv),
         "restorer": str(args.restorer),
         "classifier": str(args.run),
-        "photos": f"{len(pairs)} DeepCrack tune photos (every 6th of the first 240 in name order)",
+        "photos": f"{len(pairs)} DeepCrack photos, set {args.set!r} (tune: every 6th of the first 240 in name "
+        "order; hairline: bench_restorer.hairline_photos)",
         "rows": rows,
         "load_1min_after": load_1min(),
     }
@@ -460,6 +536,11 @@ def main() -> None:
     t = sub.add_parser("tune")
     t.add_argument("restorer", type=Path)
     t.add_argument("--photos", type=int, default=40)
+    t.add_argument("--set", choices=TUNE_SETS, default="tune", help="the photos that choose (default: tune)")
+    ss = sub.add_parser("sets")
+    ss.add_argument("restorer", type=Path)
+    ss.add_argument("--photos", type=int, default=40)
+    ss.add_argument("--options", default=None, help="JSON of refinement settings to change, e.g. '{\"blur\": 0.5}'")
     e = sub.add_parser("edges")
     e.add_argument("restorer", type=Path)
     e.add_argument("--photos", type=int, default=40)
@@ -484,6 +565,7 @@ def main() -> None:
         args.preset = ["restorer-paper", "restorer-thin"]
     commands = {
         "tune": tune,
+        "sets": sets,
         "edges": edges,
         "control": control,
         "labels": labels,

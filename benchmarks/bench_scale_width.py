@@ -1,13 +1,14 @@
 """What the scale rule does to detection and to widths, on DeepCrack *tune* photos (a diagnostic for issue 14).
 
-    .venv/bin/python benchmarks/bench_scale_width.py [--run builtin]
+    .venv/bin/python benchmarks/bench_scale_width.py [--run builtin] [--set tune|hairline]
 
 The 40 DeepCrack tune photos (every 6th of the first 240 in name order: training photos whose masks may choose
 settings; the bundled run's pixel models learned from these photos' pseudo-labels, so the F1 here is optimistic)
 are mapped by the run with its own recipe, with the scale rule's dead band at 1.25 (the recipe's), 1.5 and 2.0,
 and with ``scale=native``. Per arm: how many photos were resampled, exact F1 (P / R) of the pooled masks, and the
-median length and mean-width errors (``bench_measure.mask_totals``, the rule of every width row). Nothing is chosen
-here; a JSON line goes to ``benchmarks/results/scale_width.jsonl``.
+median length and mean-width errors (``bench_measure.mask_totals``, the rule of every width row). ``--set
+hairline`` maps the hairline training photos instead (``bench_restorer.hairline_photos``: the held-out photos'
+kind). Nothing is chosen here; a JSON line goes to ``benchmarks/results/scale_width.jsonl``.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "scale_width.jsonl"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
+    ap.add_argument("--set", choices=("tune", "hairline"), default="tune")
     args = ap.parse_args()
 
     from crackscope.evaluation.map_scores import Counts, count_mask
     from crackscope.maps.factory import default_recipe, make_mapper
 
     context = run_context()
-    pairs = tune_pairs(40)
+    pairs = tune_pairs(40, args.set)
     recipe = default_recipe(args.run)
     arms = {
         "auto, dead band 1.25 (the recipe's)": recipe.scale.with_(dead_band=1.25),
@@ -67,7 +69,7 @@ def main() -> None:
         **context,
         "command": " ".join(sys.argv),
         "run": args.run,
-        "photos": f"{len(pairs)} DeepCrack tune photos",
+        "photos": f"{len(pairs)} DeepCrack {args.set} photos",
         "rows": rows,
         "load_1min_after": load_1min(),
     }

@@ -23,7 +23,8 @@ Run = ClassifierRun | RestorerRun
 
 def default_recipe(run_dir: str | Path) -> MapRecipe:
     """The recipe a run maps with when none is named: the one it was fitted for (``map_recipe.json``), else
-    the default preset of its kind (``refined`` for classifiers, ``restorer-paper`` for restorers)."""
+    the default preset of its kind (``DEFAULT_MAP_PRESET``: ``refined`` for classifiers, ``restorer-thin`` for
+    restorers)."""
     from crackscope.maps.presets import DEFAULT_MAP_PRESET
 
     stored = read_run_recipe(resolve_run_dir(run_dir))

@@ -112,9 +112,10 @@ def numbered_overlay(
     anchors = crack_anchors(labels, ids)
     shown = display_image(image, max_side=max_side, min_side=min_side)
     fy, fx = shown.shape[0] / image.shape[0], shown.shape[1] / image.shape[1]
-    outlined = draw_outline(shown, resize_mask(mask, shown.shape[:2]))
+    shown_mask = resize_mask(mask, shown.shape[:2])
+    outlined = draw_outline(shown, shown_mask)
     scaled = [(k, int(y * fy + fy / 2), int(x * fx + fx / 2)) for k, y, x in anchors]
-    return draw_numbers(outlined, scaled)
+    return draw_numbers(outlined, scaled, keep_off=shown_mask)
 
 
 def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crackscope.maps.base import MapResult, Tile, check_image
+from crackscope.maps.presets import DEFAULT_MAP_PRESET
 from crackscope.maps.recipe import MapRecipe, get_preset
 from crackscope.maps.refine import refine_map
 from crackscope.maps.restoration_signal import restoration_error, restoration_response
@@ -70,7 +71,7 @@ class RestorerMapper:
         device: DeviceSpec = "auto",
     ) -> None:
         self.run = load_restorer_run(run, device=device) if isinstance(run, (str, Path)) else run
-        self.recipe = recipe or get_preset("restorer-paper")
+        self.recipe = recipe or get_preset(DEFAULT_MAP_PRESET["restorer"])
         if self.recipe.route != "restorer":
             raise ValueError(f"recipe {self.recipe.name!r} maps with a {self.recipe.route} run, not a restorer")
         self.overlap = self.run.restorer.tile_overlap if overlap is None else float(overlap)

@@ -76,7 +76,7 @@ def test_restorer_presets_and_settings():
     assert paper.route == thin.route == "restorer"
     assert not paper.refine and thin.refine
     _, surface, _ = _photo_with_thin_crack(32)
-    assert RestorerMapper(_run(surface)).recipe == paper  # the default
+    assert RestorerMapper(_run(surface)).recipe == thin  # the default: thin cracks stay thin
     assert RestorerMapper(_run(surface), thin).settings()["threshold"] == "refined"
     assert RestorerMapper(_run(surface), paper).settings()["refine_options"] is None
 

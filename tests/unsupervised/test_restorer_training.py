@@ -195,7 +195,7 @@ def test_map_pipeline_accepts_restorer_runs(restorer_run: Path, synth_dir: Path,
 
     images = sorted((synth_dir / "images").iterdir())[:2]
     summary = map_images(restorer_run, images, tmp_path / "maps")
-    assert summary["manifest"]["settings"]["preset"] == "restorer-paper"  # the restorer's default recipe
+    assert summary["manifest"]["settings"]["preset"] == "restorer-thin"  # the restorer's default recipe
     assert len(list((tmp_path / "maps" / "masks").iterdir())) == 2
     assert len(list((tmp_path / "maps" / "probability").iterdir())) == 2
 
