@@ -25,7 +25,7 @@ _SPACING_SHARE = 0.15  # digits at most this share of the side of the square eac
 #: where a number may go about its anchor, in order of preference: up-right first, then the other corners, sides
 _DIRECTIONS = ((1, -1), (-1, -1), (1, 1), (-1, 1), (1, 0), (-1, 0), (0, -1), (0, 1))
 _RINGS = 4  # distances tried: the gap, then 1, 2, 3 box heights further out
-_COVER_PENALTY = 1000  # a pixel of another number's box costs as much as this many crack pixels
+_COVER_PENALTY = 1000  # a pixel of another number (its box or leader line) costs as much as this many crack pixels
 
 Anchor = tuple[int, int, int]  # (crack id, y, x): where the number is written
 
