@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
         [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
+        [--seed 0]
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -9,7 +10,8 @@ Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrac
 split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
 (chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
 part (``split="test"``), a source left out on all of it. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
-``loso`` (three runs, each leaving one source out; its held-out score is the row's result). No setting is chosen
+``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
+the run that leaves NAME out). No setting is chosen
 here: every row uses the same options. A line with date, commit, machine and load goes to
 ``benchmarks/results/sources.jsonl``.
 """
@@ -47,7 +49,8 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=None, help="input size in px (default: the model's, 128)")
     ap.add_argument("--patch-size", type=int, default=None, help="patches of image + mask sets (default: automatic)")
     ap.add_argument("--stride", type=int, default=None, help="their stride (default: the patch size)")
-    ap.add_argument("--rows", default="ozgenel,all,loso")
+    ap.add_argument("--rows", default="ozgenel,all,loso", help="ozgenel, all, loso or loso:NAME (one held out)")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     args = ap.parse_args()
 
@@ -58,8 +61,13 @@ def main() -> None:
         plan.append(("ozgenel only", ["ozgenel"]))
     if "all" in rows_asked:
         plan.append(("all three", list(NAMES)))
-    if "loso" in rows_asked:
-        plan += [(f"without {held}", [n for n in NAMES if n != held]) for held in NAMES]
+    for row in rows_asked:  # "loso": all three; "loso:NAME": only the run that holds NAME out
+        if row == "loso" or row.startswith("loso:"):
+            held_out = list(NAMES) if row == "loso" else [row.split(":", 1)[1]]
+            unknown = [h for h in held_out if h not in NAMES]
+            if unknown:
+                ap.error(f"unknown source {unknown[0]!r} in --rows; sources: {', '.join(NAMES)}")
+            plan += [(f"without {held}", [n for n in NAMES if n != held]) for held in held_out]
     context = run_context()
     rows = []
     for label, trained in plan:
@@ -73,7 +81,7 @@ def main() -> None:
             patch_size=args.patch_size,
             stride=args.stride,
             augment=args.augment,
-            seed=0,
+            seed=args.seed,
             time_limit=args.minutes * 60,
         )
         started = time.perf_counter()
@@ -103,6 +111,7 @@ def main() -> None:
         "epochs": args.epochs,
         "patience": args.patience,
         "label_smoothing": args.label_smoothing,
+        "seed": args.seed,
         "image_size": args.image_size,
         "patch_size": args.patch_size,
         "stride": args.stride,
