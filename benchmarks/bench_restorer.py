@@ -10,6 +10,7 @@ restoration error as a second signal for the CAM route's pseudo-labels.
     .venv/bin/python benchmarks/bench_restorer.py score RESTORER --trained-on TEXT --set deepcrack|crack500
         [--preset restorer-paper --preset restorer-thin]
     .venv/bin/python benchmarks/bench_restorer.py feed [--seconds 10]
+    .venv/bin/python benchmarks/bench_restorer.py recipe RESTORER
 
 Restorers are trained with the product command (``crackscope train-restorer DATA -o RUN --config cpu``, the
 command of each row is in BENCHMARKS.md); this script never trains one. ``data`` makes the DeepCrack training
@@ -40,6 +41,8 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
   (``bench_measure.compare_folder``, the rule of the CAM route's rows). Sets: ``deepcrack``: the last 60
   DeepCrack photos in name order (the held-out photos of every crack-map row); ``crack500``: all 379 CRACK500
   photos. No setting is chosen here. Rows go to ``results/restorer.jsonl``.
+- ``recipe``: writes a run's ``map_recipe.json`` with the scale reference of its data folder's photos, as
+  ``train-restorer`` does at a first start since the fifth session (for runs trained before); prints it.
 - ``feed``: batches per second of the restorer's training crops (``crackscope.unsupervised.feed.CropFeed``,
   batch 8 of 64 px, the CPU configuration) with 0, 1 and 2 worker processes, without and with a 512 MB photo
   cache, from DeepCrack's crack-free patches and from Özgenel's uncracked photos (1 torch thread).
@@ -523,6 +526,20 @@ def feed(args: argparse.Namespace) -> None:
     append_result("restorer_feed.jsonl", out)
 
 
+def recipe(args: argparse.Namespace) -> None:
+    """Write a restorer run's map recipe with the scale reference of its training photos, as ``train-restorer``
+    now does at its first start (``write_map_recipe``), for runs trained before it did. The photos: every photo
+    of the run's data folder (``config.json``'s ``data``; training used those with a crack-free patch)."""
+    from crackscope.maps.fit import photo_paths
+    from crackscope.unsupervised.train import write_map_recipe
+
+    cfg = json.loads((args.restorer / "config.json").read_text())
+    photos = photo_paths(Path(cfg["data"]), layout=None, max_photos=10**9, seed=0)
+    seed = int(cfg["restorer"]["seed"])
+    written = write_map_recipe(args.restorer, photos, seed=seed)
+    print(args.restorer / "map_recipe.json", written.scale.as_dict())
+
+
 def data(args: argparse.Namespace) -> None:
     """Make (or keep) DEEPCRACK_240, the links to the first 240 DeepCrack photos and masks, and print it."""
     from bench_upcracknet import train_set
@@ -557,6 +574,8 @@ def main() -> None:
     s.add_argument("--set", action="append", choices=("deepcrack", "crack500"), required=True)
     s.add_argument("--preset", action="append", default=None)
     s.add_argument("--work", type=Path, default=ROOT / "bench-out" / "restorer-maps")
+    r = sub.add_parser("recipe")
+    r.add_argument("restorer", type=Path)
     sub.add_parser("data")
     f = sub.add_parser("feed")
     f.add_argument("--seconds", type=float, default=10.0)
@@ -572,6 +591,7 @@ def main() -> None:
         "score": score,
         "feed": feed,
         "data": data,
+        "recipe": recipe,
     }
     commands[args.what](args)
 

@@ -126,6 +126,8 @@ def make_mapper(
     if chosen.scale.active:
         from crackscope.maps.scale import ScaledMapper
 
-        # the recipe's width rule holds at the photo's own resolution too
-        mapper = ScaledMapper(mapper, chosen.scale, width_rule=chosen.refine_options if chosen.refine else None)
+        # the recipe's width rule holds at the photo's own resolution too; on the restorer route the rule's
+        # response is the restoration error, which exists only at the scale the photo was mapped at
+        rule = chosen.refine_options if chosen.refine and chosen.route == "classifier" else None
+        mapper = ScaledMapper(mapper, chosen.scale, width_rule=rule)
     return mapper

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crackscope.errors import BadInputError
-from crackscope.inputs import INPUT_ERRORS
 from crackscope.maps.recipe import PIXEL_MODELS_DIR, MapRecipe, PixelStage, read_run_recipe
 from crackscope.maps.scale import ScaleOptions
 from crackscope.progress import OnProgress
@@ -129,26 +128,15 @@ def fit_photos(data: FitData, *, options: FitOptions, max_photos: int) -> list[P
     return paths
 
 
-#: most photos the scale reference is measured on
-SCALE_REFERENCE_PHOTOS = 100
-
-
 def scale_reference(data: FitData, scale: ScaleOptions, *, options: FitOptions) -> ScaleOptions:
-    """``scale`` with the reference of DATA's photos (:func:`crackscope.maps.scale.reference_scale`, on a seeded
-    sample of at most ``SCALE_REFERENCE_PHOTOS``; unreadable photos are left out, as in self-training)."""
-    from crackscope.io import read_image
-    from crackscope.maps.scale import reference_scale
+    """``scale`` with the reference of DATA's photos (:func:`crackscope.maps.scale.reference_scale_of_files`, on a
+    seeded sample of at most ``SCALE_REFERENCE_PHOTOS``; unreadable photos are left out, as in self-training)."""
+    from crackscope.maps.scale import SCALE_REFERENCE_PHOTOS, reference_scale_of_files
 
     paths = fit_photos(data, options=options, max_photos=min(options.max_photos, SCALE_REFERENCE_PHOTOS))
-    images = []
-    for path in paths:
-        try:
-            images.append(read_image(path))
-        except INPUT_ERRORS:
-            continue
-    if not images:
+    ref = reference_scale_of_files(paths)
+    if ref is None:
         return scale
-    ref = reference_scale(images)
     return scale.with_(texture_period=ref.texture_period, max_line_width=ref.max_line_width)
 
 

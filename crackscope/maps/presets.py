@@ -106,8 +106,9 @@ RESTORER_THIN_MASK = REFINE_V3.with_(
 )
 RESTORER_THIN = register_preset(
     "restorer-thin",
-    MapRecipe(route="restorer", refine_options=RESTORER_THIN_MASK),
-    doc="UP-CrackNet restorer runs: the restoration error picks the pixels with a width rule (thin cracks stay thin)",
+    MapRecipe(route="restorer", refine_options=RESTORER_THIN_MASK, scale=ScaleOptions(mode="auto")),
+    doc="UP-CrackNet restorer runs: the restoration error picks the pixels with a width rule (thin cracks stay "
+    "thin); photos at the scale of the restorer's training photos (`train-restorer` records it)",
 )
 #: weight of the restoration error in the class maps of ``selftrained-restorer``'s first-round pseudo-labels (its
 #: unit: ``PseudoLabelOptions.restoration_contrast``, 16 x the photo's mean error), chosen with the unit among

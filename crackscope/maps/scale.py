@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import cv2
@@ -237,6 +238,39 @@ def reference_scale(images: Sequence[np.ndarray], *, mode: ScaleMode = "auto") -
         texture_period=round(float(np.median(periods)), 4) if periods else None,
         max_line_width=round(float(np.percentile(widths, 90)), 4) if widths else None,
     )
+
+
+#: most photos a run's scale reference is measured on (a seeded sample of its training photos)
+SCALE_REFERENCE_PHOTOS = 100
+
+
+def reference_scale_of_files(
+    paths: Sequence[Path], *, max_photos: int = SCALE_REFERENCE_PHOTOS, seed: int = 0, mode: ScaleMode = "auto"
+) -> ScaleOptions | None:
+    """:func:`reference_scale` of the photo files ``paths``: a seeded sample of at most ``max_photos`` of them
+    (in name order), photos that cannot be read left out; None when none can be read.
+
+    Raises
+    ------
+    ValueError
+        If ``max_photos`` is below 1.
+    """
+    from crackscope.inputs import INPUT_ERRORS
+    from crackscope.io import read_image
+
+    if max_photos < 1:
+        raise ValueError(f"max_photos must be at least 1, got {max_photos}")
+    chosen = sorted({Path(p) for p in paths})
+    if len(chosen) > max_photos:
+        rng = np.random.default_rng(seed)
+        chosen = sorted(chosen[i] for i in rng.choice(len(chosen), size=max_photos, replace=False))
+    images = []
+    for path in chosen:
+        try:
+            images.append(read_image(path))
+        except INPUT_ERRORS:
+            continue
+    return reference_scale(images, mode=mode) if images else None
 
 
 def _resize(array: np.ndarray, size: tuple[int, int], *, shrink: bool) -> np.ndarray:

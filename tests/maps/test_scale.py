@@ -14,6 +14,7 @@ from crackscope.maps.scale import (
     line_width,
     mapping_scale,
     reference_scale,
+    reference_scale_of_files,
     texture_period,
 )
 
@@ -151,3 +152,23 @@ def test_the_width_rule_holds_at_the_photos_own_resolution():
     assert 3 <= kept_width <= 7 and kept_width < wide_width  # narrowed to the line's profile in the photo
     assert (kept.mask <= wide.mask).all()  # the rule only takes pixels away
     assert ScaledMapper(WideningMapper(), ref, width_rule=rule).settings()["width_rule_at_full_resolution"]
+
+
+def test_the_reference_of_files_samples_them_and_leaves_unreadable_ones_out(tmp_path):
+    from crackscope.io import write_image_atomic
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"p{i}.png"
+        write_image_atomic(path, with_bar(surface(seed=i), 3 + i))
+        paths.append(path)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    images = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    assert reference_scale_of_files([*paths, broken]) == reference_scale(images)
+    two = reference_scale_of_files(paths, max_photos=2, seed=3)
+    assert two == reference_scale_of_files(list(reversed(paths)), max_photos=2, seed=3)  # a seeded sample
+    assert two in [reference_scale([images[i], images[j]]) for i in range(4) for j in range(i + 1, 4)]
+    assert reference_scale_of_files([broken]) is None
+    with pytest.raises(ValueError, match="max_photos"):
+        reference_scale_of_files(paths, max_photos=0)
