@@ -4,6 +4,7 @@ restoration error as a second signal for the CAM route's pseudo-labels.
     .venv/bin/python benchmarks/bench_restorer.py data
     .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40] [--set tune|hairline|tune+hairline]
     .venv/bin/python benchmarks/bench_restorer.py sets RESTORER [--photos 40] [--options JSON]
+    .venv/bin/python benchmarks/bench_restorer.py upscale RESTORER [--factors 1 1.5 2]
     .venv/bin/python benchmarks/bench_restorer.py control RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py edges RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py labels RESTORER [--run builtin] [--photos 40]
@@ -26,6 +27,8 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
 - ``sets``: ``restorer-thin`` (``--options``: with some refinement settings changed) and the paper's Otsu on the
   tune photos, the hairline training photos and both, each scored apart: whether the photos that chose the
   settings speak for the held-out photos' kind.
+- ``upscale``: ``restorer-thin`` on the tune and hairline photos enlarged by each factor before mapping, the mask
+  brought back to the photo's size and scored there (whether the restorer finds cracks better at a larger scale).
 - ``control``: on the same tune photos, ``restorer-thin``'s masks against the same refinement settings with the
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
@@ -41,8 +44,8 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
   (``bench_measure.compare_folder``, the rule of the CAM route's rows). Sets: ``deepcrack``: the last 60
   DeepCrack photos in name order (the held-out photos of every crack-map row); ``crack500``: all 379 CRACK500
   photos. No setting is chosen here. Rows go to ``results/restorer.jsonl``.
-- ``recipe``: writes a run's ``map_recipe.json`` with the scale reference of its data folder's photos, as
-  ``train-restorer`` does at a first start since the fifth session (for runs trained before); prints it.
+- ``recipe``: writes a run's ``map_recipe.json``, ``restorer-thin`` with ``scale=auto`` and the scale reference of
+  its data folder's photos (as ``fit`` records its runs' scale), for ``bench_scale.py --run RUN``; prints it.
 - ``feed``: batches per second of the restorer's training crops (``crackscope.unsupervised.feed.CropFeed``,
   batch 8 of 64 px, the CPU configuration) with 0, 1 and 2 worker processes, without and with a 512 MB photo
   cache, from DeepCrack's crack-free patches and from Özgenel's uncracked photos (1 torch thread).
@@ -350,6 +353,55 @@ def sets(args: argparse.Namespace) -> None:
     append_result("restorer_tune.jsonl", row)
 
 
+def upscale(args: argparse.Namespace) -> None:
+    """``restorer-thin`` (the product's ``RestorerMapper``) on photos enlarged by each factor before mapping, the
+    mask brought back to the photo's size (area average >= 0.5, as ``ScaledMapper`` does) and scored there: exact
+    F1 (P / R) and the width and length errors on the tune, hairline and both sets."""
+    import cv2
+
+    from crackscope.evaluation.map_scores import Counts, count_mask
+    from crackscope.maps.presets import RESTORER_THIN
+    from crackscope.unsupervised.mapper import RestorerMapper
+    from crackscope.unsupervised.run import load_restorer_run
+
+    context = run_context()
+    pairs = tune_pairs(args.photos, "tune+hairline")
+    hairline = set(hairline_photos())
+    mapper = RestorerMapper(load_restorer_run(args.restorer, device="cpu"), RESTORER_THIN)
+    found = {}
+    for factor in args.factors:
+        parts: dict[str, tuple[Counts, list, list]] = {}
+        for path, image, truth in pairs:
+            h, w = truth.shape
+            linear = cv2.INTER_LINEAR
+            big = image if factor == 1 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=linear)
+            mask = mapper.map_image(big).mask
+            if factor != 1:
+                mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5
+            for part in ("tune+hairline", "hairline" if path in hairline else "tune"):
+                total, masks, truths = parts.get(part, (Counts(), [], []))
+                parts[part] = (total + count_mask(mask, truth), [*masks, mask], [*truths, truth])
+        for part, (total, masks, truths) in parts.items():
+            key = f"x{factor:g} {part}"
+            found[key] = {
+                "photos": len(masks),
+                "f1": round(total.f1, 4),
+                "precision": round(total.precision, 4),
+                "recall": round(total.recall, 4),
+                **width_errors(masks, truths),
+            }
+            print(key, found[key], flush=True)
+    row = {
+        **context,
+        "command": " ".join(sys.argv),
+        "restorer": str(args.restorer),
+        "preset": "restorer-thin",
+        "upscale": found,
+        "load_1min_after": load_1min(),
+    }
+    append_result("restorer_tune.jsonl", row)
+
+
 def control(args: argparse.Namespace) -> None:
     """What the restorer adds to ``restorer-thin`` on the tune photos: its masks (the product's ``error_mask``)
     against the same refinement settings with the photo's dark-line response over the whole photo (no restorer);
@@ -527,16 +579,22 @@ def feed(args: argparse.Namespace) -> None:
 
 
 def recipe(args: argparse.Namespace) -> None:
-    """Write a restorer run's map recipe with the scale reference of its training photos, as ``train-restorer``
-    now does at its first start (``write_map_recipe``), for runs trained before it did. The photos: every photo
-    of the run's data folder (``config.json``'s ``data``; training used those with a crack-free patch)."""
+    """Write a restorer run's ``map_recipe.json``: ``restorer-thin`` with ``scale=auto`` and the scale reference of
+    the run's data folder's photos (``config.json``'s ``data``; training used those with a crack-free patch), the
+    way ``crackscope fit`` records its runs' scale; ``bench_scale.py --run RUN`` then scores ``auto`` against
+    ``native`` on the restorer route. Restorer runs record no such file themselves (``auto`` did not help them,
+    BENCHMARKS.md); delete it afterwards to map the run as the product does."""
     from crackscope.maps.fit import photo_paths
-    from crackscope.unsupervised.train import write_map_recipe
+    from crackscope.maps.recipe import get_preset
+    from crackscope.maps.scale import reference_scale_of_files
 
     cfg = json.loads((args.restorer / "config.json").read_text())
     photos = photo_paths(Path(cfg["data"]), layout=None, max_photos=10**9, seed=0)
-    seed = int(cfg["restorer"]["seed"])
-    written = write_map_recipe(args.restorer, photos, seed=seed)
+    ref = reference_scale_of_files(photos, seed=int(cfg["restorer"]["seed"]))
+    if ref is None:
+        raise SystemExit(f"no readable photo in {cfg['data']}")
+    written = get_preset("restorer-thin").with_(scale=ref)
+    written.save(args.restorer)
     print(args.restorer / "map_recipe.json", written.scale.as_dict())
 
 
@@ -558,6 +616,10 @@ def main() -> None:
     ss.add_argument("restorer", type=Path)
     ss.add_argument("--photos", type=int, default=40)
     ss.add_argument("--options", default=None, help="JSON of refinement settings to change, e.g. '{\"blur\": 0.5}'")
+    u = sub.add_parser("upscale")
+    u.add_argument("restorer", type=Path)
+    u.add_argument("--photos", type=int, default=40)
+    u.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.5, 2.0])
     e = sub.add_parser("edges")
     e.add_argument("restorer", type=Path)
     e.add_argument("--photos", type=int, default=40)
@@ -585,6 +647,7 @@ def main() -> None:
     commands = {
         "tune": tune,
         "sets": sets,
+        "upscale": upscale,
         "edges": edges,
         "control": control,
         "labels": labels,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,6 @@ import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.io import manifest, versions, write_image_atomic, write_json_atomic, write_text_atomic
-from crackscope.maps.recipe import RECIPE_FILE
 from crackscope.progress import OnProgress, report
 from crackscope.unsupervised.config import (
     STYLE_CHOICES,
@@ -53,7 +51,6 @@ from crackscope.unsupervised.data import (
 if TYPE_CHECKING:
     import torch
 
-    from crackscope.maps.recipe import MapRecipe
     from crackscope.unsupervised.data import Source
     from crackscope.unsupervised.discriminator import PatchDiscriminator
     from crackscope.unsupervised.generator import UNetGenerator
@@ -72,7 +69,6 @@ __all__ = [
     "style_features",
     "train_restorer",
     "train_step",
-    "write_map_recipe",
 ]
 
 HISTORY_FIELDS = ("epoch", "steps", "lr_g", "lr_d", "d_loss", "g_adv", "g_rec", "val_rec", "best", "seconds")
@@ -518,10 +514,6 @@ def train_restorer(
         "versions": versions(),
     }
     write_json_atomic(out / "config.json", run_config)
-    if not (out / RECIPE_FILE).exists():  # measured once, at the first start
-        report(on_progress, "scale reference", 0, 1)
-        write_map_recipe(out, [src.path for src in found.sources if src.path is not None], seed=cfg.seed)
-        report(on_progress, "scale reference", 1, 1)
     steps = cfg.steps_per_epoch or max(1, len(train_src) // cfg.batch_size)
     t0 = time.monotonic()
     stopped: str | None = None
@@ -627,27 +619,6 @@ def train_restorer(
     )
     _write_skipped(out, found.skipped, bad)
     return out
-
-
-def write_map_recipe(out: Path, photos: Sequence[Path], *, seed: int) -> MapRecipe:
-    """Write a restorer run's map recipe (``map_recipe.json``): the default restorer preset
-    (``DEFAULT_MAP_PRESET``) with the scale reference of the training ``photos``
-    (:func:`crackscope.maps.scale.reference_scale_of_files`, a seeded sample), so ``crackscope map RUN`` maps a
-    photo at the scale the restorer learned (``scale=auto``), as a run of ``crackscope fit`` does. Without a
-    readable photo the preset is written as it is. Returns the recipe.
-    """
-    from crackscope.maps.presets import DEFAULT_MAP_PRESET
-    from crackscope.maps.recipe import get_preset
-    from crackscope.maps.scale import reference_scale_of_files
-
-    recipe = get_preset(DEFAULT_MAP_PRESET["restorer"])
-    ref = reference_scale_of_files(photos, seed=seed)
-    if ref is not None:
-        recipe = recipe.with_(
-            scale=recipe.scale.with_(texture_period=ref.texture_period, max_line_width=ref.max_line_width)
-        )
-    recipe.save(out)
-    return recipe
 
 
 def restorer_precision(precision: str, device: torch.device) -> str:

@@ -117,6 +117,31 @@ def test_scaled_mapper_maps_small_and_returns_maps_at_the_photos_size():
     assert ScaledMapper(inner, ref).settings()["scale"] == ref.as_dict()
 
 
+def test_a_fixed_factor_enlarges_every_photo_up_to_an_area():
+    photo = surface((100, 100))
+    assert ScaleOptions(factor=2.0).active and not ScaleOptions(factor=1.0).active
+    assert mapping_scale(photo, ScaleOptions(factor=2.0)) == 2.0  # native mode: the factor alone
+    assert mapping_scale(photo, ScaleOptions(factor=3.0)) == 2.0  # max_upscale
+    assert mapping_scale(photo, ScaleOptions(factor=2.0, max_pixels=22_500)) == pytest.approx(1.5)
+    assert mapping_scale(photo, ScaleOptions(factor=2.0, max_pixels=5_000)) == 1.0  # never below 1 for that
+    assert mapping_scale(photo, ScaleOptions(factor=0.5)) == 0.5
+    for bad in ({"factor": 0.0}, {"max_pixels": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ScaleOptions(**bad)  # type: ignore[arg-type]
+    opts = ScaleOptions(factor=2.0, max_pixels=8_000_000)
+    assert MapRecipe.from_dict(MapRecipe(scale=opts).to_dict()).scale == opts
+
+
+def test_scaled_mapper_maps_an_enlarged_photo_and_brings_a_thin_line_back_thin():
+    photo = with_bar(surface(seed=5), 2)
+    inner = RecordingMapper()
+    result = ScaledMapper(inner, ScaleOptions(factor=2.0)).map_image(photo)
+    h, w = photo.shape[:2]
+    assert inner.shapes == [(2 * h, 2 * w, 3)] and result.scale == 2.0
+    assert result.mask.shape == (h, w) and result.tiles[0].box == (0, 0, h, w)
+    assert np.median(result.mask[:, w // 4 : 3 * w // 4].sum(axis=0)) == 2  # the 2 px bar stays 2 px
+
+
 def test_scaled_mapper_passes_a_photo_at_the_runs_scale_through():
     photo = with_bar(surface(seed=4), 4)
     inner = RecordingMapper()

@@ -99,45 +99,6 @@ def test_run_folder(restorer_run: Path):
     assert all(np.isfinite(float(r["val_rec"])) for r in rows)
 
 
-def test_the_run_records_the_scale_of_its_photos(restorer_run: Path, synth_dir: Path):
-    """Like a run of `fit`: `map` then maps a photo at the scale the restorer learned (`scale=auto`)."""
-    from crackscope.io import read_image
-    from crackscope.maps.factory import default_recipe, make_mapper
-    from crackscope.maps.scale import ScaledMapper, reference_scale
-
-    recipe = default_recipe(restorer_run)
-    assert recipe.name == "restorer-thin" and recipe.route == "restorer"
-    assert recipe.scale.mode == "auto" and recipe.scale.active
-    from crackscope.unsupervised.data import crack_free_sources
-
-    cfg = json.loads((restorer_run / "config.json").read_text())
-    settings = cfg["data_settings"]
-    found = crack_free_sources(
-        synth_dir, patch_size=settings["patch_size"], stride=settings["stride"], margin=cfg["restorer"]["crack_margin"]
-    )
-    photos = sorted({src.path for src in found.sources if src.path is not None})  # the photos it trained on (< 100)
-    assert 0 < len(photos) < len(list((synth_dir / "images").iterdir()))  # some have no crack-free patch
-    expected = reference_scale([read_image(p) for p in photos])
-    assert recipe.scale.texture_period == expected.texture_period
-    assert recipe.scale.max_line_width == expected.max_line_width
-    mapper = make_mapper(restorer_run, device="cpu")
-    assert isinstance(mapper, ScaledMapper) and mapper.width_rule is None  # the rule's response is the restorer's
-
-
-def test_a_run_without_a_recipe_maps_with_the_thin_preset_as_it_is(restorer_run: Path, tmp_path: Path):
-    import shutil
-
-    from crackscope.maps.factory import default_recipe, make_mapper
-    from crackscope.maps.recipe import RECIPE_FILE
-    from crackscope.unsupervised.mapper import RestorerMapper
-
-    old = tmp_path / "old-run"  # trained before runs recorded their scale
-    shutil.copytree(restorer_run, old)
-    (old / RECIPE_FILE).unlink()
-    assert default_recipe(old).name == "restorer-thin" and not default_recipe(old).scale.active
-    assert isinstance(make_mapper(old, device="cpu"), RestorerMapper)
-
-
 def test_crack_free_patches_only(synth_dir: Path):
     from crackscope.unsupervised.data import crack_free_sources
 
@@ -168,7 +129,6 @@ def test_resume_continues(restorer_run: Path, synth_dir: Path, tmp_path: Path):
     train_restorer(synth_dir, out=copy, resume=True, options=RestorerTrainOptions(epochs=3))
     rows = list(csv.DictReader((copy / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert (copy / "map_recipe.json").read_text() == (restorer_run / "map_recipe.json").read_text()
     assert (copy / "samples" / "epoch_003.png").is_file()
 
 
