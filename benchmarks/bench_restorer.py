@@ -1,7 +1,7 @@
 """UP-CrackNet as a route to crack maps: post-processing presets, the paper's cross-set protocol, widths, and the
 restoration error as a second signal for the CAM route's pseudo-labels.
 
-    .venv/bin/python benchmarks/bench_restorer.py data
+    .venv/bin/python benchmarks/bench_restorer.py data [--with-crack500]
     .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40] [--set tune|hairline|tune+hairline]
     .venv/bin/python benchmarks/bench_restorer.py sets RESTORER [--photos 40] [--options JSON]
     .venv/bin/python benchmarks/bench_restorer.py upscale RESTORER [--factors 1 1.5 2]
@@ -599,10 +599,26 @@ def recipe(args: argparse.Namespace) -> None:
 
 
 def data(args: argparse.Namespace) -> None:
-    """Make (or keep) DEEPCRACK_240, the links to the first 240 DeepCrack photos and masks, and print it."""
+    """Make (or keep) DEEPCRACK_240, the links to the first 240 DeepCrack photos and masks, and print it; with
+    ``--with-crack500``, also ``deepcrack240-crack500``: those links and links to all CRACK500 photos and masks
+    (a restorer of both surfaces, still never trained on a held-out DeepCrack photo)."""
+    import os
+
     from bench_upcracknet import train_set
 
-    print(train_set(DEEPCRACK_240.parent))
+    deepcrack = train_set(DEEPCRACK_240.parent)
+    if not args.with_crack500:
+        print(deepcrack)
+        return
+    both = DEEPCRACK_240.parent / "deepcrack240-crack500"
+    for sub, suffix in (("images", "*.jpg"), ("masks", "*.png")):
+        (both / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (deepcrack / sub, CRACK500 / sub):
+            for src in sorted(folder.glob(suffix)):
+                dst = both / sub / src.name
+                if not dst.exists():
+                    os.symlink(src.resolve(), dst)
+    print(both)
 
 
 def main() -> None:
@@ -638,7 +654,8 @@ def main() -> None:
     s.add_argument("--work", type=Path, default=ROOT / "bench-out" / "restorer-maps")
     r = sub.add_parser("recipe")
     r.add_argument("restorer", type=Path)
-    sub.add_parser("data")
+    d = sub.add_parser("data")
+    d.add_argument("--with-crack500", action="store_true")
     f = sub.add_parser("feed")
     f.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
