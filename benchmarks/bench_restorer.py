@@ -4,7 +4,7 @@ restoration error as a second signal for the CAM route's pseudo-labels.
     .venv/bin/python benchmarks/bench_restorer.py data [--with-crack500]
     .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40] [--set tune|hairline|tune+hairline]
     .venv/bin/python benchmarks/bench_restorer.py sets RESTORER [--photos 40] [--options JSON]
-    .venv/bin/python benchmarks/bench_restorer.py upscale RESTORER [--factors 1 1.5 2]
+    .venv/bin/python benchmarks/bench_restorer.py upscale RESTORER [--factors 1 1.5 2] [--no-min-size-at-photo-size]
     .venv/bin/python benchmarks/bench_restorer.py control RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py edges RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py labels RESTORER [--run builtin] [--photos 40]
@@ -28,7 +28,8 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
   tune photos, the hairline training photos and both, each scored apart: whether the photos that chose the
   settings speak for the held-out photos' kind.
 - ``upscale``: ``restorer-thin`` on the tune and hairline photos enlarged by each factor before mapping, the mask
-  brought back to the photo's size and scored there (whether the restorer finds cracks better at a larger scale).
+  brought back to the photo's size and scored there (whether the restorer finds cracks better at a larger scale),
+  through the product's ``ScaledMapper``; ``--no-min-size-at-photo-size`` keeps the specks as the first run did.
 - ``control``: on the same tune photos, ``restorer-thin``'s masks against the same refinement settings with the
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
@@ -354,30 +355,29 @@ def sets(args: argparse.Namespace) -> None:
 
 
 def upscale(args: argparse.Namespace) -> None:
-    """``restorer-thin`` (the product's ``RestorerMapper``) on photos enlarged by each factor before mapping, the
-    mask brought back to the photo's size (area average >= 0.5, as ``ScaledMapper`` does) and scored there: exact
-    F1 (P / R) and the width and length errors on the tune, hairline and both sets."""
-    import cv2
-
+    """``restorer-thin``'s refinement on photos enlarged by each factor before mapping, through the product's
+    path (``RestorerMapper`` in a ``ScaledMapper`` with ``ScaleOptions(factor=...)`` and the refinement's
+    ``min_size`` at the photo's own size, as ``make_mapper`` builds it): the mask comes back at the photo's size
+    and is scored there; exact F1 (P / R), the width and length errors and the number of cracks per photo on the
+    tune, hairline and both sets."""
     from crackscope.evaluation.map_scores import Counts, count_mask
+    from crackscope.maps.postprocess import label_cracks
     from crackscope.maps.presets import RESTORER_THIN
+    from crackscope.maps.scale import ScaledMapper, ScaleOptions
     from crackscope.unsupervised.mapper import RestorerMapper
     from crackscope.unsupervised.run import load_restorer_run
 
     context = run_context()
     pairs = tune_pairs(args.photos, "tune+hairline")
     hairline = set(hairline_photos())
-    mapper = RestorerMapper(load_restorer_run(args.restorer, device="cpu"), RESTORER_THIN)
+    inner = RestorerMapper(load_restorer_run(args.restorer, device="cpu"), RESTORER_THIN)
+    min_size = RESTORER_THIN.refine_options.min_size if args.min_size_at_photo_size else 0
     found = {}
     for factor in args.factors:
+        mapper = ScaledMapper(inner, ScaleOptions(factor=factor), min_size=min_size)
         parts: dict[str, tuple[Counts, list, list]] = {}
         for path, image, truth in pairs:
-            h, w = truth.shape
-            linear = cv2.INTER_LINEAR
-            big = image if factor == 1 else cv2.resize(image, None, fx=factor, fy=factor, interpolation=linear)
-            mask = mapper.map_image(big).mask
-            if factor != 1:
-                mask = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5
+            mask = mapper.map_image(image).mask
             for part in ("tune+hairline", "hairline" if path in hairline else "tune"):
                 total, masks, truths = parts.get(part, (Counts(), [], []))
                 parts[part] = (total + count_mask(mask, truth), [*masks, mask], [*truths, truth])
@@ -389,6 +389,7 @@ def upscale(args: argparse.Namespace) -> None:
                 "precision": round(total.precision, 4),
                 "recall": round(total.recall, 4),
                 **width_errors(masks, truths),
+                "cracks_per_photo": round(statistics.mean(label_cracks(m)[1] for m in masks), 2),
             }
             print(key, found[key], flush=True)
     row = {
@@ -396,6 +397,7 @@ def upscale(args: argparse.Namespace) -> None:
         "command": " ".join(sys.argv),
         "restorer": str(args.restorer),
         "preset": "restorer-thin",
+        "min_size_at_photo_size": min_size,
         "upscale": found,
         "load_1min_after": load_1min(),
     }
@@ -636,6 +638,12 @@ def main() -> None:
     u.add_argument("restorer", type=Path)
     u.add_argument("--photos", type=int, default=40)
     u.add_argument("--factors", type=float, nargs="+", default=[1.0, 1.5, 2.0])
+    u.add_argument(
+        "--min-size-at-photo-size",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="drop specks below the refinement's min_size at the photo's own size, as the product does (default)",
+    )
     e = sub.add_parser("edges")
     e.add_argument("restorer", type=Path)
     e.add_argument("--photos", type=int, default=40)

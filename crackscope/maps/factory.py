@@ -129,5 +129,6 @@ def make_mapper(
         # the recipe's width rule holds at the photo's own resolution too; on the restorer route the rule's
         # response is the restoration error, which exists only at the scale the photo was mapped at
         rule = chosen.refine_options if chosen.refine and chosen.route == "classifier" else None
-        mapper = ScaledMapper(mapper, chosen.scale, width_rule=rule)
+        min_size = chosen.refine_options.min_size if chosen.refine else 0  # in pixels of the photo
+        mapper = ScaledMapper(mapper, chosen.scale, width_rule=rule, min_size=min_size)
     return mapper

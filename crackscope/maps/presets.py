@@ -95,7 +95,8 @@ RESTORER_PAPER = register_preset(
     doc="UP-CrackNet restorer runs: restoration error, bilateral filter and Otsu threshold (the paper's)",
 )
 #: how a restorer's error becomes a thin mask (``restorer-thin``): the refinement with the restoration error as its
-#: pixel response (16 x the photo's mean error -> 1, 1 px blur), the error map's region at 20 % of its maximum;
+#: pixel response (16 x the photo's mean error -> 1, 0.5 px blur), the error map's region at 40 % of its maximum
+#: grown by 4 px;
 #: chosen by a coordinate search (``bench_restorer.py tune --set tune+hairline``: the best exact F1 among settings
 #: whose median mean-width error is within 25 %) on 55 DeepCrack training photos: the 40 tune photos and 15 of the
 #: hairline kind (``bench_restorer.hairline_photos``). There: F1 0.248 with the paper's Otsu -> 0.661, width error
@@ -105,8 +106,9 @@ RESTORER_THIN_MASK = REFINE_V3.with_(
     blur=0.5, contrast=16.0, region_level=0.4, region_dilation=4, min_size=60, max_fill=0.4
 )
 #: the restorer maps photos enlarged 2x (the mask comes back at the photo's size): on the same 55 photos exact F1
-#: 0.661 -> 0.671 (1.5x: 0.670), the 15 hairline photos 0.173 -> 0.310 (``bench_restorer.py upscale``); the
-#: enlargement stops at 8 MP, where the restoration of one photo takes about as much memory as the CAM route's
+#: 0.661 -> 0.671 (1.5x: 0.670), the 15 hairline photos 0.173 -> 0.310 (``bench_restorer.py upscale``). The
+#: restoration's time and memory grow with the area mapped, so the enlargement stops at 8 MP (a 12 MP photo is
+#: mapped as it is)
 RESTORER_THIN_SCALE = ScaleOptions(factor=2.0, max_pixels=8_000_000)
 RESTORER_THIN = register_preset(
     "restorer-thin",

@@ -20,8 +20,9 @@ photos it was fitted on) in the run's recipe (:class:`ScaleOptions`). :func:`map
 by ``reference period / photo period`` when that ratio leaves ``[1 / dead_band, dead_band]`` (photos like the
 training photos are mapped as they are, so the run's own kind of photo is never resampled needlessly), and further
 down, to that width, when its line width exceeds the training photos' 90th percentile by more than the same band.
-:class:`ScaledMapper` wraps any :class:`~crackscope.maps.base.Mapper` with it; measurements are taken on the maps
-at the photo's own size.
+A recipe's ``factor`` enlarges (or reduces) every photo on top of that, in either mode (``restorer-thin`` maps at
+2x, up to ``max_pixels``). :class:`ScaledMapper` wraps any :class:`~crackscope.maps.base.Mapper` with it;
+measurements are taken on the maps at the photo's own size.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import cv2
 import numpy as np
 
 from crackscope.maps.base import Mapper, MapResult, Tile, check_image
+from crackscope.maps.postprocess import remove_small
 from crackscope.maps.refine import RefineOptions, within_half_max
 from crackscope.progress import OnProgress
 
@@ -299,18 +301,24 @@ class ScaledMapper:
     (``half_max``, ``half_max_radius``, :func:`~crackscope.maps.refine.within_half_max` of their dark-line
     response) is applied again at the photo's own resolution to a mask made at a reduced scale: a line found at
     half the resolution comes back at least two pixels wide, and the rule keeps it as wide as the line in the
-    photo (``benchmarks/bench_scale_width.py``).
+    photo (``benchmarks/bench_scale_width.py``). ``min_size``: a mask made at a larger scale loses its pieces
+    smaller than this many pixels at the photo's own size (a recipe's sizes are in pixels of the photo, and a
+    speck kept at 2x is a quarter of that size once brought back); 0 keeps them.
     """
 
-    def __init__(self, inner: Mapper, options: ScaleOptions, *, width_rule: RefineOptions | None = None) -> None:
+    def __init__(
+        self, inner: Mapper, options: ScaleOptions, *, width_rule: RefineOptions | None = None, min_size: int = 0
+    ) -> None:
         self.inner = inner
         self.options = options
         self.width_rule = width_rule
+        self.min_size = int(min_size)
 
     def settings(self) -> dict[str, object]:
         out = dict(self.inner.settings())
         out["scale"] = self.options.as_dict()
         out["width_rule_at_full_resolution"] = self.width_rule is not None and self.width_rule.half_max is not None
+        out["min_size_at_full_resolution"] = self.min_size
         return out
 
     def map_image(
@@ -329,6 +337,8 @@ class ScaledMapper:
         rule = self.width_rule
         if factor < 1 and rule is not None and rule.half_max is not None and mask.any():
             mask &= within_half_max(rule.response(image), level=rule.half_max, radius=rule.half_max_radius)
+        if factor > 1 and self.min_size and mask.any():
+            mask = remove_small(mask, min_size=self.min_size)
         cam = None if result.cam is None else _resize(result.cam.astype(np.float32), (w, h), shrink=back)
         tiles = tuple(_scale_tile(t, 1 / factor, h, w) for t in result.tiles)
         return MapResult(

@@ -50,8 +50,11 @@ class RestorerMapper:
     error map), ``mask`` its Otsu threshold; with a refining recipe (``refine``), those of :func:`error_mask`.
     ``tiles`` lists the restoration tiles with their mean error.
     There is no photo-level crack probability on this route (Otsu always splits the map), so
-    ``crack_probability`` is None. The recipe's route must be ``"restorer"``; the run's own settings decide
-    the tiling and the filter. A run given as a folder is loaded on ``device``; a loaded run is used where it is.
+    ``crack_probability`` is None. The recipe's route must be ``"restorer"`` (None: ``DEFAULT_MAP_PRESET``'s);
+    the run's own settings decide the tiling and the filter. The photo is mapped as it is given: the recipe's
+    ``scale`` (``restorer-thin`` enlarges photos 2x) is applied by the
+    :class:`~crackscope.maps.scale.ScaledMapper` that :func:`crackscope.maps.factory.make_mapper` wraps this in.
+    A run given as a folder is loaded on ``device``; a loaded run is used where it is.
 
     Raises
     ------

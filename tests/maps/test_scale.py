@@ -142,6 +142,18 @@ def test_scaled_mapper_maps_an_enlarged_photo_and_brings_a_thin_line_back_thin()
     assert np.median(result.mask[:, w // 4 : 3 * w // 4].sum(axis=0)) == 2  # the 2 px bar stays 2 px
 
 
+def test_specks_found_at_a_larger_scale_are_measured_at_the_photos_size():
+    photo = with_bar(surface(seed=6), 2)  # a 2 px bar, 236 px long
+    photo[20:24, 20:24] = 40  # and a 4x4 px speck: 16 px here, 64 px at 2x
+    inner = RecordingMapper()
+    kept = ScaledMapper(inner, ScaleOptions(factor=2.0)).map_image(photo).mask
+    dropped = ScaledMapper(inner, ScaleOptions(factor=2.0), min_size=30).map_image(photo).mask
+    assert kept[20:24, 20:24].all() and not dropped[20:24, 20:24].any()
+    bar = slice(photo.shape[0] // 2 - 4, photo.shape[0] // 2 + 4)
+    assert dropped[bar].sum() == kept[bar].sum() >= 2 * 200  # the bar stays
+    assert ScaledMapper(inner, ScaleOptions(factor=2.0), min_size=30).settings()["min_size_at_full_resolution"] == 30
+
+
 def test_scaled_mapper_passes_a_photo_at_the_runs_scale_through():
     photo = with_bar(surface(seed=4), 4)
     inner = RecordingMapper()
