@@ -106,7 +106,7 @@ RESTORER_THIN_MASK = REFINE_V3.with_(
     blur=0.5, contrast=16.0, region_level=0.4, region_dilation=4, min_size=60, max_fill=0.4
 )
 #: the restorer maps photos enlarged 2x (the mask comes back at the photo's size): on the same 55 photos exact F1
-#: 0.661 -> 0.671 (1.5x: 0.670), the 15 hairline photos 0.173 -> 0.310 (``bench_restorer.py upscale``). The
+#: 0.661 -> 0.677 (1.5x: 0.672), the 15 hairline photos 0.173 -> 0.316 (``bench_restorer.py upscale``). The
 #: restoration's time and memory grow with the area mapped, so the enlargement stops at 8 MP (a 12 MP photo is
 #: mapped as it is)
 RESTORER_THIN_SCALE = ScaleOptions(factor=2.0, max_pixels=8_000_000)
