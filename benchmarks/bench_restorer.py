@@ -121,8 +121,12 @@ def tune_pairs(n: int, which: str = "tune") -> list[tuple[Path, np.ndarray, np.n
     """The first ``n`` DeepCrack tune photos (:func:`deepcrack_split`) with their masks: (path, image, mask);
     ``which`` = ``hairline`` gives :func:`hairline_photos` instead, ``tune+hairline`` both (``n`` counts only
     the tune photos)."""
+    if which not in TUNE_SETS:
+        raise ValueError(f"unknown photo set {which!r}; choose one of {', '.join(TUNE_SETS)}")
     _, tune, _ = deepcrack_split()
-    photos = {"tune": tune[:n], "hairline": hairline_photos(), "tune+hairline": tune[:n] + hairline_photos()}[which]
+    photos = [] if which == "hairline" else tune[:n]
+    if which != "tune":
+        photos += hairline_photos()
     return load_pairs(photos, DEEPCRACK / "masks")
 
 

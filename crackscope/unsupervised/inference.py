@@ -90,7 +90,9 @@ def restore_image(
     if margin < 0:
         raise ValueError(f"edge_context must be >= 0, got {edge_context}")
     h, w = image.shape[:2]
-    padded = pad_to_tile(np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="symmetric"), tile)
+    if margin:  # np.pad copies even with nothing to add: the default path keeps the photo as it is
+        image = np.pad(image, ((margin, margin), (margin, margin), (0, 0)), mode="symmetric")
+    padded = pad_to_tile(image, tile)
     ph, pw = padded.shape[:2]
     blend = BlendAccumulator(ph, pw, tile, channels=3)
     starts = tile_grid(ph, pw, tile=tile, overlap=overlap)
