@@ -5,6 +5,7 @@ restoration error as a second signal for the CAM route's pseudo-labels.
     .venv/bin/python benchmarks/bench_restorer.py tune RESTORER [--photos 40] [--set tune|hairline|tune+hairline]
     .venv/bin/python benchmarks/bench_restorer.py sets RESTORER [--photos 40] [--options JSON]
     .venv/bin/python benchmarks/bench_restorer.py upscale RESTORER [--factors 1 1.5 2] [--no-min-size-at-photo-size]
+    .venv/bin/python benchmarks/bench_restorer.py width RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py control RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py edges RESTORER [--photos 40]
     .venv/bin/python benchmarks/bench_restorer.py labels RESTORER [--run builtin] [--photos 40]
@@ -30,6 +31,12 @@ folder (links to the first 240 photos and their masks, ``bench-out/restorer/deep
 - ``upscale``: ``restorer-thin`` on the tune and hairline photos enlarged by each factor before mapping, the mask
   brought back to the photo's size and scored there (whether the restorer finds cracks better at a larger scale),
   through the product's ``ScaledMapper``; ``--no-min-size-at-photo-size`` keeps the specks as the first run did.
+- ``width``: the photo's own width rule (``MapRecipe.photo_width``, :mod:`crackscope.maps.photo_width`) for the
+  restorer route: the tune and hairline photos mapped once by ``make_mapper`` with ``restorer-thin`` (the product
+  path, 2x), then each setting of a small grid of the rule (``half_max`` x ``half_max_blur`` on the CAM route's
+  dark-line settings, ``MAP_MASK``; and no rule) applied by the product's ``apply_photo_width``. Chooses, by the
+  rule written before the first run, the best exact F1 over both sets among the settings whose median mean-width
+  error is within 25 % in each set (tune, hairline) on its own. Rows go to ``results/restorer_tune.jsonl``.
 - ``control``: on the same tune photos, ``restorer-thin``'s masks against the same refinement settings with the
   photo's dark-line response over the whole photo (no restorer), and the share of the photo the error map's region
   covers: what the restorer adds. Rows go to ``results/restorer_tune.jsonl``.
@@ -408,6 +415,71 @@ def upscale(args: argparse.Namespace) -> None:
     append_result("restorer_tune.jsonl", row)
 
 
+#: the photo's width rules ``width`` compares (``half_max``, ``half_max_blur``; ``None``: no rule)
+PHOTO_WIDTH_GRID = (None, *itertools.product((0.5, 0.6), (None, 0.7, 0.5)))
+
+
+def width(args: argparse.Namespace) -> None:
+    """The photo's own width rule after ``restorer-thin`` (see the module docstring)."""
+    from crackscope.evaluation.map_scores import Counts, count_mask
+    from crackscope.maps.factory import make_mapper
+    from crackscope.maps.photo_width import apply_photo_width
+    from crackscope.maps.presets import MAP_MASK, RESTORER_THIN
+
+    context = run_context()
+    pairs = tune_pairs(args.photos, "tune+hairline")
+    hairline = set(hairline_photos())
+    mapper = make_mapper(args.restorer, RESTORER_THIN, device="cpu")
+    masks = [mapper.map_image(image).mask for _, image, _ in pairs]
+    found = []
+    for setting in PHOTO_WIDTH_GRID:
+        rule = None
+        if setting is not None:
+            level, blur = setting
+            rule = MAP_MASK.with_(half_max=level, half_max_blur=blur, min_size=RESTORER_THIN.refine_options.min_size)
+        parts: dict[str, tuple[Counts, list, list]] = {}
+        for (path, image, truth), made in zip(pairs, masks, strict=True):
+            mask = made if rule is None else apply_photo_width(image, made, rule=rule)
+            for part in ("tune+hairline", "hairline" if path in hairline else "tune"):
+                total, kept, truths = parts.get(part, (Counts(), [], []))
+                parts[part] = (total + count_mask(mask, truth), [*kept, mask], [*truths, truth])
+        row = {
+            "half_max": None if rule is None else rule.half_max,
+            "half_max_blur": None if rule is None else rule.half_max_blur,
+        }
+        for part, (total, kept, truths) in parts.items():
+            row[part] = {
+                "photos": len(kept),
+                "f1": round(total.f1, 4),
+                "precision": round(total.precision, 4),
+                "recall": round(total.recall, 4),
+                **width_errors(kept, truths),
+            }
+        found.append(row)
+        print(json.dumps(row), flush=True)
+    within = [
+        r
+        for r in found
+        if all(r[p]["width"] is not None and abs(r[p]["width"]) <= MAX_WIDTH_ERROR for p in ("tune", "hairline"))
+    ]
+    chosen = max(within, key=lambda r: r["tune+hairline"]["f1"]) if within else None
+    record = {
+        **context,
+        "command": " ".join(sys.argv),
+        "restorer": str(args.restorer),
+        "preset": "restorer-thin",
+        "photo_width_base": MAP_MASK.as_dict(),
+        "rows": found,
+        "rule": f"best exact F1 over both sets among settings with |median width error| <= {MAX_WIDTH_ERROR} in each",
+        "chosen": None
+        if chosen is None
+        else {"half_max": chosen["half_max"], "half_max_blur": chosen["half_max_blur"]},
+        "load_1min_after": load_1min(),
+    }
+    append_result("restorer_tune.jsonl", record)
+    print("chosen:", record["chosen"])
+
+
 def control(args: argparse.Namespace) -> None:
     """What the restorer adds to ``restorer-thin`` on the tune photos: its masks (the product's ``error_mask``)
     against the same refinement settings with the photo's dark-line response over the whole photo (no restorer);
@@ -648,6 +720,9 @@ def main() -> None:
         default=True,
         help="drop specks below the refinement's min_size at the photo's own size, as the product does (default)",
     )
+    w = sub.add_parser("width")
+    w.add_argument("restorer", type=Path)
+    w.add_argument("--photos", type=int, default=40)
     e = sub.add_parser("edges")
     e.add_argument("restorer", type=Path)
     e.add_argument("--photos", type=int, default=40)
@@ -677,6 +752,7 @@ def main() -> None:
         "tune": tune,
         "sets": sets,
         "upscale": upscale,
+        "width": width,
         "edges": edges,
         "control": control,
         "labels": labels,

@@ -131,4 +131,8 @@ def make_mapper(
         rule = chosen.refine_options if chosen.refine and chosen.route == "classifier" else None
         min_size = chosen.refine_options.min_size if chosen.refine else 0  # in pixels of the photo
         mapper = ScaledMapper(mapper, chosen.scale, width_rule=rule, min_size=min_size)
+    if chosen.photo_width is not None:
+        from crackscope.maps.photo_width import PhotoWidthMapper
+
+        mapper = PhotoWidthMapper(mapper, chosen.photo_width)
     return mapper

@@ -334,7 +334,7 @@ def refine_with_pixel_model(
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
     mask = soft >= opts.pixel_threshold
     if opts.half_max is not None:
-        mask &= within_half_max(opts.response(image), level=opts.half_max, radius=opts.half_max_radius)
+        mask &= within_half_max(opts.width_response(image), level=opts.half_max, radius=opts.half_max_radius)
     if opts.min_size:
         mask = remove_small(mask, min_size=opts.min_size)
     if opts.max_fill is not None or opts.min_length:

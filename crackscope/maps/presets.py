@@ -110,11 +110,21 @@ RESTORER_THIN_MASK = REFINE_V3.with_(
 #: restoration's time and memory grow with the area mapped, so the enlargement stops at 8 MP (a 12 MP photo is
 #: mapped as it is)
 RESTORER_THIN_SCALE = ScaleOptions(factor=2.0, max_pixels=8_000_000)
+#: the mask, brought back to the photo's size, keeps the pixels within half the maximum of the photo's own dark-line
+#: profile (0.5 px blur, unquantised; :mod:`crackscope.maps.photo_width`): chosen by ``bench_restorer.py width`` on
+#: the same 55 photos (the best exact F1 among 7 rules whose median width error is within 25 % on the tune and on
+#: the hairline photos each): width error +25 % -> +3 % (hairline photos +108 % -> +9 %), exact F1 0.677 -> 0.673
+RESTORER_THIN_WIDTH = MAP_MASK.with_(half_max=0.5, half_max_blur=0.5, min_size=RESTORER_THIN_MASK.min_size)
 RESTORER_THIN = register_preset(
     "restorer-thin",
-    MapRecipe(route="restorer", refine_options=RESTORER_THIN_MASK, scale=RESTORER_THIN_SCALE),
-    doc="UP-CrackNet restorer runs: photos enlarged 2x, the restoration error picks the pixels with a width rule "
-    "(thin cracks stay thin)",
+    MapRecipe(
+        route="restorer",
+        refine_options=RESTORER_THIN_MASK,
+        scale=RESTORER_THIN_SCALE,
+        photo_width=RESTORER_THIN_WIDTH,
+    ),
+    doc="UP-CrackNet restorer runs: photos enlarged 2x, the restoration error picks the pixels, the photo's own "
+    "line profile how wide they are (thin cracks stay thin)",
 )
 #: weight of the restoration error in the class maps of ``selftrained-restorer``'s first-round pseudo-labels (its
 #: unit: ``PseudoLabelOptions.restoration_contrast``, 16 x the photo's mean error), chosen with the unit among

@@ -124,6 +124,8 @@ class MapRecipe:
     (several: their mean probability). ``stages`` and ``classifier``: how ``crackscope fit`` trains the run
     (the pixel models are the stages named in ``pixel_models``). ``scale``: the scale photos are mapped at
     (:mod:`crackscope.maps.scale`; ``fit`` records the reference of the photos it was fitted on).
+    ``photo_width``: mask settings whose half-maximum width rule of the photo's own dark-line profile every mask
+    passes last, at the photo's resolution (:mod:`crackscope.maps.photo_width`); None: no such rule.
     """
 
     route: Route = "classifier"
@@ -138,6 +140,7 @@ class MapRecipe:
     stages: tuple[PixelStage, ...] = ()
     classifier: ClassifierPlan = ClassifierPlan()
     scale: ScaleOptions = ScaleOptions()
+    photo_width: RefineOptions | None = None
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -155,6 +158,8 @@ class MapRecipe:
         for i, stage in enumerate(self.stages):
             if stage.teacher is not None and stage.teacher not in names[:i]:
                 raise ValueError(f"stage {stage.name!r}: teacher {stage.teacher!r} is not an earlier stage")
+        if self.photo_width is not None and self.photo_width.half_max is None:
+            raise ValueError("photo_width needs a width rule (half_max)")
         if self.stages:
             missing = [p for p in self.pixel_models if p not in names]
             if missing:
@@ -185,6 +190,7 @@ class MapRecipe:
             "stages": [s.as_dict() for s in self.stages],
             "classifier": asdict(self.classifier),
             "scale": self.scale.as_dict(),
+            "photo_width": None if self.photo_width is None else self.photo_width.as_dict(),
         }
 
     @classmethod
@@ -211,6 +217,8 @@ class MapRecipe:
             d["classifier"] = ClassifierPlan(**cast(dict[str, Any], d["classifier"]))
         if "scale" in d:
             d["scale"] = ScaleOptions.from_dict(cast(dict[str, Any], d["scale"]))
+        if d.get("photo_width") is not None:
+            d["photo_width"] = RefineOptions.from_dict(cast(dict[str, Any], d["photo_width"]))
         return cls(**d)  # type: ignore[arg-type]
 
     def save(self, run_dir: str | Path) -> Path:

@@ -55,7 +55,9 @@ class RefineOptions:
     ``min_length`` (:func:`keep_elongated`), ``region_floor`` (absolute CAM level of the region),
     ``pixel_threshold`` (for a self-trained pixel model's probability, :mod:`crackscope.maps.selftrain`),
     ``half_max`` and ``half_max_radius`` (width rule, see the module docstring), ``relative_contrast``
-    (``contrast`` in multiples of the photo's mean black-hat, see :func:`dark_line_response`)."""
+    (``contrast`` in multiples of the photo's mean black-hat, see :func:`dark_line_response`),
+    ``half_max_blur`` (``None``: the width rule reads the dark-line response; a number: it reads the
+    :func:`line_depth` of the photo blurred that much, unclipped and unquantised, see :meth:`width_response`)."""
 
     radii: tuple[int, ...] = (2, 4, 8)
     blur: float = 2.0
@@ -74,6 +76,7 @@ class RefineOptions:
     half_max: float | None = None
     half_max_radius: int = 5
     relative_contrast: bool = False
+    half_max_blur: float | None = None
 
     @classmethod
     def from_json(cls, path: str | Path) -> RefineOptions:
@@ -123,6 +126,18 @@ class RefineOptions:
             image, radii=self.radii, blur=self.blur, contrast=self.contrast, relative=self.relative_contrast
         )
 
+    def width_response(self, image: np.ndarray, response: np.ndarray | None = None) -> np.ndarray:
+        """What the width rule (``half_max``) compares: the dark-line response (``response`` when given, else
+        computed) or, with ``half_max_blur`` set, the :func:`line_depth` at that blur, clipped where the response
+        is (``contrast`` grey levels, or that many times the mean depth with ``relative_contrast``): a crack darker
+        than that keeps its whole dark band, a faint one is measured on its unquantised profile."""
+        if self.half_max_blur is None:
+            return self.response(image) if response is None else response
+        depth = line_depth(image, radii=self.radii, blur=self.half_max_blur)
+        unit = self.contrast * max(float(depth.mean()), 1.0) if self.relative_contrast else self.contrast
+        np.minimum(depth, np.float32(unit), out=depth)
+        return depth
+
 
 def _ellipse(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -163,6 +178,40 @@ def dark_line_response(
     out *= 1.0 / unit
     np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def line_depth(image: np.ndarray, *, radii: tuple[int, ...] = (3, 6, 12), blur: float = 0.0) -> np.ndarray:
+    """How much darker each pixel is than its surroundings, in grey levels (float32, unclipped): the
+    multi-scale black-hat of the grayscale photo after a Gaussian blur of ``blur`` px (0: none).
+
+    :func:`dark_line_response` computes the same in uint8 (and blurs it more), which suits a threshold but not a
+    width rule on faint lines: a hairline a few grey levels deep is quantised to a few steps, so its flanks reach
+    the same step as its centre. The width rule compares a pixel with its neighbours' maximum, so it reads this
+    unquantised profile (:meth:`RefineOptions.width_response`).
+
+    Raises
+    ------
+    ValueError
+        If a radius is not a positive integer or ``blur`` is negative.
+
+    Examples
+    --------
+    >>> row = np.full((9, 9), 200, np.uint8)
+    >>> row[:, 4] = 150
+    >>> line_depth(row, radii=(2,))[4].round(1).tolist()
+    [0.0, 0.0, 0.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0]
+    """
+    if not radii or any(r < 1 for r in radii):
+        raise ValueError(f"radii must be positive integers, got {radii}")
+    if blur < 0:
+        raise ValueError(f"blur must be >= 0, got {blur}")
+    gray = to_gray(image).astype(np.float32)
+    if blur > 0:
+        gray = np.asarray(cv2.GaussianBlur(gray, (0, 0), blur), np.float32)
+    best = np.zeros(gray.shape, np.float32)
+    for r in sorted(set(int(r) for r in radii)):
+        np.maximum(best, cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, _ellipse(r)), out=best)
+    return best
 
 
 def support_region(cam: np.ndarray, *, level: float, dilation: int, floor: float = 0.0) -> np.ndarray:
@@ -216,7 +265,7 @@ def refine_map(
             mask = region & (response > level)
         del inside
     if opts.half_max is not None:
-        mask &= within_half_max(response, level=opts.half_max, radius=opts.half_max_radius)
+        mask &= within_half_max(opts.width_response(image, response), level=opts.half_max, radius=opts.half_max_radius)
     del response
     if opts.closing:
         mask = close_mask(mask, radius=opts.closing) & region

@@ -336,7 +336,7 @@ class ScaledMapper:
         mask = _resize(result.mask.astype(np.float32), (w, h), shrink=back) >= 0.5
         rule = self.width_rule
         if factor < 1 and rule is not None and rule.half_max is not None and mask.any():
-            mask &= within_half_max(rule.response(image), level=rule.half_max, radius=rule.half_max_radius)
+            mask &= within_half_max(rule.width_response(image), level=rule.half_max, radius=rule.half_max_radius)
         if factor > 1 and self.min_size and mask.any():
             mask = remove_small(mask, min_size=self.min_size)
         cam = None if result.cam is None else _resize(result.cam.astype(np.float32), (w, h), shrink=back)

@@ -7,7 +7,14 @@ import pytest
 from scipy import ndimage
 
 from crackscope.maps.baseline import blackhat_otsu
-from crackscope.maps.refine import RefineOptions, dark_line_response, refine_map, support_region
+from crackscope.maps.refine import (
+    RefineOptions,
+    dark_line_response,
+    line_depth,
+    refine_map,
+    support_region,
+    within_half_max,
+)
 
 
 def _near(mask, px=2):
@@ -139,3 +146,57 @@ def test_half_max_trims_the_blurred_flanks_of_a_strong_crack():
     _, trimmed = refine_map(img, np.ones((40, 80), np.float32), options=opts.with_(half_max=0.5))
     assert trimmed[line].mean() > 0.9 and (trimmed & ~line).sum() < (wide & ~line).sum()
     assert not (trimmed & ~wide).any()
+
+
+def test_line_depth_is_unclipped_and_unquantised():
+    img = np.full((20, 20), 200, np.uint8)
+    img[:, 8] = 195  # a faint 1 px line, 5 grey levels deep
+    img[:, 14] = 20  # a strong one, 180 deep
+    depth = line_depth(img, radii=(3,), blur=0.7)
+    assert depth.dtype == np.float32
+    assert depth[10, 14] > 100 > 80  # beyond the response's usual contrast, not clipped
+    faint = depth[10, 6:11]
+    assert faint.argmax() == 2 and 0 < faint[1] < faint[2] and len(set(faint.round(3).tolist())) >= 3
+
+
+def test_width_rule_on_the_line_depth_keeps_a_hairline_one_pixel_wide():
+    img = np.full((40, 60), 200, np.uint8)
+    img[20, 5:55] = 185  # a faint hairline, 1 px wide
+    line = np.zeros((40, 60), bool)
+    line[20, 5:55] = True
+    opts = RefineOptions(
+        radii=(3, 6),
+        blur=1.0,
+        contrast=80.0,
+        region_level=0.0,
+        region_dilation=0,
+        min_size=0,
+        min_response=0.05,
+        mask_threshold=0.0,
+        half_max=0.6,
+        half_max_radius=3,
+    )
+    cam = np.ones((40, 60), np.float32)
+    _, quantised = refine_map(img, cam, options=opts)
+    _, exact = refine_map(img, cam, options=opts.with_(half_max_blur=0.5))
+    assert exact[line].all() and not (exact & ~line).any()
+    assert (quantised & ~line).sum() > 0  # the uint8 response's flanks reach 0.6 of a 6-level peak
+    assert np.array_equal(opts.width_response(img), opts.response(img))
+
+
+def test_line_depth_rejects_bad_settings():
+    with pytest.raises(ValueError, match="radii"):
+        line_depth(np.zeros((4, 4), np.uint8), radii=(0,))
+    with pytest.raises(ValueError, match="blur"):
+        line_depth(np.zeros((4, 4), np.uint8), blur=-1)
+
+
+def test_width_response_keeps_the_dark_band_of_a_strong_crack():
+    img = np.full((30, 40), 200, np.uint8)
+    img[:, 18:23] = [170, 110, 20, 110, 170]  # a strong crack, darker than the contrast across 3 px
+    opts = RefineOptions(radii=(3, 6), contrast=80.0, half_max=0.6, half_max_radius=3, half_max_blur=0.5)
+    kept = within_half_max(opts.width_response(img), level=0.6, radius=3)[15]
+    assert kept[19:22].all() and not kept[18] and not kept[22]
+    assert opts.width_response(img).max() == 80.0
+    unclipped = within_half_max(line_depth(img, radii=(3, 6), blur=0.5), level=0.6, radius=3)[15]
+    assert unclipped[18:23].tolist() == [False, False, True, False, False]  # the centre alone
