@@ -37,14 +37,15 @@ GRID = {"pixel_threshold": (0.4, 0.5, 0.6), "half_max": (0.5, 0.6, 0.7), "half_m
 
 def parse_grid(items: list[str]) -> dict[str, tuple[object, ...]]:
     """``["half_max=0.5,0.6", "half_max_blur=none,0"]`` -> ``{"half_max": (0.5, 0.6), "half_max_blur": (None, 0.0)}``
-    (radii as int, ``none`` as None)."""
+    (radii and sizes as int; ``none``, ``true``, ``false`` as None, True, False)."""
     grid: dict[str, tuple[object, ...]] = {}
     for item in items:
         name, _, values = item.partition("=")
         if not values:
             raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2")
-        cast = int if name.endswith("radius") else float
-        grid[name] = tuple(None if v == "none" else cast(v) for v in values.split(","))
+        cast = int if name.endswith(("radius", "size")) else float
+        words = {"none": None, "true": True, "false": False}
+        grid[name] = tuple(words[v] if v in words else cast(v) for v in values.split(","))
     return grid
 
 

@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, keep_elongated, support_region, within_half_max
+from crackscope.maps.refine import RefineOptions, hysteresis_mask, keep_elongated, support_region, within_half_max
 from crackscope.models.speed import bf16_supported, fold_batch_norms
 
 MODEL_FILE = "pixel_model.safetensors"
@@ -318,9 +318,12 @@ def refine_with_pixel_model(
     probability: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(soft, mask)``: the pixel model's probability inside the map's region, thresholded at
-    ``options.pixel_threshold``; with ``options.half_max`` the mask keeps only pixels whose dark-line response
-    reaches that fraction of its local maximum (the model says *where*, the image's line profile says *how
-    wide*); then cleanup (``min_size``, ``max_fill``, ``min_length``)."""
+    ``options.pixel_threshold`` (with ``options.hysteresis``, pixels down to that fraction of it join where they
+    connect to pixels at it, :func:`~crackscope.maps.refine.hysteresis_mask`); with ``options.half_max`` the mask
+    keeps only pixels whose dark-line response reaches that fraction of its local maximum (the model says *where*,
+    the image's line profile says *how wide*); then cleanup (``min_size``, ``max_fill``, ``min_length``). With
+    ``options.width_rule_last`` the cleanup comes first and the width rule last (then pieces below
+    ``options.trimmed_min_size`` px are dropped)."""
     opts = options or RefineOptions()
     cam = np.asarray(cam, np.float32)
     if cam.shape != image.shape[:2]:
@@ -332,11 +335,25 @@ def refine_with_pixel_model(
     prob = probability
     region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
-    mask = soft >= opts.pixel_threshold
+    if opts.hysteresis is None:
+        mask = soft >= opts.pixel_threshold
+    else:  # a crack's fainter stretches are kept where they join a stretch at the threshold
+        mask = hysteresis_mask(soft, low=opts.hysteresis * opts.pixel_threshold, high=opts.pixel_threshold)
+    if opts.width_rule_last:  # pieces are judged before the width rule can split a faint crack into short ones
+        mask = _cleanup(mask, opts)
     if opts.half_max is not None:
         mask &= within_half_max(opts.width_response(image), level=opts.half_max, radius=opts.half_max_radius)
+    if not opts.width_rule_last:
+        mask = _cleanup(mask, opts)
+    elif opts.trimmed_min_size:
+        mask = remove_small(mask, min_size=opts.trimmed_min_size)
+    return soft, mask
+
+
+def _cleanup(mask: np.ndarray, opts: RefineOptions) -> np.ndarray:
+    """``mask`` less its pieces below ``min_size`` and (``max_fill``, ``min_length``) its blob-like or short ones."""
     if opts.min_size:
         mask = remove_small(mask, min_size=opts.min_size)
     if opts.max_fill is not None or opts.min_length:
         mask = keep_elongated(mask, max_fill=opts.max_fill, min_length=opts.min_length)
-    return soft, mask
+    return mask

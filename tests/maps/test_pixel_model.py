@@ -103,3 +103,42 @@ def test_tiled_prediction_of_an_odd_sized_photo_matches_one_pass():
     tiled = model.predict(img, tile=48, margin=12)
     assert tiled.shape == (70, 90)
     assert np.abs(whole - tiled).max() < 0.05
+
+
+def _faint_crack_beside_texture() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, probability, crack): a faint 1 px crack along row 30 with dark pores 3 px above it every 12 px; the
+    pixel model marks the crack alone."""
+    img = np.full((60, 120, 3), 200, np.uint8)
+    img[30, 6:114] = 185  # the crack, 15 grey levels deep
+    for x in range(10, 114, 12):
+        img[26:28, x : x + 2] = 120  # pores, much darker, beside it
+    crack = np.zeros((60, 120), bool)
+    crack[30, 6:114] = True
+    return img, np.where(crack, np.float32(0.9), np.float32(0.0)), crack
+
+
+def test_width_rule_last_keeps_a_faint_crack_the_rule_splits():
+    img, prob, crack = _faint_crack_beside_texture()
+    cam = np.ones(prob.shape, np.float32)
+    opts = RefineOptions(radii=(3, 6), blur=1.0, contrast=80.0, min_size=30, half_max=0.6, half_max_radius=3)
+    _, first = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
+    assert not first.any()  # split beside each pore into pieces below min_size, and dropped
+    _, last = refine_with_pixel_model(img, cam, None, options=opts.with_(width_rule_last=True), probability=prob)
+    assert last.any() and not (last & ~crack).any()
+    assert 0.3 * crack.sum() < last.sum() < crack.sum()  # the pieces between the pores, not the whole line
+    specks = opts.with_(width_rule_last=True, trimmed_min_size=last.sum())
+    _, fewer = refine_with_pixel_model(img, cam, None, options=specks, probability=prob)
+    assert not fewer.any()  # every trimmed piece is smaller than the whole
+
+
+def test_hysteresis_joins_a_fainter_stretch_to_the_crack():
+    img, prob, crack = _faint_crack_beside_texture()
+    prob[30, 60:114] = 0.3  # the model is less sure of the crack's right half
+    cam = np.ones(prob.shape, np.float32)
+    opts = RefineOptions(radii=(3, 6), contrast=80.0, min_size=0, pixel_threshold=0.5)
+    _, plain = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
+    _, joined = refine_with_pixel_model(img, cam, None, options=opts.with_(hysteresis=0.5), probability=prob)
+    assert plain.sum() == 54 and np.array_equal(joined, crack)
+    prob[30, 59] = 0.0  # cut off from the confident half, the faint one stays out
+    _, cut = refine_with_pixel_model(img, cam, None, options=opts.with_(hysteresis=0.5), probability=prob)
+    assert cut.sum() == 53

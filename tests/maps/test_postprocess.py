@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from crackscope.maps.postprocess import (
     close_mask,
@@ -279,3 +280,16 @@ def test_bad_border_options(kwargs, match):
 def test_border_rule_needs_a_2d_mask():
     with pytest.raises(ValueError, match="2-D"):
         drop_border_artefacts(np.zeros((3, 3, 3), bool))
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_remove_small_keeps_the_components_scipy_counts(connectivity):
+    rng = np.random.default_rng(connectivity)
+    mask = rng.random((60, 80)) < 0.35
+    labels, _ = ndimage.label(mask, structure=ndimage.generate_binary_structure(2, connectivity))
+    sizes = np.bincount(labels.ravel())
+    for min_size in (2, 3, 7):
+        expected = (sizes >= min_size)[labels] & mask
+        np.testing.assert_array_equal(remove_small(mask, min_size=min_size, connectivity=connectivity), expected)
+    strided = mask[:, ::2]  # not contiguous
+    np.testing.assert_array_equal(remove_small(strided, min_size=3), remove_small(strided.copy(), min_size=3))
