@@ -6,7 +6,8 @@ than the line in the photo (a 1 px hairline as 2-3 px). The rule here is applied
 resolution, whatever scale the photo was mapped at: a mask pixel is kept where the photo's dark-line profile
 (:meth:`~crackscope.maps.refine.RefineOptions.width_response`) reaches ``half_max`` of its maximum within
 ``half_max_radius`` px, and pieces smaller than ``min_size`` px are dropped again. The route says *where*, the
-photo says *how wide* (the CAM route's pixel masks use the same rule on the same profile).
+photo says *how wide* (the CAM route's pixel masks apply the same rule, :func:`~crackscope.maps.refine.within_half_max`,
+inside their refinement).
 """
 
 from __future__ import annotations
