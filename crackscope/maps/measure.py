@@ -1,8 +1,10 @@
 """Per-crack measurements from a binary mask: length, width, orientation, bounding box and area.
 
-Each 8-connected component of the mask is one crack; its ``id`` is its label in
-``crackscope.maps.postprocess.label_cracks(mask, connectivity=2)`` (1..n in raster order), so the pixels of a
-measured crack can be recovered as ``labels == m.id``.
+Each crack is the mask's 8-connected pieces less than ``2 * CRACK_LINK_PX + 1`` px apart (a crack the mask shows
+with small gaps is one crack, as a reader of the photo counts it); its ``id`` is its label in
+``crackscope.maps.postprocess.label_cracks(mask, connectivity=2, link=CRACK_LINK_PX)`` (1..n in raster order), so
+the pixels of a measured crack can be recovered as ``labels == m.id``. ``measure_cracks(mask, link=0)`` measures
+every 8-connected piece on its own.
 
 Conventions (all in pixels of the input mask; multiplied by ``mm_per_px`` for the millimetre fields):
 
@@ -51,6 +53,10 @@ from crackscope.maps.postprocess import label_cracks, skeletonize_mask
 _SQRT2 = math.sqrt(2.0)
 # (dy, dx) of the 8 neighbours.
 CORNER_WEIGHT = 0.089
+#: pieces of a mask closer than ``2 * CRACK_LINK_PX + 1`` px count as one crack (``label_cracks(link=...)``): chosen
+#: by ``benchmarks/bench_crack_count.py`` on 55 DeepCrack training photos, the gap at which the bundled run's maps and
+#: the true masks, counted by the same rule, hold the same number of cracks
+CRACK_LINK_PX = 3
 _BORDER_PAD = 16  # pixels of mirrored mask around the image (covers cracks up to ~30 px wide)
 _OFFSETS = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)]
 
@@ -278,9 +284,10 @@ def _links(skel_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: int, dx
 
 
 def measure_cracks(
-    mask: np.ndarray, *, mm_per_px: float | None = None, min_length_px: float = 0
+    mask: np.ndarray, *, mm_per_px: float | None = None, min_length_px: float = 0, link: int = CRACK_LINK_PX
 ) -> list[CrackMeasurement]:
-    """Measure every 8-connected crack in ``mask`` (HxW, crack = True/nonzero); see the module doc.
+    """Measure every crack in ``mask`` (HxW, crack = True/nonzero): its pieces less than ``2 * link + 1`` px apart
+    (``label_cracks``; 0: each 8-connected piece); see the module doc.
 
     Cracks shorter than ``min_length_px`` are left out. Returns the measurements in label order.
     """
@@ -297,7 +304,7 @@ def measure_cracks(
     if not mask.any():
         return []
 
-    labels, n = label_cracks(mask, connectivity=2)
+    labels, n = label_cracks(mask, connectivity=2, link=link)
     height, width_ = mask.shape
     # Outside the image a crack is assumed to go on as its mirror image, so a crack leaving the image
     # is neither thinned nor given an end there; one more ring of background keeps the distances finite.
@@ -313,12 +320,13 @@ def measure_cracks(
     skel_in = skel_pad & inside
     # skeletonize keeps every component, but one touching the border may keep its skeleton in the mirror:
     # such a component gets its deepest pixel.
-    has_skel = np.zeros(n + 1, bool)
-    has_skel[labels[skel_in[pad : pad + height, pad : pad + width_]]] = True
+    pieces, n_pieces = (labels, n) if link == 0 else label_cracks(mask, connectivity=2)
+    has_skel = np.zeros(n_pieces + 1, bool)
+    has_skel[pieces[skel_in[pad : pad + height, pad : pad + width_]]] = True
     missing = np.flatnonzero(~has_skel[1:]) + 1
     if missing.size:
         depth = _exact(dist_pad[pad : pad + height, pad : pad + width_])
-        for y, x in ndimage.maximum_position(depth, labels, missing):
+        for y, x in ndimage.maximum_position(depth, pieces, missing):
             skel_pad[y + pad, x + pad] = skel_in[y + pad, x + pad] = True
 
     rows, cols = np.nonzero(skel_in)

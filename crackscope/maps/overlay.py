@@ -188,8 +188,9 @@ def draw_overlay(
 ) -> np.ndarray:
     """The photo with the outline of ``mask`` drawn and each crack ``id`` of ``labels`` written beside it.
 
-    ``labels`` must be ``crackscope.maps.postprocess.label_cracks(mask)``'s labels, so the numbers match the
-    measurement ids; ``ids`` limits the numbering to those cracks (default: all).
+    ``labels`` must be ``crackscope.maps.postprocess.label_cracks(mask, link=CRACK_LINK_PX)``'s labels (those of
+    :func:`crackscope.maps.measure.measure_cracks`), so the numbers match the measurement ids; ``ids`` limits the
+    numbering to those cracks (default: all).
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -111,7 +111,7 @@ def map_one(
 ) -> dict[str, Any]:
     """Map one photo and write its outputs; returns its record."""
     from crackscope.io import read_image, write_image_atomic, write_json_atomic
-    from crackscope.maps.measure import measure_cracks, summarize_cracks
+    from crackscope.maps.measure import CRACK_LINK_PX, measure_cracks, summarize_cracks
     from crackscope.maps.overlay import draw_overlay
     from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
 
@@ -121,7 +121,7 @@ def map_one(
     if result.mask.shape != (h, w) or result.probability.shape != (h, w):
         raise RuntimeError(f"mapper returned maps of size {result.mask.shape}, expected {(h, w)}")
     mask = drop_border_artefacts(np.asarray(result.mask, bool))  # a dark frame or edge strip is not a crack
-    labels, n_cracks = label_cracks(mask)
+    labels, n_cracks = label_cracks(mask, link=CRACK_LINK_PX)
     ids = list(range(1, n_cracks + 1))  # measure_cracks numbers the cracks by these labels, as cracks.csv does
     paths = _paths(out, stem)
     # The four images are made and encoded in two threads while the cracks are measured: Pillow's PNG encoder and

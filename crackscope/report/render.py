@@ -101,14 +101,16 @@ def numbered_overlay(
     The image is first brought to its display size (:func:`display_image`: shrunk to ``max_side``, small
     images enlarged to ``min_side``); outlines and numbers are then drawn at that size, so the numbers are as
     legible on a 12-megapixel photo as on a small one. The crack ids come from the full-size ``mask``
-    (``label_cracks``, as :func:`crackscope.maps.measure.measure_cracks`); ``ids`` limits the numbering.
+    (``label_cracks`` with ``CRACK_LINK_PX``, as :func:`crackscope.maps.measure.measure_cracks`); ``ids`` limits
+    the numbering.
     """
+    from crackscope.maps.measure import CRACK_LINK_PX
     from crackscope.maps.overlay import crack_anchors, draw_numbers, draw_outline
     from crackscope.maps.postprocess import label_cracks
 
     image = np.asarray(image, dtype=np.uint8)
     mask = np.asarray(mask, dtype=bool)
-    labels, _ = label_cracks(mask, connectivity=2)
+    labels, _ = label_cracks(mask, connectivity=2, link=CRACK_LINK_PX)
     anchors = crack_anchors(labels, ids)
     shown = display_image(image, max_side=max_side, min_side=min_side)
     fy, fx = shown.shape[0] / image.shape[0], shown.shape[1] / image.shape[1]

@@ -231,3 +231,18 @@ def test_headline_refuses_a_bad_scale():
         summarize_cracks([], mm_per_px=0)
     with pytest.raises(ValueError, match="mm_per_px"):
         summarize_cracks([], mm_per_px=float("inf"))
+
+
+def test_a_crack_with_small_gaps_is_one_crack_and_measures_as_its_pieces():
+    mask = np.zeros((20, 60), bool)
+    mask[9:11, 5:25] = True  # a 2 px crack ...
+    mask[9:11, 29:50] = True  # ... with a 4 px gap
+    pieces = measure_cracks(mask, link=0)
+    (crack,) = measure_cracks(mask)  # the product's rule: pieces less than 7 px apart are one crack
+    assert len(pieces) == 2
+    assert crack.length_px == pytest.approx(sum(p.length_px for p in pieces))
+    assert crack.area_px == mask.sum() and crack.bbox == (9, 5, 11, 50)
+    assert crack.mean_width_px == pytest.approx(2.0) and crack.orientation_deg == 0.0
+    mask[9:11, 29:50] = False
+    mask[9:11, 32:50] = True  # 7 px apart: two cracks
+    assert len(measure_cracks(mask)) == 2

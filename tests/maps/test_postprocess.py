@@ -254,7 +254,7 @@ def test_border_artefacts_on_a_photo_with_a_dark_border():
     kept = drop_border_artefacts(mask)
     assert not kept[0:6, 80:180].any() and not kept[:, :3].any() and not kept[-3:].any()
     assert kept[130:136, 125:136].any()  # the crack's middle
-    cracks = measure_cracks(kept)
+    cracks = measure_cracks(kept, link=0)  # each piece apart: the detector's specks beside the line stay out of it
     longest = max(cracks, key=lambda c: c.length_px)
     assert 170 < longest.length_px < 200  # about 184 px from (60, 200) to (190, 70)
     assert all(c.bbox[0] >= 8 and c.bbox[1] >= 3 for c in cracks)
@@ -293,3 +293,19 @@ def test_remove_small_keeps_the_components_scipy_counts(connectivity):
         np.testing.assert_array_equal(remove_small(mask, min_size=min_size, connectivity=connectivity), expected)
     strided = mask[:, ::2]  # not contiguous
     np.testing.assert_array_equal(remove_small(strided, min_size=3), remove_small(strided.copy(), min_size=3))
+
+
+def test_label_cracks_links_pieces_across_small_gaps_in_raster_order():
+    mask = np.zeros((12, 40), bool)
+    mask[0, 0:5] = True  # B, first in raster order; 7 rows above A: never joined here
+    mask[8, 0:8] = True  # A
+    mask[8, 11:20] = True  # 3 px after A: joined with link 2 (gaps below 5 px), not with link 1
+    mask[8, 26:30] = True  # C, 6 px after: joined with link 3 (gaps below 7 px) only
+    labels, n = label_cracks(mask, link=2)
+    assert n == 3 and labels[0, 0] == 1 and labels[8, 0] == labels[8, 11] == 2 and labels[8, 26] == 3
+    assert not labels[~mask].any()
+    assert label_cracks(mask)[1] == label_cracks(mask, link=1)[1] == 4
+    labels, n = label_cracks(mask, link=3)
+    assert n == 2 and labels[8, 0] == labels[8, 29] == 2
+    with pytest.raises(ValueError, match="link"):
+        label_cracks(mask, link=-1)

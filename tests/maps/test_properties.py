@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from crackscope.maps.measure import _BORDER_PAD, CrackMeasurement, measure_cracks
+from crackscope.maps.measure import _BORDER_PAD, CRACK_LINK_PX, CrackMeasurement, measure_cracks
 from crackscope.maps.postprocess import (
     close_mask,
     label_cracks,
@@ -257,10 +257,10 @@ def width_bounds(mask: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
 
 
 @SETTINGS
-@given(mask=masks, scale=st.floats(1e-3, 10))
-def test_measurements_are_consistent_with_the_mask(mask: np.ndarray, scale: float) -> None:
-    cracks = measure_cracks(mask)
-    labels, n = label_cracks(mask, connectivity=2)
+@given(mask=masks, scale=st.floats(1e-3, 10), link=st.sampled_from([0, CRACK_LINK_PX]))
+def test_measurements_are_consistent_with_the_mask(mask: np.ndarray, scale: float, link: int) -> None:
+    cracks = measure_cracks(mask, link=link)
+    labels, n = label_cracks(mask, connectivity=2, link=link)
     assert [c.id for c in cracks] == list(range(1, n + 1))  # every crack, in label order
     assert sum(c.area_px for c in cracks) == mask.sum()
     bound = width_bounds(mask, labels, n)
@@ -278,7 +278,7 @@ def test_measurements_are_consistent_with_the_mask(mask: np.ndarray, scale: floa
         assert -90.0 <= c.orientation_deg < 90.0
         assert c.length_mm is c.mean_width_mm is c.max_width_mm is c.area_mm2 is None
     # with a scale: the same pixel values, and the millimetre values are the pixel values times the scale
-    scaled = measure_cracks(mask, mm_per_px=scale)
+    scaled = measure_cracks(mask, mm_per_px=scale, link=link)
     assert len(scaled) == len(cracks)
     for c, s in zip(cracks, scaled, strict=True):
         assert (s.id, s.length_px, s.mean_width_px, s.max_width_px, s.bbox, s.area_px) == (
