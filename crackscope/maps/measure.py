@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from crackscope.maps.postprocess import label_cracks, skeletonize_mask
+from crackscope.maps.postprocess import components_with_areas, label_cracks, skeletonize_mask
 
 _SQRT2 = math.sqrt(2.0)
 # (dy, dx) of the 8 neighbours.
@@ -284,10 +284,16 @@ def _links(skel_pad: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: int, dx
 
 
 def measure_cracks(
-    mask: np.ndarray, *, mm_per_px: float | None = None, min_length_px: float = 0, link: int = CRACK_LINK_PX
+    mask: np.ndarray,
+    *,
+    mm_per_px: float | None = None,
+    min_length_px: float = 0,
+    link: int = CRACK_LINK_PX,
+    labels: tuple[np.ndarray, int] | None = None,
 ) -> list[CrackMeasurement]:
     """Measure every crack in ``mask`` (HxW, crack = True/nonzero): its pieces less than ``2 * link + 1`` px apart
-    (``label_cracks``; 0: each 8-connected piece); see the module doc.
+    (``label_cracks``; 0: each 8-connected piece); see the module doc. ``labels``: ``label_cracks(mask,
+    link=link)`` when the caller has it already (as ``map`` has, to number the overlay), not computed again.
 
     Cracks shorter than ``min_length_px`` are left out. Returns the measurements in label order.
     """
@@ -304,7 +310,9 @@ def measure_cracks(
     if not mask.any():
         return []
 
-    labels, n = label_cracks(mask, connectivity=2, link=link)
+    crack_labels, n = label_cracks(mask, connectivity=2, link=link) if labels is None else labels
+    if crack_labels.shape != mask.shape:
+        raise ValueError(f"labels of shape {crack_labels.shape} for a mask of shape {mask.shape}")
     height, width_ = mask.shape
     # Outside the image a crack is assumed to go on as its mirror image, so a crack leaving the image
     # is neither thinned nor given an end there; one more ring of background keeps the distances finite.
@@ -320,8 +328,8 @@ def measure_cracks(
     skel_in = skel_pad & inside
     # skeletonize keeps every component, but one touching the border may keep its skeleton in the mirror:
     # such a component gets its deepest pixel.
-    pieces, n_pieces = (labels, n) if link == 0 else label_cracks(mask, connectivity=2)
-    has_skel = np.zeros(n_pieces + 1, bool)
+    pieces = crack_labels if link == 0 else components_with_areas(mask, connectivity=2)[0]  # any numbering will do
+    has_skel = np.zeros(int(pieces.max()) + 1, bool)
     has_skel[pieces[skel_in[pad : pad + height, pad : pad + width_]]] = True
     missing = np.flatnonzero(~has_skel[1:]) + 1
     if missing.size:
@@ -330,7 +338,7 @@ def measure_cracks(
             skel_pad[y + pad, x + pad] = skel_in[y + pad, x + pad] = True
 
     rows, cols = np.nonzero(skel_in)
-    lab = labels[rows - pad, cols - pad]
+    lab = crack_labels[rows - pad, cols - pad]
 
     # Length: every link seen from both ends at half weight; a link leaving the image is seen once (half of it
     # lies inside). Ends (degree 1) extend by d - 0.5; an isolated pixel is both ends.
@@ -378,8 +386,8 @@ def measure_cracks(
     angle = 0.5 * np.degrees(np.arctan2(2.0 * cxy, cxx - cyy))  # in (-90, 90]
     angle = np.where(angle >= 90.0, angle - 180.0, angle)
 
-    area = np.bincount(labels.ravel(), minlength=n + 1)
-    boxes = ndimage.find_objects(labels)
+    area = np.bincount(crack_labels.ravel(), minlength=n + 1)
+    boxes = ndimage.find_objects(crack_labels)
     scale = mm_per_px
     out: list[CrackMeasurement] = []
     for k in range(1, n + 1):

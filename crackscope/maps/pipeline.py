@@ -135,7 +135,7 @@ def map_one(
             writer.submit(write_image_atomic, paths["probability"], _to_u8(result.probability)),
         ]
         written.append(writer.submit(_write_skeleton, paths["skeletons"], mask))
-        cracks = measure_cracks(mask, mm_per_px=mm_per_px)
+        cracks = measure_cracks(mask, mm_per_px=mm_per_px, labels=(labels, n_cracks))
         if [c.id for c in cracks] != ids:
             raise RuntimeError("crack numbers of the measurement and the overlay differ")
         for done in written:

@@ -142,14 +142,19 @@ def label_cracks(mask: np.ndarray, *, connectivity: int = 2, link: int = 0) -> t
         labels, n = ndimage.label(mask, structure=structure)
         return labels.astype(np.int32, copy=False), int(n)
     grown = dilate_mask(mask, radius=int(link))
-    groups, n = ndimage.label(grown, structure=structure)
-    labels = np.where(mask, groups, 0).astype(np.int32)
-    # renumber in raster order of each group's first *mask* pixel (a grown group can start earlier)
-    present = labels.ravel()
-    ids, first = np.unique(present[present > 0], return_index=True)
-    rank = np.zeros(int(n) + 1, np.int32)
-    rank[ids[np.argsort(first)]] = np.arange(1, ids.size + 1, dtype=np.int32)
-    return rank[labels], int(ids.size)
+    # OpenCV's components (faster than scipy's on a 13 MP mask); renumbered below where their order differs
+    n, labels = cv2.connectedComponents(
+        grown.view(np.uint8), connectivity=8 if connectivity == 2 else 4, ltype=cv2.CV_32S
+    )
+    labels[~mask] = 0
+    # raster order of each group's first *mask* pixel (a grown group can start earlier)
+    ids, first = np.unique(labels.ravel()[mask.ravel()], return_index=True)
+    order = ids[np.argsort(first)]
+    if np.array_equal(order, np.arange(1, n)):
+        return labels, int(n) - 1
+    rank = np.zeros(int(n), np.int32)
+    rank[order] = np.arange(1, order.size + 1, dtype=np.int32)
+    return rank[labels], int(order.size)
 
 
 def remove_small(mask: np.ndarray, *, min_size: int, connectivity: int = 2) -> np.ndarray:

@@ -246,3 +246,14 @@ def test_a_crack_with_small_gaps_is_one_crack_and_measures_as_its_pieces():
     mask[9:11, 29:50] = False
     mask[9:11, 32:50] = True  # 7 px apart: two cracks
     assert len(measure_cracks(mask)) == 2
+
+
+def test_labels_given_are_used_and_checked():
+    from crackscope.maps.postprocess import label_cracks
+
+    mask = np.zeros((20, 60), bool)
+    mask[9:11, 5:25] = mask[9:11, 29:50] = True
+    assert measure_cracks(mask, labels=label_cracks(mask, link=3)) == measure_cracks(mask)
+    assert len(measure_cracks(mask, labels=label_cracks(mask))) == 2  # the caller's grouping wins
+    with pytest.raises(ValueError, match="shape"):
+        measure_cracks(mask, labels=label_cracks(mask[:10]))
