@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from crackscope.errors import BadInputError, CrackscopeError
@@ -24,6 +25,28 @@ INPUT_ERRORS: tuple[type[BaseException], ...] = (
     MemoryError,
     Image.DecompressionBombError,
 )
+
+
+def sample_paths(paths: Iterable[str | Path], *, max_photos: int, seed: int) -> list[Path]:
+    """The distinct ``paths`` in name order, or a seeded sample of ``max_photos`` of them (in name order).
+
+    Raises
+    ------
+    ValueError
+        If ``max_photos`` is below 1.
+
+    Examples
+    --------
+    >>> [p.name for p in sample_paths(["b.png", "a.png", "b.png"], max_photos=5, seed=0)]
+    ['a.png', 'b.png']
+    """
+    if max_photos < 1:
+        raise ValueError(f"max_photos must be at least 1, got {max_photos}")
+    chosen = sorted({Path(p) for p in paths})
+    if len(chosen) > max_photos:
+        rng = np.random.default_rng(seed)
+        chosen = sorted(chosen[i] for i in rng.choice(len(chosen), size=max_photos, replace=False))
+    return chosen
 
 
 def problem_of(exc: BaseException) -> str:

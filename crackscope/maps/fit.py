@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from crackscope.errors import BadInputError
 from crackscope.maps.recipe import PIXEL_MODELS_DIR, MapRecipe, PixelStage, read_run_recipe
 from crackscope.maps.scale import ScaleOptions
@@ -95,15 +93,12 @@ def photo_paths(data: Path, *, layout: str | None, max_photos: int, seed: int) -
         If the data set holds no photo.
     """
     from crackscope.data.layouts import load_dataset
+    from crackscope.inputs import sample_paths
 
     dataset = load_dataset(data, layout=layout)
-    paths = sorted({Path(s.path) for s in dataset.samples})
-    if not paths:
+    if not dataset.samples:
         raise BadInputError(data, "no photo to self-train on")
-    if len(paths) > max_photos:
-        rng = np.random.default_rng(seed)
-        paths = sorted(paths[i] for i in rng.choice(len(paths), size=max_photos, replace=False))
-    return paths
+    return sample_paths((s.path for s in dataset.samples), max_photos=max_photos, seed=seed)
 
 
 FitData = Path | Sequence["DataSource"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from crackscope.maps.base import Mapper, MapResult
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, within_half_max
+from crackscope.maps.refine import RefineOptions
 from crackscope.progress import OnProgress
 
 
@@ -50,7 +50,7 @@ def apply_photo_width(image: np.ndarray, mask: np.ndarray, *, rule: RefineOption
         raise ValueError(f"mask size {mask.shape} differs from the photo's {image.shape[:2]}")
     if not mask.any():
         return mask.copy()
-    kept = mask & within_half_max(rule.width_response(image), level=rule.half_max, radius=rule.half_max_radius)
+    kept = mask & rule.within_width(image)
     return remove_small(kept, min_size=rule.min_size) if rule.min_size else kept
 
 

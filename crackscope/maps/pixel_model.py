@@ -21,7 +21,7 @@ from scipy.special import expit
 
 from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, hysteresis_mask, keep_elongated, support_region, within_half_max
+from crackscope.maps.refine import RefineOptions, hysteresis_mask, keep_elongated, support_region
 from crackscope.models.speed import bf16_supported, fold_batch_norms
 
 MODEL_FILE = "pixel_model.safetensors"
@@ -342,7 +342,7 @@ def refine_with_pixel_model(
     if opts.width_rule_last:  # pieces are judged before the width rule can split a faint crack into short ones
         mask = _cleanup(mask, opts)
     if opts.half_max is not None:
-        mask &= within_half_max(opts.width_response(image), level=opts.half_max, radius=opts.half_max_radius)
+        mask &= opts.within_width(image)
     if not opts.width_rule_last:
         mask = _cleanup(mask, opts)
     elif opts.trimmed_min_size:

@@ -144,6 +144,19 @@ class RefineOptions:
         np.minimum(depth, np.float32(unit), out=depth)
         return depth
 
+    def within_width(self, image: np.ndarray, response: np.ndarray | None = None) -> np.ndarray:
+        """Bool map of the pixels the width rule keeps: :func:`within_half_max` of :meth:`width_response` at
+        ``half_max`` within ``half_max_radius`` px.
+
+        Raises
+        ------
+        ValueError
+            If ``half_max`` is None (no width rule).
+        """
+        if self.half_max is None:
+            raise ValueError("these settings have no width rule (half_max is None)")
+        return within_half_max(self.width_response(image, response), level=self.half_max, radius=self.half_max_radius)
+
 
 def _ellipse(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -271,7 +284,7 @@ def refine_map(
             mask = region & (response > level)
         del inside
     if opts.half_max is not None:
-        mask &= within_half_max(opts.width_response(image, response), level=opts.half_max, radius=opts.half_max_radius)
+        mask &= opts.within_width(image, response)
     del response
     if opts.closing:
         mask = close_mask(mask, radius=opts.closing) & region

@@ -37,7 +37,7 @@ import numpy as np
 
 from crackscope.maps.base import Mapper, MapResult, Tile, check_image
 from crackscope.maps.postprocess import remove_small
-from crackscope.maps.refine import RefineOptions, within_half_max
+from crackscope.maps.refine import RefineOptions
 from crackscope.progress import OnProgress
 
 ScaleMode = Literal["auto", "native"]
@@ -269,17 +269,11 @@ def reference_scale_of_files(
     ValueError
         If ``max_photos`` is below 1.
     """
-    from crackscope.inputs import INPUT_ERRORS
+    from crackscope.inputs import INPUT_ERRORS, sample_paths
     from crackscope.io import read_image
 
-    if max_photos < 1:
-        raise ValueError(f"max_photos must be at least 1, got {max_photos}")
-    chosen = sorted({Path(p) for p in paths})
-    if len(chosen) > max_photos:
-        rng = np.random.default_rng(seed)
-        chosen = sorted(chosen[i] for i in rng.choice(len(chosen), size=max_photos, replace=False))
     images = []
-    for path in chosen:
+    for path in sample_paths(paths, max_photos=max_photos, seed=seed):
         try:
             images.append(read_image(path))
         except INPUT_ERRORS:
@@ -336,7 +330,7 @@ class ScaledMapper:
         mask = _resize(result.mask.astype(np.float32), (w, h), shrink=back) >= 0.5
         rule = self.width_rule
         if factor < 1 and rule is not None and rule.half_max is not None and mask.any():
-            mask &= within_half_max(rule.width_response(image), level=rule.half_max, radius=rule.half_max_radius)
+            mask &= rule.within_width(image)
         if factor > 1 and self.min_size and mask.any():
             mask = remove_small(mask, min_size=self.min_size)
         cam = None if result.cam is None else _resize(result.cam.astype(np.float32), (w, h), shrink=back)
