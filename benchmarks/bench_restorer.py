@@ -68,6 +68,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,6 +156,42 @@ def width_errors(masks: list[np.ndarray], gts: list[np.ndarray]) -> dict[str, fl
     if not length:
         return {"length": None, "width": None}
     return {"length": round(statistics.median(length), 4), "width": round(statistics.median(width), 4)}
+
+
+def scores_by_set(
+    paths: list[Path],
+    masks: list[np.ndarray],
+    truths: list[np.ndarray],
+    *,
+    whole: str = "tune+hairline",
+    extra: Callable[[list[np.ndarray]], dict] | None = None,
+) -> dict[str, dict]:
+    """Exact P / R / F1 of the pooled masks and :func:`width_errors`, over all photos (key ``whole``) and over the
+    tune and the hairline photos (:func:`hairline_photos`) each, the sets with no photo left out; ``extra`` adds
+    values computed from a set's masks."""
+    from crackscope.evaluation.map_scores import Counts, count_mask
+
+    hairline = set(hairline_photos())
+    members = {whole: list(range(len(paths))), "tune": [], "hairline": []}
+    for i, path in enumerate(paths):
+        members["hairline" if path in hairline else "tune"].append(i)
+    out = {}
+    for part, rows in members.items():
+        if not rows:
+            continue
+        total = Counts()
+        for i in rows:
+            total = total + count_mask(masks[i], truths[i])
+        kept, truth = [masks[i] for i in rows], [truths[i] for i in rows]
+        out[part] = {
+            "photos": len(rows),
+            "f1": round(total.f1, 4),
+            "precision": round(total.precision, 4),
+            "recall": round(total.recall, 4),
+            **width_errors(kept, truth),
+            **(extra(kept) if extra else {}),
+        }
+    return out
 
 
 def restorations(run_dir: Path, pairs: list, *, edge_context: int = 0) -> list[np.ndarray]:
@@ -371,7 +408,6 @@ def upscale(args: argparse.Namespace) -> None:
     ``min_size`` at the photo's own size, as ``make_mapper`` builds it): the mask comes back at the photo's size
     and is scored there; exact F1 (P / R), the width and length errors and the number of cracks per photo on the
     tune, hairline and both sets."""
-    from crackscope.evaluation.map_scores import Counts, count_mask
     from crackscope.maps.postprocess import label_cracks
     from crackscope.maps.presets import RESTORER_THIN
     from crackscope.maps.scale import ScaledMapper, ScaleOptions
@@ -380,28 +416,21 @@ def upscale(args: argparse.Namespace) -> None:
 
     context = run_context()
     pairs = tune_pairs(args.photos, "tune+hairline")
-    hairline = set(hairline_photos())
     inner = RestorerMapper(load_restorer_run(args.restorer, device="cpu"), RESTORER_THIN)
     min_size = RESTORER_THIN.refine_options.min_size if args.min_size_at_photo_size else 0
     found = {}
     for factor in args.factors:
         mapper = ScaledMapper(inner, ScaleOptions(factor=factor), min_size=min_size)
-        parts: dict[str, tuple[Counts, list, list]] = {}
-        for path, image, truth in pairs:
-            mask = mapper.map_image(image).mask
-            for part in ("tune+hairline", "hairline" if path in hairline else "tune"):
-                total, masks, truths = parts.get(part, (Counts(), [], []))
-                parts[part] = (total + count_mask(mask, truth), [*masks, mask], [*truths, truth])
-        for part, (total, masks, truths) in parts.items():
+        masks = [mapper.map_image(image).mask for _, image, _ in pairs]
+        scores = scores_by_set(
+            [p for p, _, _ in pairs],
+            masks,
+            [t for _, _, t in pairs],
+            extra=lambda kept: {"cracks_per_photo": round(statistics.mean(label_cracks(m)[1] for m in kept), 2)},
+        )
+        for part, score in scores.items():
             key = f"x{factor:g} {part}"
-            found[key] = {
-                "photos": len(masks),
-                "f1": round(total.f1, 4),
-                "precision": round(total.precision, 4),
-                "recall": round(total.recall, 4),
-                **width_errors(masks, truths),
-                "cracks_per_photo": round(statistics.mean(label_cracks(m)[1] for m in masks), 2),
-            }
+            found[key] = score
             print(key, found[key], flush=True)
     row = {
         **context,
@@ -421,14 +450,12 @@ PHOTO_WIDTH_GRID = (None, *itertools.product((0.5, 0.6), (None, 0.7, 0.5)))
 
 def width(args: argparse.Namespace) -> None:
     """The photo's own width rule after ``restorer-thin`` (see the module docstring)."""
-    from crackscope.evaluation.map_scores import Counts, count_mask
     from crackscope.maps.factory import make_mapper
     from crackscope.maps.photo_width import apply_photo_width
     from crackscope.maps.presets import MAP_MASK, RESTORER_THIN
 
     context = run_context()
     pairs = tune_pairs(args.photos, "tune+hairline")
-    hairline = set(hairline_photos())
     mapper = make_mapper(args.restorer, RESTORER_THIN, device="cpu")
     masks = [mapper.map_image(image).mask for _, image, _ in pairs]
     found = []
@@ -437,24 +464,15 @@ def width(args: argparse.Namespace) -> None:
         if setting is not None:
             level, blur = setting
             rule = MAP_MASK.with_(half_max=level, half_max_blur=blur, min_size=RESTORER_THIN.refine_options.min_size)
-        parts: dict[str, tuple[Counts, list, list]] = {}
-        for (path, image, truth), made in zip(pairs, masks, strict=True):
-            mask = made if rule is None else apply_photo_width(image, made, rule=rule)
-            for part in ("tune+hairline", "hairline" if path in hairline else "tune"):
-                total, kept, truths = parts.get(part, (Counts(), [], []))
-                parts[part] = (total + count_mask(mask, truth), [*kept, mask], [*truths, truth])
+        kept = [
+            made if rule is None else apply_photo_width(image, made, rule=rule)
+            for (_, image, _), made in zip(pairs, masks, strict=True)
+        ]
         row = {
             "half_max": None if rule is None else rule.half_max,
             "half_max_blur": None if rule is None else rule.half_max_blur,
+            **scores_by_set([p for p, _, _ in pairs], kept, [t for _, _, t in pairs]),
         }
-        for part, (total, kept, truths) in parts.items():
-            row[part] = {
-                "photos": len(kept),
-                "f1": round(total.f1, 4),
-                "precision": round(total.precision, 4),
-                "recall": round(total.recall, 4),
-                **width_errors(kept, truths),
-            }
         found.append(row)
         print(json.dumps(row), flush=True)
     within = [

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_restorer import TUNE_SETS, hairline_photos, tune_pairs, width_errors  # noqa: E402
+from bench_restorer import TUNE_SETS, scores_by_set, tune_pairs  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "width_rule.jsonl"
@@ -60,12 +60,10 @@ def main() -> None:
     args = ap.parse_args()
     grid = parse_grid(args.grid) if args.grid else GRID
 
-    from crackscope.evaluation.map_scores import Counts, count_mask
     from crackscope.maps.factory import default_recipe, make_mapper
 
     context = run_context()
     pairs = tune_pairs(40, args.set)
-    hairline = set(hairline_photos())
     recipe = default_recipe(args.run)
     own = {name: getattr(recipe.refine_options, name) for name in grid}
     rows = []
@@ -74,25 +72,12 @@ def main() -> None:
         mapper = make_mapper(
             args.run, recipe.with_(refine_options=recipe.refine_options.with_(**changes)), device="cpu"
         )
-        totals = {"all": Counts(), "tune": Counts(), "hairline": Counts()}
-        masks: dict[str, list] = {"all": [], "tune": [], "hairline": []}
-        truths: dict[str, list] = {"all": [], "tune": [], "hairline": []}
-        for path, image, truth in pairs:
-            mask = mapper.map_image(image).mask
-            for part in ("all", "hairline" if path in hairline else "tune"):
-                totals[part] = totals[part] + count_mask(mask, truth)
-                masks[part].append(mask)
-                truths[part].append(truth)
-        row = {"settings": changes, "own": changes == own}
-        for part, total in totals.items():
-            if masks[part]:
-                row[part] = {
-                    "photos": len(masks[part]),
-                    "f1": round(total.f1, 4),
-                    "precision": round(total.precision, 4),
-                    "recall": round(total.recall, 4),
-                    **width_errors(masks[part], truths[part]),
-                }
+        masks = [mapper.map_image(image).mask for _, image, _ in pairs]
+        row = {
+            "settings": changes,
+            "own": changes == own,
+            **scores_by_set([p for p, _, _ in pairs], masks, [t for _, _, t in pairs], whole="all"),
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     parts = [p for p in ("tune", "hairline") if p in rows[0]] if args.each_set else ["all"]
