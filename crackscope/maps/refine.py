@@ -310,9 +310,10 @@ def within_half_max(response: np.ndarray, *, level: float, radius: int) -> np.nd
 
 def hysteresis_mask(values: np.ndarray, *, low: float, high: float) -> np.ndarray:
     """Bool map of the pixels at ``low`` or above that are 8-connected, through such pixels, to a pixel at
-    ``high`` or above: hysteresis thresholding, as ``skimage.filters.apply_hysteresis_threshold`` (which compares
-    strictly and joins 4-connected pixels), with ``>=`` so that ``low == high`` is the plain threshold, and
-    OpenCV's connected components (a 12 MP map in a fraction of scikit-image's time).
+    ``high`` or above: hysteresis thresholding, as ``skimage.filters.apply_hysteresis_threshold``, written here
+    for its two differences: that one joins only 4-connected pixels (a 1 px diagonal crack is 8-connected) and
+    compares strictly, where the pixel-model mask keeps ``>=`` its threshold (so ``low == high`` is the plain
+    threshold).
 
     Raises
     ------
