@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from crackscope.maps.postprocess import components_with_areas, label_cracks, skeletonize_mask
+from crackscope.maps.postprocess import label_cracks, skeletonize_mask
 
 _SQRT2 = math.sqrt(2.0)
 # (dy, dx) of the 8 neighbours.
@@ -328,8 +328,8 @@ def measure_cracks(
     skel_in = skel_pad & inside
     # skeletonize keeps every component, but one touching the border may keep its skeleton in the mirror:
     # such a component gets its deepest pixel.
-    pieces = crack_labels if link == 0 else components_with_areas(mask, connectivity=2)[0]  # any numbering will do
-    has_skel = np.zeros(int(pieces.max()) + 1, bool)
+    pieces, n_pieces = (crack_labels, n) if link == 0 else label_cracks(mask, connectivity=2)
+    has_skel = np.zeros(n_pieces + 1, bool)
     has_skel[pieces[skel_in[pad : pad + height, pad : pad + width_]]] = True
     missing = np.flatnonzero(~has_skel[1:]) + 1
     if missing.size:

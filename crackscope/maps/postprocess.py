@@ -142,17 +142,15 @@ def label_cracks(mask: np.ndarray, *, connectivity: int = 2, link: int = 0) -> t
         labels, n = ndimage.label(mask, structure=structure)
         return labels.astype(np.int32, copy=False), int(n)
     grown = dilate_mask(mask, radius=int(link))
-    # OpenCV's components (faster than scipy's on a 13 MP mask); renumbered below where their order differs
-    n, labels = cv2.connectedComponents(
-        grown.view(np.uint8), connectivity=8 if connectivity == 2 else 4, ltype=cv2.CV_32S
-    )
+    groups, n_groups = ndimage.label(grown, structure=structure)
+    labels = groups.astype(np.int32, copy=False)
     labels[~mask] = 0
     # raster order of each group's first *mask* pixel (a grown group can start earlier)
     ids, first = np.unique(labels.ravel()[mask.ravel()], return_index=True)
     order = ids[np.argsort(first)]
-    if np.array_equal(order, np.arange(1, n)):
-        return labels, int(n) - 1
-    rank = np.zeros(int(n), np.int32)
+    if np.array_equal(order, np.arange(1, n_groups + 1)):
+        return labels, int(n_groups)
+    rank = np.zeros(int(n_groups) + 1, np.int32)
     rank[order] = np.arange(1, order.size + 1, dtype=np.int32)
     return rank[labels], int(order.size)
 
@@ -163,24 +161,12 @@ def remove_small(mask: np.ndarray, *, min_size: int, connectivity: int = 2) -> n
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 0:
         raise ValueError(f"min_size must be a non-negative integer, got {min_size!r}")
     if min_size <= 1 or not mask.any():
-        _structure(connectivity)  # checks it
         return mask.copy()
-    labels, areas = components_with_areas(mask, connectivity=connectivity)
-    keep = areas >= min_size
+    labels, _ = label_cracks(mask, connectivity=connectivity)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_size
     keep[0] = False
     return np.asarray(keep[labels], dtype=bool)
-
-
-def components_with_areas(mask: np.ndarray, *, connectivity: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels int32 HxW, areas)``: the mask's connected components (0 = background, ``areas[0]`` its pixel
-    count) and each one's pixel count. Unlike :func:`label_cracks` the numbering is OpenCV's, not raster order: for
-    rules that keep or drop whole components (about 3x faster than scipy's label and a count on a 13 MP mask)."""
-    mask = _as_mask(mask)
-    _structure(connectivity)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(
-        np.ascontiguousarray(mask).view(np.uint8), connectivity=8 if connectivity == 2 else 4, ltype=cv2.CV_32S
-    )
-    return labels, stats[:, cv2.CC_STAT_AREA]
 
 
 def skeletonize_mask(mask: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 
 from crackscope.errors import BadInputError
-from crackscope.maps.postprocess import close_mask, components_with_areas, remove_small, skeletonize_mask
+from crackscope.maps.postprocess import close_mask, label_cracks, remove_small, skeletonize_mask
 
 
 @dataclass(frozen=True)
@@ -352,8 +352,9 @@ def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_lengt
         raise ValueError(f"min_length must be >= 0, got {min_length}")
     if not mask.any():
         return mask.copy()
-    labels, area = components_with_areas(mask)
-    length = np.bincount(labels[skeletonize_mask(mask)].ravel(), minlength=area.size)
+    labels, n = label_cracks(mask)
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    length = np.bincount(labels[skeletonize_mask(mask)].ravel(), minlength=n + 1)
     keep = length >= max(min_length, 1)
     if max_fill is not None:
         keep &= area <= max_fill * np.maximum(length, 1) ** 2
