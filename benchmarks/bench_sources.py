@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
         [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
-        [--seed 0]
+        [--seed 0] [--synthetic N]
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -11,7 +11,9 @@ split within each source, crops of one photo kept together), then ``evaluate`` s
 (chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
 part (``split="test"``), a source left out on all of it. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
 ``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
-the run that leaves NAME out). No setting is chosen
+the run that leaves NAME out). ``--synthetic N`` adds a fourth source trained on in every row: N synthetic
+128 px photos of ``crackscope.data.synth`` (half cracked; whole photos in class folders, written once under
+``--work``), never scored. No setting is chosen
 here: every row uses the same options. A line with date, commit, machine and load goes to
 ``benchmarks/results/sources.jsonl``.
 """
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=None, help="their stride (default: the patch size)")
     ap.add_argument("--rows", default="ozgenel,all,loso", help="ozgenel, all, loso or loso:NAME (one held out)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synthetic", type=int, default=0, help="N synthetic photos trained on in every row (0: none)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     args = ap.parse_args()
 
@@ -68,9 +71,15 @@ def main() -> None:
             if unknown:
                 ap.error(f"unknown source {unknown[0]!r} in --rows; sources: {', '.join(NAMES)}")
             plan += [(f"without {held}", [n for n in NAMES if n != held]) for held in held_out]
+    extra = []
+    if args.synthetic:
+        folder = synthetic_photos(args.work / f"synthetic-{args.synthetic}", args.synthetic)
+        sources["synthetic"] = DataSource(folder, "synthetic")
+        extra = ["synthetic"]
     context = run_context()
     rows = []
     for label, trained in plan:
+        trained = trained + extra
         out = args.work / label.replace(" ", "-")
         options = TrainOptions(
             model="crackfast",
@@ -90,6 +99,8 @@ def main() -> None:
         minutes = (time.perf_counter() - started) / 60
         scores = {}
         for name, source in sources.items():
+            if name in extra:
+                continue
             seen = name in trained
             target = source.path if len(trained) == 1 else (source,)  # as the run was trained
             report = evaluate(out, target, split="test" if seen else None)
@@ -115,11 +126,29 @@ def main() -> None:
         "image_size": args.image_size,
         "patch_size": args.patch_size,
         "stride": args.stride,
+        "synthetic": args.synthetic,
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as fh:
         fh.write(json.dumps(record) + "\n")
+
+
+def synthetic_photos(folder: Path, n: int) -> Path:
+    """``n`` synthetic 128 px photos in ``folder/cracked`` and ``folder/uncracked`` (written once; seed 0)."""
+    import numpy as np
+
+    from crackscope.data.synth import generate_pair
+    from crackscope.io import write_image_atomic
+
+    if len(list(folder.glob("*/*.png"))) == n:
+        return folder
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cracked = i % 2 == 1
+        image, _ = generate_pair(rng, 128, cracked=cracked)
+        write_image_atomic(folder / ("cracked" if cracked else "uncracked") / f"synth_{i:05d}.png", image)
+    return folder
 
 
 if __name__ == "__main__":
