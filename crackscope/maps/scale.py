@@ -27,7 +27,6 @@ measurements are taken on the maps at the photo's own size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -296,9 +295,7 @@ class ScaledMapper:
     (``half_max``, ``half_max_radius``, :func:`~crackscope.maps.refine.within_half_max` of their dark-line
     response) is applied again at the photo's own resolution to a mask made at a reduced scale: a line found at
     half the resolution comes back at least two pixels wide, and the rule keeps it as wide as the line in the
-    photo (``benchmarks/bench_scale_width.py``); with ``width_rule_last`` the pieces it leaves below
-    ``trimmed_min_size`` px of the mapping scale (``trimmed_min_size / factor**2`` px of the photo) are dropped, as
-    a mask made at that scale drops them. ``min_size``: a mask made at a larger scale loses its pieces
+    photo (``benchmarks/bench_scale_width.py``). ``min_size``: a mask made at a larger scale loses its pieces
     smaller than this many pixels at the photo's own size (a recipe's sizes are in pixels of the photo, and a
     speck kept at 2x is a quarter of that size once brought back); 0 keeps them.
     """
@@ -334,9 +331,6 @@ class ScaledMapper:
         rule = self.width_rule
         if factor < 1 and rule is not None and rule.half_max is not None and mask.any():
             mask &= rule.within_width(image)
-            if rule.width_rule_last and rule.trimmed_min_size:
-                # the pieces the rule leaves are judged as at the mapping scale: trimmed_min_size px there
-                mask = remove_small(mask, min_size=math.ceil(round(rule.trimmed_min_size / factor**2, 6)))
         if factor > 1 and self.min_size and mask.any():
             mask = remove_small(mask, min_size=self.min_size)
         cam = None if result.cam is None else _resize(result.cam.astype(np.float32), (w, h), shrink=back)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import pytest
@@ -191,34 +189,6 @@ def test_the_width_rule_holds_at_the_photos_own_resolution():
     assert 3 <= kept_width <= 7 and kept_width < wide_width  # narrowed to the line's profile in the photo
     assert (kept.mask <= wide.mask).all()  # the rule only takes pixels away
     assert ScaledMapper(WideningMapper(), ref, width_rule=rule).settings()["width_rule_at_full_resolution"]
-
-
-def test_pieces_the_width_rule_leaves_are_judged_at_the_mapping_scale():
-    from scipy import ndimage
-
-    from crackscope.maps.refine import RefineOptions
-
-    photo = upscaled(surface(seed=5), 3)  # mapped at a reduced scale, as above
-    y = photo.shape[0] // 2
-    photo[y : y + 3, 20:-20] = 40  # a 3 px crack
-    photo[30:33, 30:33] = 40  # and a 3x3 px dark speck
-    ref = reference_scale([surface(seed=s) for s in range(3)])
-    rule = RefineOptions(radii=(2, 4, 8), blur=1.0, half_max=0.5, half_max_radius=3)
-    trimming = rule.with_(width_rule_last=True, trimmed_min_size=25)
-    kept = ScaledMapper(WideningMapper(), ref, width_rule=rule).map_image(photo)
-    trimmed = ScaledMapper(WideningMapper(), ref, width_rule=trimming).map_image(photo)
-
-    def sizes(mask: np.ndarray) -> np.ndarray:
-        labels, _ = ndimage.label(mask, np.ones((3, 3)))
-        return np.bincount(labels.ravel())[1:]
-
-    least = 50  # 25 px at the mapping scale (1 / sqrt(2)): 50 px of the photo
-    assert kept.scale == 0.7071
-    assert 0 < kept.mask[25:38, 25:38].sum() < least and (sizes(kept.mask) < least).sum() >= 5  # specks kept
-    assert not trimmed.mask[25:38, 25:38].any() and sizes(trimmed.mask).min() >= least  # dropped
-    assert (trimmed.mask <= kept.mask).all()
-    crack = (slice(y, y + 3), slice(40, -40))
-    assert kept.mask[crack].mean() > 0.9 and (trimmed.mask[crack] == kept.mask[crack]).all()  # the crack stays
 
 
 def test_the_reference_of_files_samples_them_and_leaves_unreadable_ones_out(tmp_path):
