@@ -303,11 +303,16 @@ def explain_images(
 
 def _tile_mapper(run: ClassifierRun, *, method: str, layer: str | None) -> ClassifierMapper:
     """The mapper ``crackscope map`` would use for ``run`` (same tiles and overlap), with this CAM method and
-    layer and no refinement: only its class map and tile verdicts are used."""
+    layer and no refinement: only its class map and tile verdicts are used, at the photo's own scale (the
+    recipe's scale rule and no-data rule would wrap the classifier's mapper; the photo's fill is painted over
+    in :func:`_explain_tiled` instead)."""
     from crackscope.maps.classifier import ClassifierMapper
     from crackscope.maps.factory import make_mapper, resolve_recipe
+    from crackscope.maps.scale import ScaleOptions
 
-    recipe = resolve_recipe(run.path, None).with_(method=method, layer=layer, refine=False, pixel_models=(), stages=())
+    recipe = resolve_recipe(run.path, None).with_(
+        method=method, layer=layer, refine=False, pixel_models=(), stages=(), scale=ScaleOptions(), no_data=None
+    )
     mapper = make_mapper(run, recipe)
     assert isinstance(mapper, ClassifierMapper)  # a classifier run and recipe
     return mapper
@@ -315,10 +320,14 @@ def _tile_mapper(run: ClassifierRun, *, method: str, layer: str | None) -> Class
 
 def _explain_tiled(mapper: ClassifierMapper, image: np.ndarray, name: str, out: Path, *, style: OverlayStyle) -> float:
     """Write ``name``'s outputs from the mapper's tiled class map; returns the photo's crack probability (the
-    highest tile probability, the rule ``crackscope map`` uses)."""
+    highest tile probability, the rule ``crackscope map`` uses). Fill without image data around the photo
+    (:mod:`crackscope.maps.no_data`) is painted over before the class map is made and is zero in it."""
     from crackscope.cam.explanation import write_item
+    from crackscope.maps.no_data import fill_no_data, no_data_mask
 
-    cam, tiles = mapper.cam_map(image, name=name)
+    no_data = no_data_mask(image)
+    cam, tiles = mapper.cam_map(fill_no_data(image, no_data) if no_data.any() else image, name=name)
+    cam[no_data] = 0.0
     probability = max((t.probability or 0.0 for t in tiles), default=0.0)
     flags = ("all-zero",) if not cam.any() else ()
     write_item(out, name, cam, image, scale=1.0, flags=flags, probability=probability, style=style)

@@ -47,7 +47,9 @@ class MapResult:
     cut into; ``cam``: the blended, unrefined class map when a refinement replaced it (CAM route);
     ``cracked``: the photo-level verdict; ``crack_probability``: the highest tile probability (None where the
     route has none, as UP-CrackNet); ``scale``: the factor the photo was resampled by to be mapped (1.0: as it
-    is; :mod:`crackscope.maps.scale`), the maps are always at the photo's own size.
+    is; :mod:`crackscope.maps.scale`), the maps are always at the photo's own size; ``no_data``: the share of the
+    photo that holds no image data (fill around a rotated or stitched photo, :mod:`crackscope.maps.no_data`), left
+    out of the maps.
     """
 
     probability: np.ndarray
@@ -57,6 +59,7 @@ class MapResult:
     cracked: bool = False
     crack_probability: float | None = None
     scale: float = 1.0
+    no_data: float = 0.0
 
 
 class Mapper(Protocol):

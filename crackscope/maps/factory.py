@@ -135,4 +135,8 @@ def make_mapper(
         from crackscope.maps.photo_width import PhotoWidthMapper
 
         mapper = PhotoWidthMapper(mapper, chosen.photo_width)
+    if chosen.no_data is not None:
+        from crackscope.maps.no_data import NoDataMapper
+
+        mapper = NoDataMapper(mapper, chosen.no_data)  # outermost: every step sees the photo's data only
     return mapper

@@ -12,7 +12,8 @@ Output folder layout::
 
 Each record and summary entry has a ``headline`` (:func:`crackscope.maps.measure.summarize_cracks`: cracks,
 total length, maximum and mean width, in mm with a scale) and ``mapped_at_scale`` (the factor the photo was
-resampled by to be mapped, :mod:`crackscope.maps.scale`). Components along the photo's border
+resampled by to be mapped, :mod:`crackscope.maps.scale`) and ``no_data_share`` (the share of the photo that is
+fill without image data, left out of the maps, :mod:`crackscope.maps.no_data`). Components along the photo's border
 (:func:`crackscope.maps.postprocess.drop_border_artefacts`: a dark frame, an edge strip) are not cracks and are
 left out of the mask before it is measured and written.
 
@@ -149,6 +150,7 @@ def map_one(
         # the restorer route has no classifier verdict: its verdict is whether a crack is left in the mask
         "cracked": result.cracked if result.crack_probability is not None else bool(mask.any()),
         "mapped_at_scale": result.scale,
+        "no_data_share": round(result.no_data, 4),
         "headline": summarize_cracks(cracks, mm_per_px=mm_per_px).as_dict(),
         "n_cracks": len(cracks),
         "crack_pixels": int(np.count_nonzero(mask)),
@@ -221,6 +223,7 @@ def _summary_entry(record: dict[str, Any]) -> dict[str, Any]:
         "total_length_mm",
         "max_width_mm",
         "mapped_at_scale",
+        "no_data_share",
         "headline",
         "tiles",
     )

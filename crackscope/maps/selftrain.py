@@ -511,7 +511,9 @@ def self_train(
     paths = list_images(inputs if not isinstance(inputs, (str, Path)) else [inputs])
     if not paths:
         raise BadInputError(Path(str(inputs[0]) if inputs else "."), "no image files found")
-    mapper = make_mapper(run, MapRecipe(method=method, refine_options=stage.refine))
+    # the classifier's own mapper (class_maps asks it for class maps): the photos are mapped as they are, fill
+    # included (the no-data rule of crackscope.maps.no_data is the maps' rule, not yet the pseudo-labels')
+    mapper = make_mapper(run, MapRecipe(method=method, refine_options=stage.refine, no_data=None))
     maps = class_maps(mapper, paths, restorer=restorer_run, on_progress=on_progress)
     labels = stage_labels(maps, stage, teacher=teacher_model, on_progress=on_progress)
     settings: dict[str, Any] = {"run": str(mapper.settings()["run"]), "method": method}

@@ -83,3 +83,26 @@ def test_the_no_crack_target_sees_a_large_photo_whole(red_run: ClassifierRun, wa
     (row,) = _rows(tmp_path / "other")
     assert report.tiled == [] and row["view"] == "resized"
     assert json.loads((tmp_path / "other" / "manifest.json").read_text())["settings"]["target"] == "no-crack"
+
+
+def test_a_run_whose_recipe_rescales_photos_is_explained(red_run, wall: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from crackscope.cam.api import explain_images
+    from crackscope.maps.recipe import MapRecipe
+    from crackscope.maps.scale import ScaleOptions
+
+    MapRecipe(route="classifier", refine=False, scale=ScaleOptions(factor=2.0), name="enlarging").save(red_run.path)
+    report = explain_images(red_run, [wall], out=tmp_path / "tiles")  # the scale rule used to fail an assert here
+    (row,) = _rows(tmp_path / "tiles")
+    assert report.tiled == ["wall.png"] and row["class"] == "cracked"
+
+
+def test_fill_around_a_photo_is_left_out_of_its_explanation(red_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from crackscope.cam.api import explain_images
+
+    wall = np.full((128, 128, 3), (0, 120, 120), np.uint8)
+    wall[:32, 40:72, 0] = 200
+    wall[:, 96:] = 255  # white fill on the right: the hand-made classifier calls it a crack (high red)
+    path = write_image_atomic(tmp_path / "filled.png", wall)
+    explain_images(red_run, [path], out=tmp_path / "tiles")
+    heat = np.load(tmp_path / "tiles" / "filled_map.npy")
+    assert not heat[:, 96:].any() and heat[:32, 40:72].mean() > 0

@@ -9,17 +9,26 @@ import pytest
 from crackscope.errors import BadInputError
 from crackscope.maps.classifier import ClassifierMapper
 from crackscope.maps.factory import default_recipe, make_mapper
+from crackscope.maps.no_data import NoDataMapper, NoDataOptions
 from crackscope.maps.recipe import MapRecipe, get_preset
 from crackscope.maps.scale import ScaledMapper
 
 
+def _unwrapped(mapper: object) -> object:
+    """The mapper inside the no-data rule every recipe has by default."""
+    assert isinstance(mapper, NoDataMapper) and mapper.options == NoDataOptions()
+    return mapper.inner
+
+
 def test_a_trained_run_maps_with_the_refined_preset_by_default(tiny_run):
-    mapper = make_mapper(tiny_run)
+    mapper = _unwrapped(make_mapper(tiny_run))
     assert isinstance(mapper, ClassifierMapper) and mapper.pixel_model is None
     assert mapper.recipe == get_preset("refined") and mapper.settings()["preset"] == "refined"
-    assert make_mapper(tiny_run, "cam").recipe == get_preset("cam")
+    cam = _unwrapped(make_mapper(tiny_run, "cam"))
+    assert isinstance(cam, ClassifierMapper) and cam.recipe == get_preset("cam")
     own = MapRecipe(method="gradcam", name="mine")
-    assert make_mapper(tiny_run, own).recipe is own
+    plain = make_mapper(tiny_run, own.with_(no_data=None))
+    assert isinstance(plain, ClassifierMapper) and plain.recipe == own.with_(no_data=None)
 
 
 @pytest.mark.slow
@@ -27,14 +36,14 @@ def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     recipe = default_recipe(fitted_run)
     assert recipe.name == "small-selftrained" and recipe.pixel_models == ("a2", "b2")
     assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None  # fit measured its photos
-    scaled = make_mapper(fitted_run)
+    scaled = _unwrapped(make_mapper(fitted_run))
     assert isinstance(scaled, ScaledMapper) and scaled.options == recipe.scale
     mapper = scaled.inner
     assert isinstance(mapper, ClassifierMapper)
     assert mapper.pixel_model is not None and mapper.pixel_model.source.endswith("pixel-models/b2")
     assert "pixel-models/a2" in mapper.settings()["pixel_model"]
     assert scaled.settings()["scale"] == recipe.scale.as_dict()
-    native = make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native")))
+    native = _unwrapped(make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native"))))
     assert isinstance(native, ClassifierMapper)
 
 
