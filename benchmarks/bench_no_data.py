@@ -1,17 +1,18 @@
 """Photos with fill around them (a rotated, warped or stitched photo's black corners): maps with and without the
 no-data rule (:mod:`crackscope.maps.no_data`), and which pieces of one exact colour the rule calls fill.
 
-    .venv/bin/python benchmarks/bench_no_data.py [--run builtin] [--angles 8,20,35] [--quality 90]
+    .venv/bin/python benchmarks/bench_no_data.py [--run builtin] [--angles 8,20,35] [--quality 90] [--margin PX]
 
 ``rotated``: the 55 choosing photos (``bench_restorer.tune_pairs(40, "tune+hairline")``; never a held-out photo),
 each turned by one of ``--angles`` in turn about its centre at 0.85x onto a black canvas of its own size (bilinear;
 its mask with the same warp, nearest) and saved as JPEG at ``--quality`` (as a levelled photo reaches a user), is
-mapped by the run's recipe as it is (the rule on) and with ``no_data=None`` (off), and the photos as they are for
-reference. Per row: pooled exact and 2 px F1 (P / R) against the warped masks (crack pixels the maps put on the
-fill are false positives), the photos called cracked, the cracks per photo, and the median factor of the scale rule.
-``pieces``: every piece of pure black or white in DeepCrack's and CRACK500's photos large and deep enough to be
-fill, with the share of the photo's edge it covers (the rule's ``min_border`` test); masks are not read.
-No setting is chosen here. A JSON line goes to ``benchmarks/results/no_data.jsonl``.
+mapped by the run's recipe as it is (the rule on; ``--margin``: with that margin) and with ``no_data=None`` (off),
+and the photos as they are for reference. Per row: pooled exact and 2 px F1 (P / R) against the warped masks
+(crack pixels the maps put on the fill are false positives), the photos called cracked, the 8-connected pieces per
+photo, and the median factor of the scale rule. ``pieces``: every piece of pure black or white in DeepCrack's and
+CRACK500's photos large and deep enough to be fill that meets the photo's edge, with the share of the edge it
+covers (the rule's ``min_border`` test); masks are not read. The margin may be chosen here (the photos are choosing
+photos); a JSON line goes to ``benchmarks/results/no_data.jsonl``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def map_all(mapper: object, images: list[np.ndarray], truths: list[np.ndarray]) 
         "exact_recall": round(exact["recall"], 4),
         "tolerant_f1": round(near["f1"], 4),
         "cracked": sum(bool(r.cracked) for r in results),
-        "cracks_per_photo": round(statistics.mean(label_cracks(m)[1] for m in masks), 2),
+        "pieces_per_photo": round(statistics.mean(label_cracks(m)[1] for m in masks), 2),
         "median_scale": round(statistics.median(r.scale for r in results), 3),
         "median_no_data": round(statistics.median(r.no_data for r in results), 3),
     }
@@ -105,12 +106,15 @@ def pieces() -> list[dict[str, object]]:
 
 
 def main() -> None:
+    from dataclasses import replace
+
     from crackscope.maps.factory import default_recipe, make_mapper
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
     ap.add_argument("--angles", default="8,20,35")
     ap.add_argument("--quality", type=int, default=90)
+    ap.add_argument("--margin", type=int, default=None, help="the rule's margin (default: the recipe's)")
     args = ap.parse_args()
     angles = [float(a) for a in args.angles.split(",")]
 
@@ -121,6 +125,8 @@ def main() -> None:
     truths = [mask for _, _, mask in pairs]
     turned = [rotated(im, m, angles[i % len(angles)], args.quality) for i, (_, im, m) in enumerate(pairs)]
     recipe = default_recipe(args.run)
+    if args.margin is not None and recipe.no_data is not None:
+        recipe = recipe.with_(no_data=replace(recipe.no_data, margin=args.margin))
     rows = {
         "as they are, rule on": map_all(make_mapper(args.run, recipe), images, truths),
         "rotated, rule on": map_all(make_mapper(args.run, recipe), [t[0] for t in turned], [t[1] for t in turned]),
@@ -139,6 +145,7 @@ def main() -> None:
             "photos": len(pairs),
             "angles": angles,
             "quality": args.quality,
+            "no_data": None if recipe.no_data is None else recipe.no_data.as_dict(),
             "rows": rows,
             "pieces": found,
             "seconds": round(time.perf_counter() - started, 1),

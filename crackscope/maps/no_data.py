@@ -4,8 +4,8 @@ A photo turned to level, an orthomosaic of drone photos or a scan with a mask ar
 colour (pure black, ``0, 0, 0``, most often) that hold no surface at all. Left in, they wreck a map: the fill's
 straight edges and flat dark areas are what a crack detector fires on, and a third of a photo without texture
 misleads the scale estimate, so the real cracks can be lost as well. :class:`NoDataMapper` maps the photo with
-the fill painted over in the mean colour of the rest (a flat, neutral surface that no route calls a crack), then
-leaves the fill, and ``margin`` px around it, out of the mask and the soft maps.
+the fill and ``margin`` px around it painted over in the mean colour of the rest (a flat, neutral surface that no
+route calls a crack), then leaves them out of the mask and the soft maps.
 
 A region is *no data* (:func:`no_data_mask`) when it is a connected piece of pixels of exactly one of
 ``colours`` in every channel, of at least ``min_size`` px, at least ``min_depth`` px deep somewhere (its largest
@@ -173,8 +173,8 @@ def fill_no_data(image: np.ndarray, no_data: np.ndarray) -> np.ndarray:
 
 class NoDataMapper:
     """A :class:`~crackscope.maps.base.Mapper` that maps a photo's image data only (see the module doc): ``inner``
-    maps the photo with its fill painted over (:func:`fill_no_data`); the mask, soft map and class map are then
-    zero on the fill and within ``options.margin`` px of it, and ``MapResult.no_data`` is the fill's share of the
+    maps the photo with its fill, grown by ``options.margin`` px, painted over (:func:`fill_no_data`); the mask,
+    soft map and class map are then zero there, and ``MapResult.no_data`` is the fill's share of the
     photo. A photo without fill is passed through unchanged;
     one that is all fill gives empty maps, no tiles and the verdict "not cracked"."""
 
@@ -195,9 +195,11 @@ class NoDataMapper:
         if np.count_nonzero(~no_data) < self.options.min_size:  # nothing but fill: nothing to map
             empty = np.zeros(image.shape[:2], np.float32)
             return MapResult(empty, np.zeros(image.shape[:2], bool), (), None, False, 0.0, no_data=1.0)
-        result = self.inner.map_image(fill_no_data(image, no_data), name=name, on_progress=on_progress)
+        # the fill grown by the margin is painted over: the few pixels next to it that a warp blended with the
+        # fill or a JPEG rang around it are neither fill nor photo, and would be a dark line along its edge
         side = 2 * self.options.margin + 1
         outside: np.ndarray = cv2.dilate(no_data.view(np.uint8), np.ones((side, side), np.uint8)) > 0
+        result = self.inner.map_image(fill_no_data(image, outside), name=name, on_progress=on_progress)
 
         def cleared(soft: np.ndarray) -> np.ndarray:
             return np.where(outside, np.zeros((), soft.dtype), soft)

@@ -110,6 +110,7 @@ def test_the_mapper_maps_the_photo_without_its_fill():
     inner = DarkMapper()
     result = NoDataMapper(inner, NoDataOptions(min_size=50, min_depth=3.0, margin=3)).map_image(photo)
     assert inner.seen[0][:, :12].min() > 60  # the fill was painted over before mapping
+    assert (inner.seen[0][:, :15] == inner.seen[0][0, 0]).all()  # with the margin
     assert not result.mask[:, :15].any() and not result.probability[:, :15].any()  # fill and 3 px margin
     assert result.cam is not None and not result.cam[:, :15].any()
     assert result.mask[30:32, 20:70].all() and result.mask.sum() == 100  # the crack stays, whole
