@@ -57,7 +57,7 @@ class NoDataOptions:
     min_size: int = 1024
     min_depth: float = 8.0
     min_border: float = 0.05
-    margin: int = 3
+    margin: int = 6
 
     def __post_init__(self) -> None:
         colours = tuple(tuple(c) for c in self.colours)
