@@ -135,6 +135,10 @@ def make_mapper(
         from crackscope.maps.photo_width import PhotoWidthMapper
 
         mapper = PhotoWidthMapper(mapper, chosen.photo_width)
+    if chosen.exposure is not None and chosen.exposure.measured:
+        from crackscope.maps.exposure import ExposureMapper
+
+        mapper = ExposureMapper(mapper, chosen.exposure)  # every step below sees the photo within the range
     if chosen.no_data is not None:
         from crackscope.maps.no_data import NoDataMapper
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crackscope.errors import BadInputError
+from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.recipe import PIXEL_MODELS_DIR, MapRecipe, PixelStage, read_run_recipe
 from crackscope.maps.scale import ScaleOptions
 from crackscope.progress import OnProgress
@@ -135,6 +136,17 @@ def scale_reference(data: FitData, scale: ScaleOptions, *, options: FitOptions) 
     return scale.with_(texture_period=ref.texture_period, max_line_width=ref.max_line_width)
 
 
+def exposure_reference(data: FitData, exposure: ExposureOptions, *, options: FitOptions) -> ExposureOptions:
+    """``exposure`` with the range of DATA's photos (:func:`crackscope.maps.exposure.exposure_reference_of_files`,
+    on the photos the scale reference reads; unreadable photos are left out)."""
+    from crackscope.maps.exposure import exposure_reference_of_files
+    from crackscope.maps.scale import SCALE_REFERENCE_PHOTOS
+
+    paths = fit_photos(data, options=options, max_photos=min(options.max_photos, SCALE_REFERENCE_PHOTOS))
+    ref = exposure_reference_of_files(paths, max_photos=SCALE_REFERENCE_PHOTOS)
+    return exposure if ref is None else ref
+
+
 def _inputs(data: FitData) -> list[str]:
     return [str(data)] if isinstance(data, Path) else [str(s.path) for s in data]
 
@@ -228,6 +240,16 @@ def fit(
         else:
             recipe = recipe.with_(scale=scale_reference(data, recipe.scale, options=options))
             steps.append(StageRecord("scale reference", round(time.perf_counter() - t, 1)))
+    unmeasured = recipe.exposure
+    if unmeasured is not None and not unmeasured.measured:
+        t = time.perf_counter()
+        kept = read_run_recipe(out)
+        if kept is not None and kept.name == recipe.name and kept.exposure is not None and kept.exposure.measured:
+            recipe = recipe.with_(exposure=kept.exposure)  # measured by the fit this one resumes
+            steps.append(StageRecord("exposure reference", 0.0, resumed=True))
+        else:
+            recipe = recipe.with_(exposure=exposure_reference(data, unmeasured, options=options))
+            steps.append(StageRecord("exposure reference", round(time.perf_counter() - t, 1)))
     recipe.save(out)
     seconds = round(time.perf_counter() - started, 1)
     log = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.recipe import MapRecipe, PixelStage, PseudoLabelOptions, register_preset
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.scale import ScaleOptions
@@ -79,6 +80,7 @@ SELFTRAINED = register_preset(
         gate="pixels",
         pixel_models=("a2", "b2"),
         scale=ScaleOptions(mode="auto"),
+        exposure=ExposureOptions(),  # measured by fit
         stages=(
             PixelStage(
                 "a1",

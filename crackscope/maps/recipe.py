@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from crackscope.errors import BadInputError
+from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.no_data import NoDataOptions
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.scale import ScaleOptions
@@ -127,6 +128,8 @@ class MapRecipe:
     (:mod:`crackscope.maps.scale`; ``fit`` records the reference of the photos it was fitted on).
     ``photo_width``: mask settings whose half-maximum width rule of the photo's own dark-line profile every mask
     passes last, at the photo's resolution (:mod:`crackscope.maps.photo_width`); None: no such rule.
+    ``exposure``: the range of grey-level median and spread a photo is mapped in (:mod:`crackscope.maps.exposure`;
+    unmeasured until ``fit`` measures it on its photos); None: photos are mapped as they are exposed.
     ``no_data``: what counts as fill without image data around a rotated or stitched photo, left out of the maps
     (:mod:`crackscope.maps.no_data`); None: every pixel is mapped as photo.
     """
@@ -144,6 +147,7 @@ class MapRecipe:
     classifier: ClassifierPlan = ClassifierPlan()
     scale: ScaleOptions = ScaleOptions()
     photo_width: RefineOptions | None = None
+    exposure: ExposureOptions | None = None
     no_data: NoDataOptions | None = NoDataOptions()
     name: str = "custom"
 
@@ -195,6 +199,7 @@ class MapRecipe:
             "classifier": asdict(self.classifier),
             "scale": self.scale.as_dict(),
             "photo_width": None if self.photo_width is None else self.photo_width.as_dict(),
+            "exposure": None if self.exposure is None else self.exposure.as_dict(),
             "no_data": None if self.no_data is None else self.no_data.as_dict(),
         }
 
@@ -224,6 +229,8 @@ class MapRecipe:
             d["scale"] = ScaleOptions.from_dict(cast(dict[str, Any], d["scale"]))
         if d.get("photo_width") is not None:
             d["photo_width"] = RefineOptions.from_dict(cast(dict[str, Any], d["photo_width"]))
+        if d.get("exposure") is not None:
+            d["exposure"] = ExposureOptions.from_dict(cast(dict[str, Any], d["exposure"]))
         if d.get("no_data") is not None:
             d["no_data"] = NoDataOptions.from_dict(cast(dict[str, Any], d["no_data"]))
         return cls(**d)  # type: ignore[arg-type]
