@@ -61,6 +61,7 @@ def small_recipe():  # type: ignore[no-untyped-def]
 
 def _small_selftrained():  # type: ignore[no-untyped-def]
     """The ``selftrained`` preset's stages and ensemble, with a tiny classifier and sizes for 64 px photos."""
+    from crackscope.maps.exposure import ExposureOptions
     from crackscope.maps.recipe import ClassifierPlan, MapRecipe, PixelStage, PseudoLabelOptions
     from crackscope.maps.refine import RefineOptions
     from crackscope.maps.scale import ScaleOptions
@@ -80,4 +81,5 @@ def _small_selftrained():  # type: ignore[no-untyped-def]
         ),
         classifier=ClassifierPlan(model="tiny", image_size=32, epochs=2, share=0.3),
         scale=ScaleOptions(mode="auto"),
+        exposure=ExposureOptions(),  # measured by fit, as the preset's
     )

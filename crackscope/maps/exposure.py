@@ -25,7 +25,7 @@ from crackscope.maps.base import Mapper, MapResult, check_image
 from crackscope.progress import OnProgress
 
 #: the share of the fitted photos left below and above the recorded range (chosen by benchmarks/bench_exposure.py)
-EXPOSURE_SHARE = 0.05
+EXPOSURE_SHARE = 0.1
 
 
 class PhotoExposure(NamedTuple):

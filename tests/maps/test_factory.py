@@ -8,6 +8,7 @@ import pytest
 
 from crackscope.errors import BadInputError
 from crackscope.maps.classifier import ClassifierMapper
+from crackscope.maps.exposure import ExposureMapper
 from crackscope.maps.factory import default_recipe, make_mapper
 from crackscope.maps.no_data import NoDataMapper, NoDataOptions
 from crackscope.maps.recipe import MapRecipe, get_preset
@@ -36,14 +37,16 @@ def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     recipe = default_recipe(fitted_run)
     assert recipe.name == "small-selftrained" and recipe.pixel_models == ("a2", "b2")
     assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None  # fit measured its photos
-    scaled = _unwrapped(make_mapper(fitted_run))
+    exposed = _unwrapped(make_mapper(fitted_run))
+    assert isinstance(exposed, ExposureMapper) and exposed.options == recipe.exposure and recipe.exposure.measured
+    scaled = exposed.inner
     assert isinstance(scaled, ScaledMapper) and scaled.options == recipe.scale
     mapper = scaled.inner
     assert isinstance(mapper, ClassifierMapper)
     assert mapper.pixel_model is not None and mapper.pixel_model.source.endswith("pixel-models/b2")
     assert "pixel-models/a2" in mapper.settings()["pixel_model"]
     assert scaled.settings()["scale"] == recipe.scale.as_dict()
-    native = _unwrapped(make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native"))))
+    native = _unwrapped(make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native"), exposure=None)))
     assert isinstance(native, ClassifierMapper)
 
 

@@ -22,8 +22,10 @@ def test_fit_writes_everything_map_needs(fitted_run):
         assert model.config["stage"] == name and model.config["steps"] >= 1 and model.config["photos"] == 24
     assert load_pixel_model(fitted_run / PIXEL_MODELS_DIR / "a2").config["teacher"].endswith("a1")
     log = json.loads((fitted_run / FIT_LOG).read_text())
-    assert [s["name"] for s in log["steps"]] == ["classifier", "class maps", "a1", "a2", "b1", "b2", "scale reference"]
+    names = ["classifier", "class maps", "a1", "a2", "b1", "b2", "scale reference", "exposure reference"]
+    assert [s["name"] for s in log["steps"]] == names
     assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None
+    assert recipe.exposure is not None and recipe.exposure.measured  # the range of the photos fitted on
     assert log["preset"] == "small-selftrained" and log["photos"] == 24
     # the budget holds (0.3 min, stages get at least 5 s each, with labelling and saving around them)
     assert log["seconds"] < 0.3 * 60 + 4 * 5 + 15
