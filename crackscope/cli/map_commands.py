@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,11 @@ def _recipe(
     refine: bool | None = None,
     refine_options: Path | None = None,
     pixel_models: list[Path] | None = None,
+    exposure: bool | None = None,
 ) -> MapRecipe:
     """The run's recipe (or the named preset) with the options given on the command line. Pixel models given
-    here map with the mask settings stored with the first of them, unless ``refine_options`` are given."""
+    here map with the mask settings stored with the first of them, unless ``refine_options`` are given.
+    ``exposure``: apply (or not) the exposure range the run's fit measured (an error if it measured none)."""
     from crackscope.errors import CrackscopeError
     from crackscope.maps.factory import resolve_recipe
     from crackscope.maps.pixel_model import pixel_model_refine_options, read_pixel_model_config
@@ -68,6 +71,15 @@ def _recipe(
             stored = pixel_model_refine_options(read_pixel_model_config(pixel_models[0]))
             if refine_options is None and stored is not None:
                 changes["refine_options"] = stored
+        if exposure is not None:
+            if recipe.exposure is None or not recipe.exposure.measured:
+                if exposure:
+                    raise ValueError(
+                        f"recipe {recipe.name!r} of {run} has no measured exposure range for --exposure "
+                        "(`crackscope fit` measures it on the photos it fits on)"
+                    )
+            else:
+                changes["exposure"] = replace(recipe.exposure, apply=exposure)
         return recipe.with_(**changes) if changes else recipe
     except (CrackscopeError, ValueError, OSError) as exc:  # the run, a preset, a settings file: usage errors
         fail_for_data(exc, None)
@@ -100,6 +112,12 @@ def map_cmd(
         None,
         "--pixel-model",
         help="Override: a `crackscope selftrain` folder picks the crack pixels (repeat: their mean).",
+    ),
+    exposure: bool | None = typer.Option(
+        None,
+        "--exposure/--no-exposure",
+        help="Stretch dark, washed-out or flat photos into the exposure range the run was fitted on (off by "
+        "default; see crackscope.maps.exposure).",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo images whose outputs already exist."),
     device: str = DEVICE_OPTION,
@@ -144,6 +162,7 @@ def map_cmd(
         refine=refine,
         refine_options=refine_options,
         pixel_models=pixel_model,
+        exposure=exposure,
     )
     if engine == "ray":
         summary = _map_with_ray(

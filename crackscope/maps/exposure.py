@@ -5,10 +5,17 @@ The pixel models and the classifier learn cracks at the brightness and contrast 
 bridge deck, in low sun or through haze a photo's crack is the same line at a third of the contrast, and the maps
 lose most of it (``benchmarks/bench_exposure.py``). A photo's exposure is the median of its grey levels and their
 spread (the interquartile range, which a crack's few dark pixels hardly move). ``fit`` records the range of both
-over the photos it fits on (:func:`exposure_reference`, :class:`ExposureOptions`); :class:`ExposureMapper` maps a
-photo whose median or spread lies outside the range with one linear grey-level map (the same for the three
-channels, so colours keep their balance) that moves each to the nearest end of the range, and passes every other
-photo through untouched. The maps come back at the photo's own size and place: only the pixels' values changed.
+over the photos it fits on (:func:`exposure_reference`, :class:`ExposureOptions`). With ``apply`` on,
+:class:`ExposureMapper` maps a photo whose median lies outside the range, or whose spread lies below it, with one
+linear grey-level map (the same for the three channels, so colours keep their balance) that moves the median to
+the nearest end of the range and stretches the spread up to its low end; every other photo passes through
+untouched. A spread above the range is never compressed: a photo with more contrast than the training photos
+(coarse asphalt) hides no crack, and compressing it lost a tenth of CRACK500's crack pixels. The maps come back at
+the photo's own size and place: only the pixels' values changed.
+
+The rule is off in every preset (``apply=False``): measured on CRACK500's photos, which no setting may be chosen
+on, the first version (which also compressed) cost 0.05 exact F1, and the version here has not been measured on
+held-out photos (``BENCHMARKS.md``, "Exposure"). ``crackscope map --exposure`` turns it on for one call.
 """
 
 from __future__ import annotations
@@ -74,9 +81,9 @@ def _range(name: str, value: object, low: float, high: float) -> tuple[float, fl
 
 @dataclass(frozen=True)
 class ExposureOptions:
-    """The exposure range a run maps photos in: ``median`` and ``spread`` (low, high) in grey levels, as
-    :func:`exposure_reference` measures them; both None (a preset's default): not measured yet, no change to any
-    photo (``fit`` measures them).
+    """The exposure range of the photos a run was fitted on: ``median`` and ``spread`` (low, high) in grey levels,
+    as :func:`exposure_reference` measures them (both None: not measured yet; ``fit`` measures them), and whether
+    maps ``apply`` it (:func:`within_exposure`; off by default).
 
     Raises
     ------
@@ -95,8 +102,11 @@ class ExposureOptions:
 
     median: tuple[float, float] | None = None
     spread: tuple[float, float] | None = None
+    apply: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.apply, bool):
+            raise ValueError(f"apply must be True or False, got {self.apply!r}")
         if (self.median is None) != (self.spread is None):
             raise ValueError("median and spread are measured together: give both or neither")
         if self.median is not None:
@@ -109,11 +119,17 @@ class ExposureOptions:
         """Whether the range is known (else the rule changes no photo)."""
         return self.median is not None
 
+    @property
+    def active(self) -> bool:
+        """Whether maps apply the rule: measured and asked for."""
+        return self.apply and self.measured
+
     def as_dict(self) -> dict[str, Any]:
         """JSON form (read back by :meth:`from_dict`)."""
         return {
             "median": None if self.median is None else list(self.median),
             "spread": None if self.spread is None else list(self.spread),
+            "apply": self.apply,
         }
 
     @classmethod
@@ -128,7 +144,12 @@ class ExposureOptions:
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown exposure fields: {', '.join(unknown)}")
-        return cls(**{k: None if v is None else tuple(v) for k, v in data.items()})
+        median, spread = data.get("median"), data.get("spread")
+        return cls(
+            median=None if median is None else tuple(median),
+            spread=None if spread is None else tuple(spread),
+            apply=data.get("apply", False),
+        )
 
 
 def exposure_reference(exposures: Iterable[PhotoExposure], *, share: float = EXPOSURE_SHARE) -> ExposureOptions:
@@ -181,8 +202,9 @@ def exposure_reference_of_files(
 
 
 def within_exposure(image: np.ndarray, options: ExposureOptions) -> np.ndarray:
-    """``image`` with its grey levels mapped linearly so that its median and spread lie in ``options``' range;
-    ``image`` itself (not a copy) when they do already or the range is not measured.
+    """``image`` with its grey levels mapped linearly so that its median lies in ``options``' range and its spread
+    is at least the range's low end (a larger spread is kept); ``image`` itself (not a copy) when nothing is to
+    change or the range is not measured (``apply`` is the mapper's business, not this function's).
 
     Raises
     ------
@@ -202,7 +224,7 @@ def within_exposure(image: np.ndarray, options: ExposureOptions) -> np.ndarray:
         return image
     median, spread = exposure_of(image)
     target = float(np.clip(median, *options.median))
-    gain = float(np.clip(spread, *options.spread)) / max(spread, 1.0)
+    gain = max(1.0, options.spread[0] / max(spread, 1.0))  # stretched up to the range, never compressed
     if target == median and gain == 1.0:
         return image
     table = np.clip(np.rint((np.arange(256) - median) * gain + target), 0, 255).astype(np.uint8)
@@ -211,7 +233,8 @@ def within_exposure(image: np.ndarray, options: ExposureOptions) -> np.ndarray:
 
 class ExposureMapper:
     """A :class:`~crackscope.maps.base.Mapper` whose ``inner`` maps each photo :func:`within_exposure` of
-    ``options`` (photos within the range pass through untouched); the maps are ``inner``'s."""
+    ``options`` (photos within the range pass through untouched); the maps are ``inner``'s. ``make_mapper`` puts
+    it in only where ``options.active``."""
 
     def __init__(self, inner: Mapper, options: ExposureOptions) -> None:
         self.inner = inner

@@ -135,7 +135,7 @@ def make_mapper(
         from crackscope.maps.photo_width import PhotoWidthMapper
 
         mapper = PhotoWidthMapper(mapper, chosen.photo_width)
-    if chosen.exposure is not None and chosen.exposure.measured:
+    if chosen.exposure is not None and chosen.exposure.active:
         from crackscope.maps.exposure import ExposureMapper
 
         mapper = ExposureMapper(mapper, chosen.exposure)  # every step below sees the photo within the range

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -144,7 +144,7 @@ def exposure_reference(data: FitData, exposure: ExposureOptions, *, options: Fit
 
     paths = fit_photos(data, options=options, max_photos=min(options.max_photos, SCALE_REFERENCE_PHOTOS))
     ref = exposure_reference_of_files(paths, max_photos=SCALE_REFERENCE_PHOTOS)
-    return exposure if ref is None else ref
+    return exposure if ref is None else replace(ref, apply=exposure.apply)
 
 
 def _inputs(data: FitData) -> list[str]:

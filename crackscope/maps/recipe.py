@@ -128,8 +128,9 @@ class MapRecipe:
     (:mod:`crackscope.maps.scale`; ``fit`` records the reference of the photos it was fitted on).
     ``photo_width``: mask settings whose half-maximum width rule of the photo's own dark-line profile every mask
     passes last, at the photo's resolution (:mod:`crackscope.maps.photo_width`); None: no such rule.
-    ``exposure``: the range of grey-level median and spread a photo is mapped in (:mod:`crackscope.maps.exposure`;
-    unmeasured until ``fit`` measures it on its photos); None: photos are mapped as they are exposed.
+    ``exposure``: the grey-level range of the photos the run was fitted on (``fit`` measures it) and whether maps
+    stretch a dark, washed-out or flat photo into it (:mod:`crackscope.maps.exposure`; off unless asked for,
+    ``map --exposure``); None: neither.
     ``no_data``: what counts as fill without image data around a rotated or stitched photo, left out of the maps
     (:mod:`crackscope.maps.no_data`); None: every pixel is mapped as photo.
     """

@@ -57,6 +57,40 @@ def test_map_builtin_from_any_folder(photo: Path, tmp_path: Path, monkeypatch) -
     assert (tmp_path / "maps" / "masks" / "wall.png").is_file()
 
 
+def test_map_exposure_stretches_a_dark_photo_only_when_asked(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+    from crackscope.maps.exposure import exposure_of
+    from crackscope.maps.recipe import read_run_recipe
+
+    recipe = read_run_recipe(builtin_run_dir())
+    assert recipe is not None and recipe.exposure is not None and recipe.exposure.measured
+    assert not recipe.exposure.apply  # measured on the fitted photos, off by default
+    rng = np.random.default_rng(1)
+    dark = rng.integers(20, 32, (200, 260, 3)).astype(np.uint8)
+    dark[100:103, 20:240] = 8  # a faint crack in a photo under a deck
+    assert exposure_of(dark).median < recipe.exposure.median[0]
+    photo = write_image_atomic(tmp_path / "dark.png", dark)
+    runner = CliRunner()
+    for flag, out in (("--exposure", "on"), ("--no-exposure", "off")):
+        res = runner.invoke(app, ["map", "builtin", str(photo), "-o", str(tmp_path / out), flag])
+        assert res.exit_code == 0, res.output
+    on = json.loads((tmp_path / "on" / "summary.json").read_text())["manifest"]["settings"]["exposure"]
+    assert on["apply"] is True and on["median"] == list(recipe.exposure.median)
+    assert "exposure" not in json.loads((tmp_path / "off" / "summary.json").read_text())["manifest"]["settings"]
+
+
+def test_map_exposure_needs_a_measured_range(photo: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    args = ["map", "builtin", str(photo), "-o", str(tmp_path / "o"), "--preset", "refined", "--exposure"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code != 0 and "no measured exposure range" in res.output
+
+
 def test_serve_uses_the_bundled_run_when_none_is_given() -> None:
     from fastapi.testclient import TestClient
 

@@ -46,8 +46,15 @@ def test_a_dark_flat_photo_is_moved_to_the_nearest_end_of_the_range():
     out = within_exposure(dark, RANGE)
     assert exposure_of(out).median == 100.0 and abs(exposure_of(out).spread - 20.0) <= 1
     assert np.array_equal(np.argsort(out[..., 0], axis=None), np.argsort(dark[..., 0], axis=None))  # order kept
-    washed = within_exposure(_photo(230, 40), RANGE)
-    assert exposure_of(washed).median == 180.0 and abs(exposure_of(washed).spread - 40.0) <= 1
+    washed = within_exposure(_photo(230, 10), RANGE)
+    assert exposure_of(washed).median == 180.0 and abs(exposure_of(washed).spread - 20.0) <= 1
+
+
+def test_a_spread_above_the_range_is_never_compressed():
+    contrasty = _photo(150, 80)  # spread 80 > 40: coarse texture hides no crack
+    assert within_exposure(contrasty, RANGE) is contrasty
+    bright = within_exposure(_photo(200, 45), RANGE)  # only moved into the range
+    assert exposure_of(bright).median == 180.0 and abs(exposure_of(bright).spread - 45.0) <= 1
 
 
 def test_the_reference_leaves_a_share_of_photos_outside():
@@ -89,6 +96,11 @@ def test_options_name_a_bad_field(kwargs, match):
 
 def test_options_round_trip_in_recipes():
     assert ExposureOptions.from_dict(RANGE.as_dict()) == RANGE
+    on = ExposureOptions(median=(100.0, 180.0), spread=(20.0, 40.0), apply=True)
+    assert ExposureOptions.from_dict(on.as_dict()) == on and on.active and not RANGE.active
+    assert not ExposureOptions(apply=True).active  # nothing measured: nothing to apply
+    with pytest.raises(ValueError, match="apply"):
+        ExposureOptions(apply=1)  # type: ignore[arg-type]
     assert MapRecipe.from_dict(MapRecipe(exposure=RANGE).to_dict()).exposure == RANGE
     assert MapRecipe.from_dict(MapRecipe().to_dict()).exposure is None
     assert get_preset("selftrained").exposure == ExposureOptions()  # fit measures it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -37,17 +38,18 @@ def test_a_fitted_run_maps_with_its_own_recipe(fitted_run):
     recipe = default_recipe(fitted_run)
     assert recipe.name == "small-selftrained" and recipe.pixel_models == ("a2", "b2")
     assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None  # fit measured its photos
-    exposed = _unwrapped(make_mapper(fitted_run))
-    assert isinstance(exposed, ExposureMapper) and exposed.options == recipe.exposure and recipe.exposure.measured
-    scaled = exposed.inner
+    assert recipe.exposure is not None and recipe.exposure.measured and not recipe.exposure.apply
+    scaled = _unwrapped(make_mapper(fitted_run))  # the exposure range is measured, not applied
     assert isinstance(scaled, ScaledMapper) and scaled.options == recipe.scale
     mapper = scaled.inner
     assert isinstance(mapper, ClassifierMapper)
     assert mapper.pixel_model is not None and mapper.pixel_model.source.endswith("pixel-models/b2")
     assert "pixel-models/a2" in mapper.settings()["pixel_model"]
     assert scaled.settings()["scale"] == recipe.scale.as_dict()
-    native = _unwrapped(make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native"), exposure=None)))
+    native = _unwrapped(make_mapper(fitted_run, recipe.with_(scale=recipe.scale.with_(mode="native"))))
     assert isinstance(native, ClassifierMapper)
+    exposed = _unwrapped(make_mapper(fitted_run, recipe.with_(exposure=replace(recipe.exposure, apply=True))))
+    assert isinstance(exposed, ExposureMapper) and exposed.options.active and isinstance(exposed.inner, ScaledMapper)
 
 
 @pytest.mark.slow
