@@ -62,6 +62,23 @@ class MapResult:
     no_data: float = 0.0
 
 
+def photo_verdict(result: MapResult, mask: np.ndarray) -> bool:
+    """Whether a photo is cracked, given its map and the mask finally kept (after the border rule): the
+    classifier says so, or a crack is left in the mask. Recall first: a photo with a crack drawn on it is never
+    reported crack-free (the pixel models can find a crack the classifier's tiles missed, for example in a photo
+    with a colour cast). A route without a classifier (``crack_probability`` None, UP-CrackNet) says cracked
+    when a crack is left.
+
+    Examples
+    --------
+    >>> empty, drawn = np.zeros((4, 4), bool), np.eye(4, dtype=bool)
+    >>> result = MapResult(np.zeros((4, 4), np.float32), drawn, cracked=False, crack_probability=0.2)
+    >>> photo_verdict(result, drawn), photo_verdict(result, empty)
+    (True, False)
+    """
+    return bool(result.cracked and result.crack_probability is not None) or bool(np.asarray(mask).any())
+
+
 class Mapper(Protocol):
     """Maps cracks in whole photos of any size."""
 

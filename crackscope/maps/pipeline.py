@@ -112,6 +112,7 @@ def map_one(
 ) -> dict[str, Any]:
     """Map one photo and write its outputs; returns its record."""
     from crackscope.io import read_image, write_image_atomic, write_json_atomic
+    from crackscope.maps.base import photo_verdict
     from crackscope.maps.measure import CRACK_LINK_PX, measure_cracks, summarize_cracks
     from crackscope.maps.overlay import draw_overlay
     from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
@@ -147,8 +148,8 @@ def map_one(
         "width": w,
         "height": h,
         "crack_probability": result.crack_probability,
-        # the restorer route has no classifier verdict: its verdict is whether a crack is left in the mask
-        "cracked": result.cracked if result.crack_probability is not None else bool(mask.any()),
+        # the classifier's verdict, or a crack left in the mask (the restorer route has only the latter)
+        "cracked": photo_verdict(result, mask),
         "mapped_at_scale": result.scale,
         "no_data_share": round(result.no_data, 4),
         "headline": summarize_cracks(cracks, mm_per_px=mm_per_px).as_dict(),

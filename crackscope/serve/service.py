@@ -226,6 +226,7 @@ class Analyzer:
 
     def _map_uncached(self, image: np.ndarray, method: str) -> CachedMap:
         from crackscope.cam.overlay import resize_map
+        from crackscope.maps.base import photo_verdict
         from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
 
         with self.lock:
@@ -247,8 +248,7 @@ class Analyzer:
             probability_overlay = over(result.probability) if result.cam is not None else None
         else:
             cam_overlay, probability_overlay = None, over(result.probability)
-        # the restorer's verdict is "any crack pixel": none left once the border artefacts are gone, no crack
-        cracked = result.cracked if self.kind == "classifier" else bool(mask.any())
+        cracked = photo_verdict(result, mask)  # the classifier's, or a crack left once the border rule ran
         numbered = render.numbered_overlay(image, mask, min_side=DISPLAY_MIN_SIDE, max_side=DISPLAY_MAX_SIDE)
         response = {
             # restorer runs have no photo-level probability: their verdict is "any crack pixel"

@@ -109,6 +109,23 @@ def test_measurements_in_csv_match_the_overlay_numbers(tiny_run, tmp_path):
     assert (overlay == OUTLINE_RGB).all(axis=2).any()
 
 
+class Doubting(TwoCracks):
+    """The same cracks, while the classifier's tiles say crack-free (as under a colour cast); none for ``blank``."""
+
+    def map_image(self, image, *, name=None, on_progress=None):
+        result = super().map_image(image, name=name, on_progress=on_progress)
+        mask = result.mask if name != "blank.png" else np.zeros_like(result.mask)
+        return MapResult(mask.astype(np.float32), mask, result.tiles, cracked=False, crack_probability=0.2)
+
+
+def test_a_photo_with_cracks_drawn_is_never_reported_crack_free(tiny_run, tmp_path):
+    for name in ("wall.png", "blank.png"):
+        write_image_atomic(tmp_path / "in" / name, np.full((64, 64, 3), 128, np.uint8))
+    summary = map_images(tiny_run, [tmp_path / "in"], tmp_path / "out", mapper=Doubting())
+    verdicts = {Path(i["file"]).name: (i["cracked"], i["n_cracks"], i["crack_probability"]) for i in summary["images"]}
+    assert verdicts == {"wall.png": (True, 2, 0.2), "blank.png": (False, 0, 0.2)}
+
+
 def test_draw_overlay_outlines_and_numbers():
     img = np.full((80, 80, 3), 100, np.uint8)
     mask = np.zeros((80, 80), bool)
