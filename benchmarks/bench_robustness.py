@@ -8,8 +8,10 @@ the run's recipe as they are and changed seven ways (Gaussian blur of sigma 1 an
 Gaussian noise of 12 grey levels, turned a quarter turn with their masks, grey, a warm colour cast of red x 1.25 and
 blue x 0.75). Per row: pooled exact and 2 px F1 (P / R), and the photos called cracked by the classifier's tiles
 alone (``MapResult.cracked``) and by the product's verdict (:func:`crackscope.maps.base.photo_verdict`: the
-classifier, or a crack left in the mask). Every choosing photo has a crack. No setting is chosen here; a JSON line
-goes to ``benchmarks/results/robustness.jsonl``.
+classifier, or a crack left in the mask). Every choosing photo has a crack. Then photos of another surface and
+scale, each 10th of Özgenel's ``uncracked`` and ``cracked`` folders in name order (500 each, 227 px; no masks):
+the share called cracked both ways. No setting is chosen here; a JSON line goes to
+``benchmarks/results/robustness.jsonl``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bench_restorer import tune_pairs  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "robustness.jsonl"
+OZGENEL = ROOT.parent / "shared" / "datasets" / "ozgenel-10k"
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -96,6 +99,20 @@ def main() -> None:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+    from crackscope.io import read_image
+
+    for folder in ("uncracked", "cracked"):
+        paths = sorted((OZGENEL / folder).glob("*.jpg"))[::10]
+        results = [mapper.map_image(read_image(p)) for p in paths]
+        masks = [drop_border_artefacts(np.asarray(r.mask, bool)) for r in results]
+        row = {
+            "change": f"Özgenel {folder}",
+            "photos": len(paths),
+            "cracked_by_classifier": sum(bool(r.cracked) for r in results),
+            "cracked_verdict": sum(photo_verdict(r, m) for r, m in zip(results, masks, strict=True)),
+        }
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
     context.update(
         {
             "run": args.run,
