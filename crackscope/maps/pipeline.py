@@ -13,7 +13,8 @@ Output folder layout::
 Each record and summary entry has a ``headline`` (:func:`crackscope.maps.measure.summarize_cracks`: cracks,
 total length, maximum and mean width, in mm with a scale) and ``mapped_at_scale`` (the factor the photo was
 resampled by to be mapped, :mod:`crackscope.maps.scale`) and ``no_data_share`` (the share of the photo that is
-fill without image data, left out of the maps, :mod:`crackscope.maps.no_data`). Components along the photo's border
+fill without image data, left out of the maps, :mod:`crackscope.maps.no_data`); ``cracked`` is the classifier's
+verdict or a crack left in the mask (:func:`crackscope.maps.base.photo_verdict`). Components along the photo's border
 (:func:`crackscope.maps.postprocess.drop_border_artefacts`: a dark frame, an edge strip) are not cracks and are
 left out of the mask before it is measured and written.
 
