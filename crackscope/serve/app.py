@@ -37,6 +37,9 @@ class RunInfo(BaseModel):
     methods: list[str] = Field(description="explanation methods the API accepts")
     default_method: str
     preset: str = Field(description="the map recipe `/api/map` uses (`crackscope presets` lists them)")
+    exposure_available: bool = Field(
+        description="whether `/api/map` can map a dark, washed-out or flat photo within the run's exposure range"
+    )
     max_upload_bytes: int
     max_pixels: int
 
@@ -78,6 +81,7 @@ class MapResult(BaseModel):
     threshold: float
     label: str
     method: str
+    exposure: bool = Field(description="whether the photo was mapped within the run's exposure range")
     mm_per_px: float | None = Field(description="scale used for the millimetre columns, if given")
     width: int
     height: int
@@ -222,11 +226,16 @@ def create_app(
         file: UploadFile = File(..., description="the photo (PNG, JPEG, BMP, TIFF or WebP)"),
         method: str | None = Form(None, description="explanation method, e.g. gradcam++"),
         mm_per_px: str | None = Form(None, description="millimetres per pixel, for lengths and widths in mm"),
+        exposure: bool = Form(
+            False, description="map a dark, washed-out or flat photo within the run's exposure range (see /api/info)"
+        ),
     ) -> MapResult:
         name, data = await read_upload(file)
         scale = _parse_scale(mm_per_px)
         image = decode(name, data)
-        result = await _in_thread(run_model, analyzer.map, name, image, method=method, mm_per_px=scale, name=name)
+        result = await _in_thread(
+            run_model, analyzer.map, name, image, method=method, mm_per_px=scale, name=name, exposure=exposure
+        )
         return MapResult(filename=name, **result)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

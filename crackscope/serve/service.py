@@ -80,6 +80,7 @@ class MapCache:
 
     @staticmethod
     def key(image: np.ndarray, method: str) -> tuple[str, str]:
+        """The photo's content and the mapping options (``method``, with ``+exposure`` when that rule is on)."""
         digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
         digest.update(str(image.shape).encode())
         return digest.hexdigest(), method
@@ -116,7 +117,7 @@ class Analyzer:
         self.run = open_run(self.run_dir, device=device)
         self.recipe = resolve_recipe(self.run_dir, preset)
         self.lock = threading.Lock()
-        self._mappers: dict[str, Mapper] = {}
+        self._mappers: dict[tuple[str, bool], Mapper] = {}
         self.cache = MapCache()
 
     # -- facts about the run ------------------------------------------------------------------------------
@@ -143,7 +144,13 @@ class Analyzer:
             "methods": self.methods,
             "default_method": self.default_method,
             "preset": self.recipe.name,
+            "exposure_available": self.exposure_available,
         }
+
+    @property
+    def exposure_available(self) -> bool:
+        """Whether the run's recipe has a measured exposure range to map photos in (``map(..., exposure=True)``)."""
+        return self.recipe.exposure is not None and self.recipe.exposure.measured
 
     def check_method(self, method: str | None) -> str:
         method = method or self.default_method
@@ -182,20 +189,31 @@ class Analyzer:
         }
 
     # -- crack maps -----------------------------------------------------------------------------------------
-    def _mapper(self, method: str) -> Mapper:
-        """The recipe's mapper, with the CAM method asked for (one per method, made once)."""
-        if method not in self._mappers:
+    def _mapper(self, method: str, exposure: bool = False) -> Mapper:
+        """The recipe's mapper, with the CAM method asked for and the exposure rule on or off (each made once)."""
+        if (method, exposure) not in self._mappers:
+            from dataclasses import replace
+
             from crackscope.maps.factory import make_mapper
 
             recipe = self.recipe.with_(method=method) if self.kind == "classifier" else self.recipe
-            self._mappers[method] = make_mapper(self.run, recipe)
-        return self._mappers[method]
+            if recipe.exposure is not None and recipe.exposure.measured:
+                recipe = recipe.with_(exposure=replace(recipe.exposure, apply=exposure))
+            self._mappers[(method, exposure)] = make_mapper(self.run, recipe)
+        return self._mappers[(method, exposure)]
 
     def map(
-        self, image: np.ndarray, *, method: str | None = None, mm_per_px: float | None = None, name: str = "upload"
+        self,
+        image: np.ndarray,
+        *,
+        method: str | None = None,
+        mm_per_px: float | None = None,
+        name: str = "upload",
+        exposure: bool = False,
     ) -> dict[str, Any]:
         """Whole-photo crack map: verdict, headline, CAM and probability overlays, mask, numbered cracks,
-        measurements and CSV.
+        measurements and CSV. ``exposure``: map a dark, washed-out or flat photo within the exposure range the run
+        was fitted on (:mod:`crackscope.maps.exposure`; a ValueError where the run measured none).
 
         Components along the photo border (edge strips, dark frames) are removed from the mask before
         measuring (:func:`crackscope.maps.postprocess.drop_border_artefacts`). The same photo and method asked
@@ -206,10 +224,13 @@ class Analyzer:
         method = self.check_method(method)
         if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
             raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
-        key = MapCache.key(image, method) if image.shape[0] * image.shape[1] <= CACHED_MAX_PIXELS else None
+        if exposure and not self.exposure_available:
+            raise ValueError(f"run {self.run_dir.name} has no measured exposure range (`crackscope fit` measures it)")
+        options = f"{method}+exposure" if exposure else method
+        key = MapCache.key(image, options) if image.shape[0] * image.shape[1] <= CACHED_MAX_PIXELS else None
         cached = self.cache.get(key) if key is not None else None
         if cached is None:
-            cached = self._map_uncached(image, method)
+            cached = self._map_uncached(image, method, exposure)
             if key is not None:
                 self.cache.put(key, cached)
         measures = measure_cracks(cached.mask, mm_per_px=mm_per_px)
@@ -224,13 +245,13 @@ class Analyzer:
             "csv": measurements_csv(rows, image=name),
         }
 
-    def _map_uncached(self, image: np.ndarray, method: str) -> CachedMap:
+    def _map_uncached(self, image: np.ndarray, method: str, exposure: bool = False) -> CachedMap:
         from crackscope.cam.overlay import resize_map
         from crackscope.maps.base import photo_verdict
         from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
 
         with self.lock:
-            result = self._mapper(method).map_image(image)
+            result = self._mapper(method, exposure).map_image(image)
         raw = np.asarray(result.mask, dtype=bool)
         mask = drop_border_artefacts(raw)
         dropped = label_cracks(raw)[1] - label_cracks(mask)[1]
@@ -256,6 +277,7 @@ class Analyzer:
             "threshold": float(getattr(self.run, "threshold", 0.5)),
             "label": "cracked" if cracked else "uncracked",
             "method": method,
+            "exposure": exposure,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "crack_pixels": int(mask.sum()),

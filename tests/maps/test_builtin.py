@@ -91,6 +91,31 @@ def test_map_exposure_needs_a_measured_range(photo: Path, tmp_path: Path) -> Non
     assert res.exit_code != 0 and "no measured exposure range" in res.output
 
 
+def test_the_web_api_maps_a_dark_photo_within_the_exposure_range_when_asked() -> None:
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from crackscope.serve.app import create_app
+
+    rng = np.random.default_rng(2)
+    dark = rng.integers(20, 32, (160, 200, 3)).astype(np.uint8)
+    dark[80:83, 20:180] = 8
+    buffer = io.BytesIO()
+    Image.fromarray(dark).save(buffer, format="PNG")
+    with TestClient(create_app()) as client:
+        assert client.get("/api/info").json()["exposure_available"] is True
+        answers = {}
+        for flag in ("true", "false"):
+            files = {"file": ("dark.png", buffer.getvalue(), "image/png")}
+            r = client.post("/api/map", files=files, data={"exposure": flag})
+            assert r.status_code == 200, r.text
+            answers[flag] = r.json()
+    assert answers["true"]["exposure"] is True and answers["false"]["exposure"] is False
+    assert answers["true"]["mask"] != answers["false"]["mask"]  # mapped differently, not served from one cache entry
+
+
 def test_serve_uses_the_bundled_run_when_none_is_given() -> None:
     from fastapi.testclient import TestClient
 

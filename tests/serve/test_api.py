@@ -73,6 +73,13 @@ def test_openapi_documents_the_routes(client) -> None:
     assert "$ref" in body or "properties" in body
 
 
+def test_exposure_needs_a_run_that_measured_its_range(client, crack_png: bytes) -> None:
+    assert client.get("/api/info").json()["exposure_available"] is False  # a trained run, not a fitted one
+    r = post(client, "/api/map", "crack.png", crack_png, exposure="true")
+    assert r.status_code == 422 and "no measured exposure range" in r.json()["detail"]
+    assert post(client, "/api/map", "crack.png", crack_png).json()["exposure"] is False
+
+
 def test_predict_returns_probability_and_heatmap(client, crack_png: bytes) -> None:
     r = post(client, "/api/predict", "crack.png", crack_png, method="gradcam")
     assert r.status_code == 200, r.text

@@ -49,7 +49,7 @@ def analyzer(eager_run: Path):
     from crackscope.serve.service import Analyzer
 
     analyzer = Analyzer(eager_run)
-    analyzer._mappers[analyzer.default_method] = DarkLineMapper()
+    analyzer._mappers[(analyzer.default_method, False)] = DarkLineMapper()
     return analyzer
 
 
@@ -81,7 +81,7 @@ def test_a_restorer_verdict_follows_the_cleaned_mask(analyzer) -> None:
             return MapResult(mask.astype(np.float32), mask, cracked=True)
 
     analyzer.kind = "restorer"
-    analyzer._mappers["restorer"] = EdgeOnly()
+    analyzer._mappers[("restorer", False)] = EdgeOnly()
     out = analyzer.map(bordered_photo(), method="restorer")
     assert out["label"] == "uncracked" and out["n_cracks"] == 0 and out["border_artefacts"] == 1
     assert out["cam_overlay"] is None and out["probability_overlay"].startswith("data:image/png")

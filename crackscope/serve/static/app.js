@@ -44,6 +44,7 @@ async function loadInfo() {
     const select = $("#method");
     select.replaceChildren(...info.methods.map((m) => el("option", { value: m, text: m })));
     select.value = info.default_method;
+    $("#exposure-option").hidden = !info.exposure_available;
     $("#run-info").textContent =
       `model ${info.model} · run ${info.run} · maps: preset ${info.preset} · threshold ${info.threshold.toFixed(2)}` +
       ` · up to ${(info.max_upload_bytes / 1048576).toFixed(0)} MB and ${(info.max_pixels / 1e6).toFixed(0)} MP per photo`;
@@ -262,7 +263,7 @@ function renderResult(entry) {
   const border = data.border_artefacts
     ? ` · ${data.border_artefacts} border artefact${data.border_artefacts === 1 ? "" : "s"} ignored` : "";
   const meta = el("div", { class: "meta", text:
-    `${data.width}×${data.height} px · ${data.method} · ${data.crack_pixels} crack pixels · ${data.tiles} tiles` +
+    `${data.width}×${data.height} px · ${data.method}${data.exposure ? " · exposure range" : ""} · ${data.crack_pixels} crack pixels · ${data.tiles} tiles` +
     border });
   card.querySelector(".card-head").replaceChildren(el("div", {}, [el("h2", { text: data.filename }), meta]),
     verdictBadge(data));
@@ -323,6 +324,7 @@ async function analyse(entry) {
   form.append("file", file, file.name);
   if (entry.method) form.append("method", entry.method);
   if (entry.scale) form.append("mm_per_px", String(entry.scale));
+  if (entry.exposure) form.append("exposure", "true");
   try {
     const res = await fetch("/api/map", { method: "POST", body: form });
     let data = null;
@@ -357,12 +359,13 @@ async function onSubmit(event) {
     batch.node.append(batch.head);
     $("#results").prepend(batch.node);
     const method = $("#method").value;
+    const exposure = !$("#exposure-option").hidden && $("#exposure").checked;
     for (const file of files) {
       const card = el("article", { class: "card result" }, [
         el("div", { class: "card-head" }, [el("h2", { text: file.name })]), el("div", { class: "card-body" }),
       ]);
       batch.node.append(card);
-      batch.entries.push({ batch, card, file, method, scale: scale ? Number(scale) : null, points: [] });
+      batch.entries.push({ batch, card, file, method, exposure, scale: scale ? Number(scale) : null, points: [] });
     }
     for (const entry of batch.entries) await analyse(entry);
   } finally {
