@@ -11,8 +11,11 @@ and the photos as they are for reference. Per row: pooled exact and 2 px F1 (P /
 (crack pixels the maps put on the fill are false positives), the photos called cracked, the 8-connected pieces per
 photo, and the median factor of the scale rule. ``pieces``: every piece of pure black or white in DeepCrack's and
 CRACK500's photos large and deep enough to be fill that meets the photo's edge, with the share of the edge it
-covers (the rule's ``min_border`` test); masks are not read. The margin may be chosen here (the photos are choosing
-photos); a JSON line goes to ``benchmarks/results/no_data.jsonl``.
+covers (the rule's ``min_border`` test); masks are not read. ``classifier``: each 50th of Özgenel's ``uncracked``
+and ``cracked`` photos (100 each) turned by 20 degrees at 0.85x onto black, as ``crackscope predict`` classified
+them before (resized as they are) and now (:func:`crackscope.training.torchdata.photo_input`: fill painted over).
+The margin may be chosen here (the photos are choosing photos); a JSON line goes to
+``benchmarks/results/no_data.jsonl``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,34 @@ from context import load_1min, run_context  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "no_data.jsonl"
 DATA = ROOT.parent / "shared" / "datasets"
+
+
+def classifier_rows(run: str) -> dict[str, dict[str, int]]:
+    """Özgenel photos turned onto black, called cracked by the run's classifier before and with photo_input."""
+    from crackscope.io import read_image
+    from crackscope.runs import open_run
+    from crackscope.training.torchdata import photo_input, resize_square
+
+    classifier = open_run(run, device="cpu")
+    rows = {}
+    for folder in ("uncracked", "cracked"):
+        photos = [read_image(p) for p in sorted((DATA / "ozgenel-10k" / folder).glob("*.jpg"))[::50][:100]]
+        turned = []
+        for photo in photos:
+            h, w = photo.shape[:2]
+            matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 20.0, 0.85)
+            turned.append(cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0)))
+        size, threshold = classifier.image_size, classifier.threshold  # type: ignore[union-attr]
+        calls = {
+            "as they are": [resize_square(p, size) for p in photos],
+            "turned, before": [resize_square(p, size) for p in turned],
+            "turned, photo_input": [photo_input(p, size) for p in turned],
+        }
+        rows[folder] = {
+            name: int((classifier.predict_proba(images) >= threshold).sum())  # type: ignore[union-attr]
+            for name, images in calls.items()
+        }
+    return rows
 
 
 def rotated(image: np.ndarray, mask: np.ndarray, angle: float, quality: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +167,8 @@ def main() -> None:
     }
     for name, row in rows.items():
         print(json.dumps({"row": name, **row}), flush=True)
+    classified = classifier_rows(args.run)
+    print(json.dumps({"called cracked (of 100)": classified}), flush=True)
     found = pieces()
     for piece in found:
         print(json.dumps(piece), flush=True)
@@ -147,6 +180,7 @@ def main() -> None:
             "quality": args.quality,
             "no_data": None if recipe.no_data is None else recipe.no_data.as_dict(),
             "rows": rows,
+            "classifier": classified,
             "pieces": found,
             "seconds": round(time.perf_counter() - started, 1),
             "load_1min_after": load_1min(),

@@ -63,6 +63,7 @@ def predict(
     CSV when nothing could be predicted).
     """
     from crackscope.inputs import INPUT_ERRORS, expand_inputs, problem_of
+    from crackscope.training.torchdata import photo_input
 
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, got {batch_size}")
@@ -77,7 +78,8 @@ def predict(
             chunk, images = [], []
             for path in paths[start : start + batch_size]:
                 try:
-                    images.append(read_image(path))
+                    # fill around a photo painted over, and shrunk to the model's input at once (photo_input)
+                    images.append(photo_input(read_image(path), run.image_size))
                     chunk.append(path)
                 except INPUT_ERRORS as exc:
                     result.skipped.append((path, problem_of(exc)))

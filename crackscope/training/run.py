@@ -18,7 +18,7 @@ from torch import nn
 from crackscope.errors import BadInputError
 from crackscope.runs import read_run_config, resolve_run_dir
 from crackscope.training.loop import autocast, sigmoid
-from crackscope.training.torchdata import resize_square, to_batch_tensor
+from crackscope.training.torchdata import photo_input, resize_square, to_batch_tensor
 
 if TYPE_CHECKING:
     from crackscope.devices import DeviceSpec
@@ -121,13 +121,14 @@ class ClassifierRun:
         return self.precision
 
     def preprocess(self, image: np.ndarray) -> torch.Tensor:
-        """HxWx3 uint8 RGB -> float tensor 3 x S x S in 0..255 (area-resized to the run's image size)."""
+        """HxWx3 uint8 RGB photo -> float tensor 3 x S x S in 0..255: its fill without image data painted over and
+        area-resized to the run's image size (:func:`~crackscope.training.torchdata.photo_input`)."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 RGB image, got shape {image.shape}")
         if image.dtype != np.uint8:
             raise ValueError(f"expected a uint8 image, got {image.dtype}")
-        return to_batch_tensor(resize_square(image, self.image_size)[None])[0].contiguous()
+        return to_batch_tensor(photo_input(image, self.image_size)[None])[0].contiguous()
 
     def predict_logits(self, images: Sequence[np.ndarray], *, batch_size: int = 64) -> np.ndarray:
         """Crack logits for a list of RGB images, in batches (channels_last, the run's precision, on the run's

@@ -51,6 +51,21 @@ def resize_square(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def photo_input(image: np.ndarray, size: int) -> np.ndarray:
+    """A photo as a classifier sees it when asked about it (``predict``, ``evaluate``, ``explain``, the web API):
+    fill without image data around it painted over (:mod:`crackscope.maps.no_data`: the black corners of a photo
+    turned to level read as cracks to a classifier that never saw them), then :func:`resize_square`. Training
+    items are resized as they are."""
+    from crackscope.maps.no_data import fill_no_data, no_data_mask
+
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 and image.size:
+        no_data = no_data_mask(image)
+        if no_data.any():
+            image = fill_no_data(image, no_data)
+    return resize_square(image, size)
+
+
 def to_batch_tensor(images: np.ndarray) -> torch.Tensor:
     """N x S x S x 3 uint8 -> float N x 3 x S x S in 0..255, channels_last (a cheap permuted view)."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
