@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,16 +70,8 @@ def _recipe(
             stored = pixel_model_refine_options(read_pixel_model_config(pixel_models[0]))
             if refine_options is None and stored is not None:
                 changes["refine_options"] = stored
-        if exposure is not None:
-            if recipe.exposure is None or not recipe.exposure.measured:
-                if exposure:
-                    raise ValueError(
-                        f"recipe {recipe.name!r} of {run} has no measured exposure range for --exposure "
-                        "(`crackscope fit` measures it on the photos it fits on)"
-                    )
-            else:
-                changes["exposure"] = replace(recipe.exposure, apply=exposure)
-        return recipe.with_(**changes) if changes else recipe
+        recipe = recipe.with_(**changes) if changes else recipe
+        return recipe if exposure is None else recipe.with_exposure(exposure)
     except (CrackscopeError, ValueError, OSError) as exc:  # the run, a preset, a settings file: usage errors
         fail_for_data(exc, None)
 

@@ -183,6 +183,23 @@ class MapRecipe:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def with_exposure(self, apply: bool) -> MapRecipe:
+        """A copy that maps photos within the measured exposure range (``apply``) or as they are exposed.
+
+        Raises
+        ------
+        ValueError
+            If ``apply`` is asked for and the recipe has no measured exposure range.
+        """
+        if self.exposure is None or not self.exposure.measured:
+            if apply:
+                raise ValueError(
+                    f"recipe {self.name!r} has no measured exposure range (`crackscope fit` measures it on the "
+                    "photos it fits on)"
+                )
+            return self
+        return self.with_(exposure=replace(self.exposure, apply=apply))
+
     def to_dict(self) -> dict[str, object]:
         """JSON form (read back by :meth:`from_dict`)."""
         return {

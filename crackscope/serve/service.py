@@ -192,14 +192,10 @@ class Analyzer:
     def _mapper(self, method: str, exposure: bool = False) -> Mapper:
         """The recipe's mapper, with the CAM method asked for and the exposure rule on or off (each made once)."""
         if (method, exposure) not in self._mappers:
-            from dataclasses import replace
-
             from crackscope.maps.factory import make_mapper
 
             recipe = self.recipe.with_(method=method) if self.kind == "classifier" else self.recipe
-            if recipe.exposure is not None and recipe.exposure.measured:
-                recipe = recipe.with_(exposure=replace(recipe.exposure, apply=exposure))
-            self._mappers[(method, exposure)] = make_mapper(self.run, recipe)
+            self._mappers[(method, exposure)] = make_mapper(self.run, recipe.with_exposure(exposure))
         return self._mappers[(method, exposure)]
 
     def map(
@@ -213,7 +209,8 @@ class Analyzer:
     ) -> dict[str, Any]:
         """Whole-photo crack map: verdict, headline, CAM and probability overlays, mask, numbered cracks,
         measurements and CSV. ``exposure``: map a dark, washed-out or flat photo within the exposure range the run
-        was fitted on (:mod:`crackscope.maps.exposure`; a ValueError where the run measured none).
+        was fitted on (:mod:`crackscope.maps.exposure`; a ValueError where the run measured none,
+        :meth:`~crackscope.maps.recipe.MapRecipe.with_exposure`).
 
         Components along the photo border (edge strips, dark frames) are removed from the mask before
         measuring (:func:`crackscope.maps.postprocess.drop_border_artefacts`). The same photo and method asked
@@ -224,8 +221,6 @@ class Analyzer:
         method = self.check_method(method)
         if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
             raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
-        if exposure and not self.exposure_available:
-            raise ValueError(f"run {self.run_dir.name} has no measured exposure range (`crackscope fit` measures it)")
         options = f"{method}+exposure" if exposure else method
         key = MapCache.key(image, options) if image.shape[0] * image.shape[1] <= CACHED_MAX_PIXELS else None
         cached = self.cache.get(key) if key is not None else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -92,6 +94,16 @@ def test_the_reference_of_files_leaves_unreadable_ones_out(tmp_path):
 def test_options_name_a_bad_field(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ExposureOptions(**kwargs)
+
+
+def test_a_recipe_applies_its_range_only_where_it_has_one():
+    recipe = MapRecipe(exposure=RANGE, name="measured")
+    assert recipe.with_exposure(True).exposure == replace(RANGE, apply=True)
+    assert recipe.with_exposure(True).with_exposure(False).exposure == RANGE
+    assert MapRecipe().with_exposure(False) == MapRecipe()  # nothing to turn off
+    for unmeasured in (MapRecipe(name="plain"), MapRecipe(exposure=ExposureOptions(), name="plain")):
+        with pytest.raises(ValueError, match="'plain' has no measured exposure range"):
+            unmeasured.with_exposure(True)
 
 
 def test_options_round_trip_in_recipes():
