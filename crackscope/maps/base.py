@@ -9,7 +9,7 @@ Every route to a crack map implements :class:`Mapper`: the CAM route
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Protocol
 
 import numpy as np
@@ -60,6 +60,22 @@ class MapResult:
     crack_probability: float | None = None
     scale: float = 1.0
     no_data: float = 0.0
+
+
+def reject_unknown_fields(cls: type, data: Mapping[str, object], *, what: str) -> None:
+    """Raise a ValueError naming the keys of ``data`` that are not fields of the dataclass ``cls`` (the settings
+    classes' ``from_dict``: a typo in a recipe file is an error, not a silent default).
+
+    Examples
+    --------
+    >>> reject_unknown_fields(MapResult, {"mask": 1, "maks": 2, "cam": 3}, what="map fields")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown map fields: maks
+    """
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what}: {', '.join(unknown)}")
 
 
 def photo_verdict(result: MapResult, mask: np.ndarray) -> bool:

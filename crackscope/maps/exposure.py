@@ -22,14 +22,14 @@ on dark, washed-out or flat photos it recovers most of what they lose (``BENCHMA
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
 
-from crackscope.maps.base import Mapper, MapResult, check_image
+from crackscope.maps.base import Mapper, MapResult, check_image, reject_unknown_fields
 from crackscope.progress import OnProgress
 
 #: the share of the fitted photos left below and above the recorded range (chosen by benchmarks/bench_exposure.py)
@@ -142,9 +142,7 @@ class ExposureOptions:
         ValueError
             If a field is unknown or a value is out of range.
         """
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown exposure fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data, what="exposure fields")
         median, spread = data.get("median"), data.get("spread")
         return cls(
             median=None if median is None else tuple(median),

@@ -20,14 +20,14 @@ blacked-out rectangle) is mapped as photo.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from crackscope.maps.base import Mapper, MapResult, check_image
+from crackscope.maps.base import Mapper, MapResult, check_image, reject_unknown_fields
 from crackscope.progress import OnProgress
 
 Colour = tuple[int, int, int]
@@ -98,9 +98,7 @@ class NoDataOptions:
         ValueError
             If a field is unknown or a value is out of range.
         """
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown no-data fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data, what="no-data fields")
         d = dict(data)
         if "colours" in d:
             d["colours"] = tuple(tuple(c) for c in d["colours"])

@@ -16,11 +16,12 @@ Presets are written in Python in :mod:`crackscope.maps.presets` with :func:`regi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from crackscope.errors import BadInputError
+from crackscope.maps.base import reject_unknown_fields
 from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.no_data import NoDataOptions
 from crackscope.maps.refine import RefineOptions
@@ -230,10 +231,7 @@ class MapRecipe:
         ValueError
             If a field is unknown or a value is out of range.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown recipe fields: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data, what="recipe fields")
         d = dict(data)
         if "refine_options" in d:
             d["refine_options"] = RefineOptions.from_dict(cast(dict[str, Any], d["refine_options"]))

@@ -35,7 +35,7 @@ OpenCV morphology is used because it is fast enough for 12-megapixel photos (uin
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ import numpy as np
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 
 from crackscope.errors import BadInputError
+from crackscope.maps.base import reject_unknown_fields
 from crackscope.maps.postprocess import close_mask, label_cracks, remove_small, skeletonize_mask
 
 
@@ -104,9 +105,7 @@ class RefineOptions:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RefineOptions:
         """Settings from a dict of field names and values (as written by :meth:`as_dict`)."""
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown refinement settings: {', '.join(unknown)}")
+        reject_unknown_fields(cls, data, what="refinement settings")
         data = dict(data)
         if "radii" in data:
             data["radii"] = tuple(int(r) for r in data["radii"])
