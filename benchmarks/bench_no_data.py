@@ -35,10 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_restorer import tune_pairs  # noqa: E402
+from bench_restorer import append_result, tune_pairs  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "no_data.jsonl"
 DATA = ROOT.parent / "shared" / "datasets"
 
 
@@ -186,9 +185,7 @@ def main() -> None:
             "load_1min_after": load_1min(),
         }
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(context) + "\n")
+    append_result("no_data.jsonl", context)
 
 
 if __name__ == "__main__":
