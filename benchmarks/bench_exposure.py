@@ -2,6 +2,7 @@
 ranges, and the range ``fit`` records chosen.
 
     .venv/bin/python benchmarks/bench_exposure.py [--run builtin] [--shares 0,0.05,0.1,0.25,0.5]
+    .venv/bin/python benchmarks/bench_exposure.py --outside DIR [--run builtin]
 
 The 55 choosing photos (``bench_restorer.tune_pairs(40, "tune+hairline")``; never a held-out photo) are mapped by
 the run's recipe as they are and in four exposures a user meets: ``dark`` (grey levels x 0.4: under a deck),
@@ -17,6 +18,10 @@ The choice, written before the first run: among the shares whose exact F1 on the
 0.005 of ``off``, the one with the best mean exact F1 over the exposures (the first run had the five without
 ``contrasty``, and a rule that also compressed a spread above the range). A JSON line goes to
 ``benchmarks/results/exposure.jsonl``.
+
+``--outside DIR``: only counts the photos of DIR (all image files below it) whose median lies below or above the
+run's recorded range and whose spread lies below or above it (no map, no mask, nothing chosen; a JSON line to
+``benchmarks/results/exposure_outside.jsonl``).
 """
 
 from __future__ import annotations
@@ -79,6 +84,31 @@ def fitted_exposures(held_out: int = 60) -> list[object]:
         return [exposure_of(read_image(p)) for p in paths]
 
 
+def count_outside(run: str, folder: Path) -> None:
+    """Count the photos of ``folder`` outside the run's recorded exposure range, each way."""
+    from crackscope.io import list_images, read_image
+    from crackscope.maps.exposure import exposure_of
+    from crackscope.maps.factory import default_recipe
+
+    context = run_context()
+    reference = default_recipe(run).exposure
+    if reference is None or reference.median is None or reference.spread is None:
+        raise SystemExit(f"run {run} has no measured exposure range")
+    exposures = [exposure_of(read_image(p)) for p in list_images([folder])]
+    (m_low, m_high), (s_low, s_high) = reference.median, reference.spread
+    counts = {
+        "photos": len(exposures),
+        "median_below": sum(e.median < m_low for e in exposures),
+        "median_above": sum(e.median > m_high for e in exposures),
+        "spread_below": sum(e.spread < s_low for e in exposures),
+        "spread_above": sum(e.spread > s_high for e in exposures),
+    }
+    print(json.dumps(counts))
+    append_result(
+        "exposure_outside.jsonl", {**context, "run": run, "folder": str(folder), **reference.as_dict(), **counts}
+    )
+
+
 def main() -> None:
     from dataclasses import replace
 
@@ -89,7 +119,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
     ap.add_argument("--shares", default="0,0.05,0.1,0.25,0.5")
+    ap.add_argument("--outside", type=Path, default=None, help="only count DIR's photos outside the run's range")
     args = ap.parse_args()
+    if args.outside is not None:
+        count_outside(args.run, args.outside)
+        return
     shares = [float(s) for s in args.shares.split(",")]
 
     context = run_context()
