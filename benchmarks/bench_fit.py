@@ -1,7 +1,8 @@
 """``crackscope fit`` + ``crackscope map`` + ``crackscope score`` on held-out photos, as one command.
 
     .venv/bin/python benchmarks/bench_fit.py [--data ../shared/datasets/deepcrack-train] [--minutes 20]
-        [--preset selftrained] [--restorer RUN] [--out bench-out/fit] [--builtin]
+        [--preset selftrained] [--restorer RUN] [--photos-from OTHER [--photos-held-out 60]] [--out bench-out/fit]
+        [--builtin]
 
 The photos of DATA (an image + mask set) in sorted order: all but the last ``--held-out`` (60) are the
 fit's data (their masks only cut the classifier's patch labels; no mask is a pixel target); the last ones
@@ -9,7 +10,10 @@ are held out: mapped by the fitted run with its own recipe (no option) and score
 exact and 2 px tolerance. With ``--score-data OTHER`` the photos of another image + mask set are scored too
 (no setting may be chosen on them; ``--score-last N``: only its last N photos, e.g. DeepCrack's held-out ones).
 ``--extra-source OTHER`` fits on DATA's photos and OTHER too (several sources: the classifier samples them in
-balance, self-training reads an equal share of each).
+balance, self-training reads an equal share of each). ``--photos-from OTHER`` gives the fit OTHER's photos
+without their masks (``crackscope fit --photos``: self-training reads about half its photos from them), all
+but the last ``--photos-held-out`` (60) in name order; score those last ones with ``--score-data OTHER
+--score-last 60``.
 The row, with date, commit, machine and load, is appended to
 ``benchmarks/results/fit.jsonl`` and printed. ``--builtin`` copies the fitted run (weights, configs,
 recipe) into ``crackscope/builtin/``: the model shipped with the package.
@@ -78,6 +82,8 @@ def main() -> None:
     ap.add_argument(
         "--extra-source", type=Path, action="append", default=[], help="fit on DATA and this data set too (any layout)"
     )
+    ap.add_argument("--photos-from", type=Path, default=None, help="a set whose photos fit gets (no masks)")
+    ap.add_argument("--photos-held-out", type=int, default=60, help="the last N photos of --photos-from are not given")
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--preset", default=None)
     ap.add_argument("--restorer", type=Path, default=None, help="a restorer run (presets that fuse its error)")
@@ -95,6 +101,16 @@ def main() -> None:
     context = run_context()
     data = link_pairs(train_photos, args.data / "masks", args.out / "data")
     run = args.out / "run"
+    given: tuple[Path, ...] = ()
+    if args.photos_from is not None:
+        others = sorted((args.photos_from / "images").iterdir())[: -args.photos_held_out]
+        folder = args.out / "photos"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for p in others:
+            (folder / p.name).symlink_to(p.resolve())
+        given = (folder,)
     fit_data: Path | tuple[DataSource, ...] = data
     if args.extra_source:
         fit_data = (DataSource(data, args.data.name), *(DataSource(x, x.name) for x in args.extra_source))
@@ -103,7 +119,10 @@ def main() -> None:
         run,
         preset=args.preset,
         options=FitOptions(
-            minutes=args.minutes, seed=args.seed, restorer=None if args.restorer is None else str(args.restorer)
+            minutes=args.minutes,
+            seed=args.seed,
+            restorer=None if args.restorer is None else str(args.restorer),
+            photos=given,
         ),
         on_progress=print_progress,
     )
@@ -112,7 +131,12 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "preset": res.recipe.name,
         "fit_data": f"{args.data.name}: first {len(train_photos)} photos in name order"
-        + "".join(f" + {x.name}" for x in args.extra_source),
+        + "".join(f" + {x.name}" for x in args.extra_source)
+        + (
+            f"; --photos: {args.photos_from.name}'s photos (no masks) but its last {args.photos_held_out}"
+            if args.photos_from is not None
+            else ""
+        ),
         "restorer": None if args.restorer is None else str(args.restorer),
         "fit_minutes": round(res.seconds / 60, 2),
         "steps": [s.__dict__ for s in res.steps],

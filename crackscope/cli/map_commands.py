@@ -408,6 +408,13 @@ def fit_cmd(
         metavar="RUN",
         help="A restorer run whose error the pseudo-labels fuse (presets such as selftrained-restorer).",
     ),
+    photos: list[Path] | None = typer.Option(
+        None,
+        "--photos",
+        metavar="PATH",
+        help="Photos of the surfaces you will map, no labels needed (a file, folder or glob; repeatable): "
+        "self-training learns them beside DATA's photos.",
+    ),
     layout: str | None = LAYOUT_OPTION,
     device: str = DEVICE_OPTION,
 ) -> None:
@@ -430,6 +437,7 @@ def fit_cmd(
             layout=layout,
             device=device,
             restorer=None if restorer is None else str(restorer),
+            photos=tuple(photos or ()),
         )
         with progress_bars(main) as bars:
             res = fit(fit_data, out_dir, preset=preset, options=options, on_progress=bars)

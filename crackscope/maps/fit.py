@@ -4,12 +4,15 @@ folder within one time budget (``crackscope fit DATA --out RUN``).
 1. The classifier (the preset's :class:`~crackscope.maps.recipe.ClassifierPlan`) learns DATA's labels (image
    + mask sets are cut into labelled patches; no mask is a pixel target), for at most ``plan.share`` of the
    budget. It is written into RUN as by ``crackscope train``.
-2. Up to ``max_photos`` photos of DATA are read once and mapped once with the classifier's class maps.
-3. Each :class:`~crackscope.maps.recipe.PixelStage` makes its targets (pseudo-labels of the refined maps, or
+2. The scale reference is measured on DATA's photos (``crackscope map`` brings every photo to it).
+3. Up to ``max_photos`` photos of DATA (about half of them, with the rest from ``FitOptions.photos``: photos of
+   the surfaces to be mapped, no labels, each first brought to the reference scale) are read once and mapped
+   once with the classifier's class maps.
+4. Each :class:`~crackscope.maps.recipe.PixelStage` makes its targets (pseudo-labels of the refined maps, or
    an earlier stage's masks) and trains its pixel model into ``RUN/pixel-models/NAME``; the time left is
    shared equally by the stages left.
-4. The recipe is stored as ``RUN/map_recipe.json``, so ``crackscope map RUN`` maps with it; ``RUN/fit.json``
-   records what each step did and how long it took.
+5. The recipe (with the exposure range of DATA's photos) is stored as ``RUN/map_recipe.json``, so ``crackscope
+   map RUN`` maps with it; ``RUN/fit.json`` records what each step did and how long it took.
 
 A run that was stopped resumes: a finished classifier or stage is kept (a stopped classifier continues from
 its last epoch), and the rest gets the time budget of the new call.
@@ -44,7 +47,17 @@ class FitOptions:
     (None: detected); ``device``: where the classifier and the pixel models train and map (``auto``: CUDA when
     there is one); ``restorer``: a UP-CrackNet restorer run (``crackscope train-restorer``) whose restoration
     error the pseudo-labels of a preset like ``selftrained-restorer`` fuse into the class maps (needed by such a
-    preset, unused by others)."""
+    preset, unused by others); ``photos``: photos of the surfaces to be mapped, without labels (files, folders
+    or glob patterns): self-training reads about half of its ``max_photos`` from them and half from DATA, each
+    of them first brought to the run's scale (:func:`~crackscope.maps.scale.mapping_scale` against the reference
+    measured on DATA, as ``crackscope map`` will show it), so the pixel models also learn those surfaces; the
+    classifier and the scale and exposure references stay DATA's.
+
+    Raises
+    ------
+    ValueError
+        Naming the field: a device name that is not one, ``minutes`` not positive, ``max_photos`` below 1.
+    """
 
     minutes: float = 20.0
     seed: int = 0
@@ -52,10 +65,12 @@ class FitOptions:
     layout: str | None = None
     device: str = "auto"
     restorer: str | None = None
+    photos: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
 
+        object.__setattr__(self, "photos", tuple(Path(p) for p in self.photos))
         check_device_name(self.device)
         if not self.minutes > 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
@@ -122,6 +137,28 @@ def fit_photos(data: FitData, *, options: FitOptions, max_photos: int) -> list[P
         layout = source.layout or options.layout
         paths += photo_paths(source.path, layout=layout, max_photos=share, seed=options.seed)
     return paths
+
+
+def target_photos(options: FitOptions) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The photo files ``options.photos`` name (in name order), and the entries inside its folders that could
+    not be listed as photos, with the reason (left out, as unreadable photos are).
+
+    Raises
+    ------
+    BadInputError
+        Naming the input: a given path that does not exist, or a given folder or pattern holding no image file
+        (a typo must not leave self-training without the photos it was given).
+    """
+    from crackscope.inputs import expand_inputs
+
+    if not options.photos:
+        return [], []
+    paths, problems = expand_inputs(options.photos)
+    given = {Path(str(p)) for p in options.photos}
+    for where, problem in problems:
+        if where in given:
+            raise BadInputError(where, f"{problem} (given with --photos)")
+    return sorted(paths), [(str(where), problem) for where, problem in problems]
 
 
 def scale_reference(data: FitData, scale: ScaleOptions, *, options: FitOptions) -> ScaleOptions:
@@ -204,6 +241,7 @@ def fit(
         )
     if recipe.needs_restorer:
         _check_restorer(recipe, options)  # before any training: a missing restorer is a one-line error
+    targets, unlisted = target_photos(options)  # before any training too: a mistyped --photos is a one-line error
     plan = recipe.classifier
     steps: list[StageRecord] = []
 
@@ -227,10 +265,7 @@ def fit(
         )
     steps.append(StageRecord("classifier", round(time.perf_counter() - t, 1), resumed=resumed))
 
-    photos = 0
-    skipped: tuple[tuple[str, str], ...] = ()
-    if recipe.stages:
-        photos, skipped = _fit_stages(data, out, recipe, options, deadline, steps, on_progress)
+    # the scale reference before self-training: the photos given with --photos are brought to it
     if recipe.scale.mode == "auto" and recipe.scale.texture_period is None:
         t = time.perf_counter()
         kept = read_run_recipe(out)
@@ -240,6 +275,11 @@ def fit(
         else:
             recipe = recipe.with_(scale=scale_reference(data, recipe.scale, options=options))
             steps.append(StageRecord("scale reference", round(time.perf_counter() - t, 1)))
+    photos = 0
+    skipped: tuple[tuple[str, str], ...] = ()
+    if recipe.stages:
+        photos, skipped = _fit_stages(data, targets, out, recipe, options, deadline, steps, on_progress)
+    skipped = tuple(unlisted) + skipped
     unmeasured = recipe.exposure
     if unmeasured is not None and not unmeasured.measured:
         t = time.perf_counter()
@@ -257,6 +297,7 @@ def fit(
         "minutes": options.minutes,
         "seed": options.seed,
         "restorer": options.restorer,
+        "photos_given": [str(p) for p in options.photos],
         "seconds": seconds,
         "photos": photos,
         "steps": [asdict(step) for step in steps],
@@ -285,6 +326,7 @@ def _check_restorer(recipe: MapRecipe, options: FitOptions) -> None:
 
 def _fit_stages(
     data: FitData,
+    targets: Sequence[Path],
     out: Path,
     recipe: MapRecipe,
     options: FitOptions,
@@ -292,6 +334,7 @@ def _fit_stages(
     steps: list[StageRecord],
     on_progress: OnProgress | None,
 ) -> tuple[int, tuple[tuple[str, str], ...]]:
+    from crackscope.inputs import sample_paths
     from crackscope.maps.classifier import ClassifierMapper
     from crackscope.maps.pixel_model import PixelPredictor, load_pixel_model, read_pixel_model_config
     from crackscope.maps.selftrain import SelfTrainOptions, class_maps, stage_labels, train_on_labels
@@ -305,7 +348,8 @@ def _fit_stages(
     if not todo:
         return 0, ()
     t = time.perf_counter()
-    paths = fit_photos(data, options=options, max_photos=options.max_photos)
+    given = max(1, options.max_photos // 2) if targets else 0  # about half from --photos, the rest from DATA
+    paths = fit_photos(data, options=options, max_photos=max(1, options.max_photos - given))
     restorer = None
     if any(s.fuses_restoration for s in todo) and options.restorer is not None:
         from crackscope.unsupervised.run import load_restorer_run
@@ -313,6 +357,9 @@ def _fit_stages(
         restorer = load_restorer_run(options.restorer, device=options.device)
     mapper = ClassifierMapper(load_run(out, device=options.device), recipe)
     maps = class_maps(mapper, paths, restorer=restorer, on_progress=on_progress)
+    if targets:
+        chosen = sample_paths(targets, max_photos=given, seed=options.seed)
+        maps += class_maps(mapper, chosen, restorer=restorer, scale=recipe.scale, on_progress=on_progress)
     steps.append(StageRecord("class maps", round(time.perf_counter() - t, 1)))
     models: dict[str, PixelPredictor] = {}
     for i, stage in enumerate(todo):

@@ -286,6 +286,28 @@ def _resize(array: np.ndarray, size: tuple[int, int], *, shrink: bool) -> np.nda
     return cv2.resize(array, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
+def resample(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` resampled by ``factor`` (each side rounded, at least 1 px): area averaging to shrink, bilinear
+    to enlarge; the same array when ``factor`` is 1.
+
+    Raises
+    ------
+    ValueError
+        If ``factor`` is not a finite number > 0.
+
+    Examples
+    --------
+    >>> resample(np.zeros((10, 30, 3), np.uint8), 0.5).shape
+    (5, 15, 3)
+    """
+    if not (np.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor must be a finite number > 0, got {factor!r}")
+    if factor == 1.0:
+        return image
+    h, w = image.shape[:2]
+    return _resize(image, (max(1, round(w * factor)), max(1, round(h * factor))), shrink=factor < 1)
+
+
 class ScaledMapper:
     """A :class:`~crackscope.maps.base.Mapper` that maps each photo at the scale :func:`mapping_scale` picks.
 
@@ -323,8 +345,7 @@ class ScaledMapper:
         if factor == 1.0:
             return self.inner.map_image(image, name=name, on_progress=on_progress)
         h, w = image.shape[:2]
-        sw, sh = max(1, round(w * factor)), max(1, round(h * factor))
-        result = self.inner.map_image(_resize(image, (sw, sh), shrink=factor < 1), name=name, on_progress=on_progress)
+        result = self.inner.map_image(resample(image, factor), name=name, on_progress=on_progress)
         back = factor > 1  # resizing the maps back shrinks them when the photo was enlarged
         probability = _resize(result.probability.astype(np.float32), (w, h), shrink=back)
         mask = _resize(result.mask.astype(np.float32), (w, h), shrink=back) >= 0.5

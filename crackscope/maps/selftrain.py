@@ -43,6 +43,7 @@ from crackscope.maps.pixel_model import (
 )
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
+from crackscope.maps.scale import ScaleOptions, mapping_scale, resample
 from crackscope.progress import OnProgress, report
 
 if TYPE_CHECKING:
@@ -340,18 +341,39 @@ class ClassMaps:
     skipped: tuple[tuple[str, str], ...]
     errors: tuple[np.ndarray, ...] | None = None
 
+    def __add__(self, other: ClassMaps) -> ClassMaps:
+        """The photos of both, in order (restoration errors kept only when both have them).
+
+        Raises
+        ------
+        ValueError
+            If one has restoration errors and the other does not.
+        """
+        if (self.errors is None) != (other.errors is None):
+            raise ValueError("cannot join class maps with and without restoration errors")
+        errors = None if self.errors is None or other.errors is None else self.errors + other.errors
+        return ClassMaps(
+            self.images + other.images,
+            self.cams + other.cams,
+            self.used + other.used,
+            self.skipped + other.skipped,
+            errors,
+        )
+
 
 def class_maps(
     mapper: Any,
     paths: Sequence[Path],
     *,
     restorer: RestorerRun | None = None,
+    scale: ScaleOptions | None = None,
     on_progress: OnProgress | None = None,
 ) -> ClassMaps:
     """Read each photo and make its blended class map with ``mapper`` (a
     :class:`~crackscope.maps.classifier.ClassifierMapper`), and with a ``restorer`` its restoration error
     (:func:`~crackscope.maps.restoration_signal.restoration_errors`); a photo that cannot be read or mapped is
-    skipped with its reason.
+    skipped with its reason. With ``scale`` each photo is first resampled by
+    :func:`~crackscope.maps.scale.mapping_scale` (as ``crackscope map`` would show it to the pixel models).
 
     Raises
     ------
@@ -366,6 +388,8 @@ def class_maps(
     for i, path in enumerate(paths, 1):
         try:
             image = read_image(path)
+            if scale is not None:
+                image = resample(image, mapping_scale(image, scale))
             cam, _ = mapper.cam_map(image, name=path.name)
             images.append(image)
             cams.append(cam.astype(np.float16))

@@ -22,11 +22,11 @@ def test_fit_writes_everything_map_needs(fitted_run):
         assert model.config["stage"] == name and model.config["steps"] >= 1 and model.config["photos"] == 24
     assert load_pixel_model(fitted_run / PIXEL_MODELS_DIR / "a2").config["teacher"].endswith("a1")
     log = json.loads((fitted_run / FIT_LOG).read_text())
-    names = ["classifier", "class maps", "a1", "a2", "b1", "b2", "scale reference", "exposure reference"]
+    names = ["classifier", "scale reference", "class maps", "a1", "a2", "b1", "b2", "exposure reference"]
     assert [s["name"] for s in log["steps"]] == names
     assert recipe.scale.mode == "auto" and recipe.scale.texture_period is not None
     assert recipe.exposure is not None and recipe.exposure.measured  # the range of the photos fitted on
-    assert log["preset"] == "small-selftrained" and log["photos"] == 24
+    assert log["preset"] == "small-selftrained" and log["photos"] == 24 and log["photos_given"] == []
     # the budget holds (0.3 min, stages get at least 5 s each, with labelling and saving around them)
     assert log["seconds"] < 0.3 * 60 + 4 * 5 + 15
     assert json.loads((fitted_run / "config.json").read_text())["complete"] is True
@@ -55,6 +55,32 @@ def test_fit_refuses_what_it_cannot_do(synth_dir, tmp_path):
         photo_paths(empty, layout=None, max_photos=5, seed=0)
 
 
+def test_photos_given_that_name_nothing_stop_the_fit_before_it_trains(synth_dir, tmp_path):
+    empty = tmp_path / "no-photos"
+    empty.mkdir()
+    for given, problem in ((tmp_path / "missing", "no such file or folder"), (empty, "holding no image file")):
+        with pytest.raises(BadInputError, match=problem) as info:
+            fit(synth_dir, tmp_path / "r", options=FitOptions(minutes=1, photos=(given,)))
+        assert info.value.path == given and "--photos" in str(info.value)
+    assert not (tmp_path / "r" / "config.json").exists()  # nothing was trained
+
+
+@pytest.mark.slow
+def test_fit_self_trains_on_the_photos_given_too(small_recipe, synth_dir, tmp_path):
+    from crackscope.data.synth import synthesize
+
+    other = synthesize(tmp_path / "other", n=6, size=96, seed=3) / "images"
+    run = tmp_path / "run"
+    res = fit(synth_dir, run, preset=small_recipe, options=FitOptions(minutes=0.2, max_photos=20, photos=(other,)))
+    # about half of max_photos from DATA (10 of its 24), the rest from the photos given (all 6)
+    assert res.photos == 16
+    assert load_pixel_model(run / PIXEL_MODELS_DIR / "a1").config["photos"] == 16
+    log = json.loads((run / FIT_LOG).read_text())
+    assert log["photos_given"] == [str(other)]
+    # the scale reference is DATA's: the same as a fit without the photos measures
+    assert res.recipe.scale.texture_period is not None
+
+
 def test_photo_sample_is_seeded_and_sorted(synth_dir):
     every = photo_paths(synth_dir, layout=None, max_photos=100, seed=0)
     assert len(every) == 24 and every == sorted(every)
@@ -76,3 +102,14 @@ def test_fit_and_presets_commands(fitted_run, tmp_path):
         assert any(line.startswith(p.name + " ") for line in listing.output.splitlines()), p.name
     bad = CliRunner().invoke(app, ["fit", str(tmp_path), "--out", str(tmp_path / "r"), "--minutes", "0"])
     assert bad.exit_code != 0 and "minutes must be positive" in bad.output
+
+
+def test_fit_command_names_photos_it_cannot_find(synth_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    missing = tmp_path / "my-surface"
+    res = CliRunner().invoke(app, ["fit", str(synth_dir), "--out", str(tmp_path / "r"), "--photos", str(missing)])
+    assert res.exit_code != 0 and "my-surface" in res.output and "no such file or folder" in res.output
+    assert not (tmp_path / "r" / "config.json").exists()

@@ -209,3 +209,15 @@ def test_the_reference_of_files_samples_them_and_leaves_unreadable_ones_out(tmp_
     assert reference_scale_of_files([broken]) is None
     with pytest.raises(ValueError, match="max_photos"):
         reference_scale_of_files(paths, max_photos=0)
+
+
+def test_resample_rounds_each_side_and_refuses_a_factor_that_is_none():
+    from crackscope.maps.scale import resample
+
+    photo = surface((30, 41))
+    assert resample(photo, 1.0) is photo
+    assert resample(photo, 0.5).shape == (15, 20, 3) and resample(photo, 2.0).shape == (60, 82, 3)
+    assert resample(photo, 1e-6).shape == (1, 1, 3)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="factor must be a finite number > 0"):
+            resample(photo, bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -192,3 +194,32 @@ def test_training_progress_finishes_its_task_once(tmp_path):
     finished = [c for c in calls if c[1] == c[2]]
     assert finished == [("training s", 5, 5)]
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)  # it only counts up
+
+
+def test_class_maps_bring_each_photo_to_the_scale_given_and_join(tmp_path):
+    from crackscope.io import write_image_atomic as write_image
+    from crackscope.maps.scale import ScaleOptions
+    from crackscope.maps.selftrain import ClassMaps, class_maps
+
+    class WholeMap:  # a stand-in mapper: the class map of a photo is its darkness
+        def cam_map(self, image, *, name=None):  # type: ignore[no-untyped-def]
+            return 1 - image[..., 0].astype(np.float32) / 255, ()
+
+    paths = []
+    for i in range(2):
+        photo = np.full((80, 120, 3), 200, np.uint8)
+        photo[40:42] = 30
+        write_image(tmp_path / f"p{i}.png", photo)
+        paths.append(tmp_path / f"p{i}.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    as_they_are = class_maps(WholeMap(), paths)
+    halved = class_maps(WholeMap(), [*paths, tmp_path / "broken.png"], scale=ScaleOptions(factor=0.5))
+    assert [im.shape for im in as_they_are.images] == [(80, 120, 3)] * 2
+    assert [im.shape for im in halved.images] == [(40, 60, 3)] * 2 and [c.shape for c in halved.cams] == [(40, 60)] * 2
+    assert [Path(p).name for p, _ in halved.skipped] == ["broken.png"]
+    both = as_they_are + halved
+    assert len(both.images) == len(both.cams) == len(both.used) == 4 and both.skipped == halved.skipped
+    assert both.errors is None
+    with_errors = ClassMaps(halved.images, halved.cams, halved.used, (), tuple(c for c in halved.cams))
+    with pytest.raises(ValueError, match="with and without restoration errors"):
+        as_they_are + with_errors
