@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
         [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
         [--seed 0] [--synthetic N]
+    .venv/bin/python benchmarks/bench_sources.py --periods 60   # each source's texture period, nothing trained
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
 (images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
@@ -25,12 +26,16 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from context import load_1min, run_context  # noqa: E402
+
+if TYPE_CHECKING:
+    from crackscope.data.sources import DataSource
 
 RESULTS = ROOT / "benchmarks" / "results" / "sources.jsonl"
 DATA = ROOT.parent / "shared" / "datasets"
@@ -55,9 +60,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=0, help="N synthetic photos trained on in every row (0: none)")
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
+    ap.add_argument("--periods", type=int, default=0, help="only measure N photos' texture period per source")
     args = ap.parse_args()
 
     sources = {name: DataSource(DATA / folder, name) for name, folder in NAMES.items()}
+    if args.periods:
+        texture_periods(sources, args.periods, args.seed)
+        return
     plan: list[tuple[str, list[str]]] = []
     rows_asked = args.rows.split(",")
     if "ozgenel" in rows_asked:
@@ -130,6 +139,32 @@ def main() -> None:
         "rows": rows,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def texture_periods(sources: dict[str, DataSource], n: int, seed: int) -> None:
+    """Median texture period (``crackscope.maps.scale.texture_period``) of a seeded sample of ``n`` photos of each
+    source, at the photo's size and at the model's input (the photo, or its patch, resized to 128 px)."""
+    import numpy as np
+
+    from crackscope.data.items import auto_patch_size
+    from crackscope.data.layouts import load_dataset
+    from crackscope.inputs import sample_paths
+    from crackscope.io import read_image
+    from crackscope.maps.scale import texture_period
+
+    out = {}
+    for name, source in sources.items():
+        dataset = load_dataset(source.path)
+        photos = [read_image(p) for p in sample_paths((s.path for s in dataset.samples), max_photos=n, seed=seed)]
+        period = float(np.median([texture_period(im) for im in photos]))
+        masked = any(s.mask_path is not None for s in dataset.samples)
+        side = auto_patch_size(im.shape[:2] for im in photos) if masked else min(photos[0].shape[:2])
+        out[name] = {"photos": len(photos), "period_px": round(period, 2), "input_side_px": side,
+                     "period_at_128px": round(period * 128 / side, 2)}  # fmt: skip
+    record = {**run_context(), "texture_periods": out, "seed": seed}
+    print(json.dumps(record))
     with RESULTS.open("a") as fh:
         fh.write(json.dumps(record) + "\n")
 

@@ -10,6 +10,8 @@ outside the image are neutral (an all-crack mask survives erosion and opening un
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 from scipy import ndimage
@@ -162,19 +164,65 @@ def remove_small(mask: np.ndarray, *, min_size: int, connectivity: int = 2) -> n
         raise ValueError(f"min_size must be a non-negative integer, got {min_size!r}")
     if min_size <= 1 or not mask.any():
         return mask.copy()
-    labels, _ = label_cracks(mask, connectivity=connectivity)
-    sizes = np.bincount(labels.ravel())
-    keep = sizes >= min_size
+    labels, stats = components(mask, connectivity=connectivity)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_size
     keep[0] = False
     return np.asarray(keep[labels], dtype=bool)
 
 
 def skeletonize_mask(mask: np.ndarray) -> np.ndarray:
-    """One-pixel-wide, 8-connected centre lines of the mask (topology kept: each component keeps a skeleton)."""
+    """One-pixel-wide, 8-connected centre lines of the mask (topology kept: each component keeps a skeleton).
+
+    The same skeleton as ``skimage.morphology.skeletonize`` of the whole mask, computed in each 8-connected
+    component's bounding box: the thinning decides a pixel from its 3x3 neighbourhood, which never holds another
+    component's pixel, so each component thins on its own. Its passes sweep every pixel of the array they get:
+    on the sparse 13 MP mask of ``benchmarks/bench_mosaic.py`` the boxes hold a small part of the photo (0.09 s
+    instead of 0.56 s for the two skeletons of a map).
+
+    Examples
+    --------
+    >>> bar = np.zeros((5, 9), bool)
+    >>> bar[1:4, 1:8] = True
+    >>> int(skeletonize_mask(bar).sum()), bool(skeletonize_mask(bar)[3:].any())
+    (6, False)
+    """
     mask = _as_mask(mask)
-    if not mask.any():
-        return np.zeros(mask.shape, bool)
-    return np.asarray(skeletonize(mask), dtype=bool)
+    out = np.zeros(mask.shape, bool)
+    if mask.any():
+        labels, stats = components(mask)
+        for box, skeleton in component_skeletons(labels, stats):
+            out[box] |= skeleton
+    return out
+
+
+def components(mask: np.ndarray, *, connectivity: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The connected components of ``mask`` by OpenCV: ``(labels int32 HxW, stats)``, ``stats[i]`` the
+    ``cv2.CC_STAT_*`` values of label ``i`` (0: the background). The same components as :func:`label_cracks`,
+    numbered in another order: for uses where the numbers do not matter (sizes, lengths, which to keep);
+    about 3x faster than scipy's labelling on a 13 MP mask.
+
+    Raises
+    ------
+    ValueError
+        If ``connectivity`` is not 1 (4-neighbours) or 2 (8-neighbours).
+    """
+    mask = _as_mask(mask)
+    _structure(connectivity)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=4 if connectivity == 1 else 8, ltype=cv2.CV_32S
+    )
+    return labels, stats
+
+
+def component_skeletons(labels: np.ndarray, stats: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """For each 8-connected component of :func:`components` (label order): its bounding box grown by 1 px (cut
+    to the image) and the skeleton of that component alone in the box (bool; ``skimage.morphology.skeletonize``,
+    see :func:`skeletonize_mask`)."""
+    h, w = labels.shape
+    for i in range(1, len(stats)):
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        box = (slice(max(0, y - 1), min(h, y + bh + 1)), slice(max(0, x - 1), min(w, x + bw + 1)))
+        yield box, np.asarray(skeletonize(labels[box] == i), dtype=bool)
 
 
 def drop_border_artefacts(

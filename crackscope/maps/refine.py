@@ -45,7 +45,12 @@ from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 
 from crackscope.errors import BadInputError
 from crackscope.maps.base import reject_unknown_fields
-from crackscope.maps.postprocess import close_mask, label_cracks, remove_small, skeletonize_mask
+from crackscope.maps.postprocess import (
+    close_mask,
+    component_skeletons,
+    components,
+    remove_small,
+)
 
 
 @dataclass(frozen=True)
@@ -351,9 +356,11 @@ def keep_elongated(mask: np.ndarray, *, max_fill: float | None = 0.25, min_lengt
         raise ValueError(f"min_length must be >= 0, got {min_length}")
     if not mask.any():
         return mask.copy()
-    labels, n = label_cracks(mask)
-    area = np.bincount(labels.ravel(), minlength=n + 1)
-    length = np.bincount(labels[skeletonize_mask(mask)].ravel(), minlength=n + 1)
+    labels, stats = components(mask)  # numbered in OpenCV's order: only which to keep matters here
+    area = stats[:, cv2.CC_STAT_AREA]
+    length = np.zeros(len(stats), np.int64)
+    for i, (_, skeleton) in enumerate(component_skeletons(labels, stats), 1):
+        length[i] = np.count_nonzero(skeleton)
     keep = length >= max(min_length, 1)
     if max_fill is not None:
         keep &= area <= max_fill * np.maximum(length, 1) ** 2

@@ -154,6 +154,19 @@ def test_label_cracks_connectivity():
         label_cracks(mask, connectivity=3)
 
 
+def test_skeleton_by_component_equals_scikit_images_of_the_whole_mask():
+    import cv2
+    from skimage.morphology import skeletonize
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        mask = rng.random((h, w)) < rng.uniform(0.05, 0.8)
+        if trial % 2:  # wider pieces, some touching others diagonally only
+            mask = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        np.testing.assert_array_equal(skeletonize_mask(mask), skeletonize(mask).astype(bool), err_msg=str(trial))
+
+
 def test_skeleton_of_a_bar_is_one_pixel_wide():
     mask = np.zeros((7, 20), bool)
     mask[2:5, 1:19] = True

@@ -200,3 +200,25 @@ def test_width_response_keeps_the_dark_band_of_a_strong_crack():
     assert opts.width_response(img).max() == 80.0
     unclipped = within_half_max(line_depth(img, radii=(3, 6), blur=0.5), level=0.6, radius=3)[15]
     assert unclipped[18:23].tolist() == [False, False, True, False, False]  # the centre alone
+
+
+def test_keep_elongated_keeps_what_the_fill_rule_of_each_component_says():
+    import cv2
+    from skimage.morphology import skeletonize
+
+    from crackscope.maps.refine import keep_elongated
+
+    rng = np.random.default_rng(1)
+    for trial in range(40):
+        mask = rng.random((40, 60)) < rng.uniform(0.02, 0.3)
+        mask = cv2.dilate(mask.astype(np.uint8), np.ones((1 + trial % 3, 1 + trial % 4), np.uint8)).astype(bool)
+        labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        area = np.bincount(labels.ravel(), minlength=n + 1)
+        length = np.bincount(labels[skeletonize(mask).astype(bool)].ravel(), minlength=n + 1)
+        for max_fill, min_length in ((0.25, 0), (None, 3), (1.0, 2)):
+            keep = length >= max(min_length, 1)
+            if max_fill is not None:
+                keep &= area <= max_fill * np.maximum(length, 1) ** 2
+            keep[0] = False
+            got = keep_elongated(mask, max_fill=max_fill, min_length=min_length)
+            np.testing.assert_array_equal(got, keep[labels], err_msg=f"{trial} {max_fill} {min_length}")
