@@ -6,8 +6,8 @@ folder within one time budget (``crackscope fit DATA --out RUN``).
    budget. It is written into RUN as by ``crackscope train``.
 2. The scale reference is measured on DATA's photos (``crackscope map`` brings every photo to it).
 3. Up to ``max_photos`` photos of DATA (about half of them, with the rest from ``FitOptions.photos``: photos of
-   the surfaces to be mapped, no labels, each first brought to the reference scale) are read once and mapped
-   once with the classifier's class maps.
+   the surfaces to be mapped, no labels, each as ``map`` shows it: fill painted, at the reference scale) are read
+   once and mapped once with the classifier's class maps.
 4. Each :class:`~crackscope.maps.recipe.PixelStage` makes its targets (pseudo-labels of the refined maps, or
    an earlier stage's masks) and trains its pixel model into ``RUN/pixel-models/NAME``; the time left is
    shared equally by the stages left.
@@ -23,8 +23,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from crackscope.errors import BadInputError
 from crackscope.maps.exposure import ExposureOptions
@@ -49,9 +52,9 @@ class FitOptions:
     error the pseudo-labels of a preset like ``selftrained-restorer`` fuse into the class maps (needed by such a
     preset, unused by others); ``photos``: photos of the surfaces to be mapped, without labels (files, folders
     or glob patterns): self-training reads about half of its ``max_photos`` from them and half from DATA, each
-    of them first brought to the run's scale (:func:`~crackscope.maps.scale.mapping_scale` against the reference
-    measured on DATA, as ``crackscope map`` will show it), so the pixel models also learn those surfaces; the
-    classifier and the scale and exposure references stay DATA's.
+    of them as ``crackscope map`` will show it (:func:`photo_as_mapped`: fill painted, resampled to the scale
+    reference measured on DATA), so the pixel models also learn those surfaces; the classifier and the scale and
+    exposure references stay DATA's.
 
     Raises
     ------
@@ -159,6 +162,28 @@ def target_photos(options: FitOptions) -> tuple[list[Path], list[tuple[str, str]
         if where in given:
             raise BadInputError(where, f"{problem} (given with --photos)")
     return sorted(paths), [(str(where), problem) for where, problem in problems]
+
+
+def photo_as_mapped(image: np.ndarray, *, recipe: MapRecipe) -> np.ndarray:
+    """``image`` as ``crackscope map`` shows it to a recipe's pixel models: its fill painted over (the recipe's
+    ``no_data`` rule, :mod:`crackscope.maps.no_data`), then resampled to the recipe's scale
+    (:func:`~crackscope.maps.scale.mapping_scale`). The opt-in exposure step is left out.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an HxWx3 uint8 array.
+    """
+    from crackscope.maps.base import check_image
+    from crackscope.maps.no_data import fill_no_data, no_data_mask
+    from crackscope.maps.scale import mapping_scale, resample
+
+    image = check_image(image)
+    if recipe.no_data is not None:
+        fill = no_data_mask(image, options=recipe.no_data)
+        if fill.any():
+            image = fill_no_data(image, fill)
+    return resample(image, mapping_scale(image, recipe.scale))
 
 
 def scale_reference(data: FitData, scale: ScaleOptions, *, options: FitOptions) -> ScaleOptions:
@@ -359,7 +384,8 @@ def _fit_stages(
     maps = class_maps(mapper, paths, restorer=restorer, on_progress=on_progress)
     if targets:
         chosen = sample_paths(targets, max_photos=given, seed=options.seed)
-        maps += class_maps(mapper, chosen, restorer=restorer, scale=recipe.scale, on_progress=on_progress)
+        as_mapped = partial(photo_as_mapped, recipe=recipe)
+        maps += class_maps(mapper, chosen, restorer=restorer, prepare=as_mapped, on_progress=on_progress)
     steps.append(StageRecord("class maps", round(time.perf_counter() - t, 1)))
     models: dict[str, PixelPredictor] = {}
     for i, stage in enumerate(todo):

@@ -43,7 +43,6 @@ from crackscope.maps.pixel_model import (
 )
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
-from crackscope.maps.scale import ScaleOptions, mapping_scale, resample
 from crackscope.progress import OnProgress, report
 
 if TYPE_CHECKING:
@@ -366,14 +365,14 @@ def class_maps(
     paths: Sequence[Path],
     *,
     restorer: RestorerRun | None = None,
-    scale: ScaleOptions | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     on_progress: OnProgress | None = None,
 ) -> ClassMaps:
     """Read each photo and make its blended class map with ``mapper`` (a
     :class:`~crackscope.maps.classifier.ClassifierMapper`), and with a ``restorer`` its restoration error
     (:func:`~crackscope.maps.restoration_signal.restoration_errors`); a photo that cannot be read or mapped is
-    skipped with its reason. With ``scale`` each photo is first resampled by
-    :func:`~crackscope.maps.scale.mapping_scale` (as ``crackscope map`` would show it to the pixel models).
+    skipped with its reason. ``prepare``: what to do to each photo read before mapping it (``fit --photos``:
+    :func:`~crackscope.maps.fit.photo_as_mapped`, the photo as ``crackscope map`` shows it to the pixel models).
 
     Raises
     ------
@@ -388,8 +387,8 @@ def class_maps(
     for i, path in enumerate(paths, 1):
         try:
             image = read_image(path)
-            if scale is not None:
-                image = resample(image, mapping_scale(image, scale))
+            if prepare is not None:
+                image = prepare(image)
             cam, _ = mapper.cam_map(image, name=path.name)
             images.append(image)
             cams.append(cam.astype(np.float16))

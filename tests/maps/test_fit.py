@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from crackscope.errors import BadInputError
@@ -79,6 +80,22 @@ def test_fit_self_trains_on_the_photos_given_too(small_recipe, synth_dir, tmp_pa
     assert log["photos_given"] == [str(other)]
     # the scale reference is DATA's: the same as a fit without the photos measures
     assert res.recipe.scale.texture_period is not None
+
+
+def test_photos_given_are_prepared_as_map_shows_them():
+    from crackscope.maps.fit import photo_as_mapped
+    from crackscope.maps.recipe import MapRecipe
+    from crackscope.maps.scale import ScaleOptions
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(90, 160, (200, 300, 3)).astype(np.uint8)
+    photo[:, :60] = 0  # black fill along the left edge, as around a photo turned to level
+    as_is = MapRecipe(name="as-is", no_data=None)
+    np.testing.assert_array_equal(photo_as_mapped(photo, recipe=as_is), photo)
+    painted = photo_as_mapped(photo, recipe=MapRecipe(name="filled"))
+    assert painted.shape == photo.shape and painted[:, :60].min() > 60  # the fill is painted in the photo's colour
+    halved = photo_as_mapped(photo, recipe=MapRecipe(name="half", no_data=None, scale=ScaleOptions(factor=0.5)))
+    assert halved.shape == (100, 150, 3)
 
 
 def test_photo_sample_is_seeded_and_sorted(synth_dir):

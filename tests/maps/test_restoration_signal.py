@@ -123,7 +123,7 @@ def test_fit_fuses_the_restorers_error_into_its_first_round(
     assert recipe.needs_restorer
     out = tmp_path / "run"
     res = fit(synth_dir, out, preset=recipe, options=FitOptions(minutes=0.2, restorer=str(tiny_restorer)))
-    assert [s.name for s in res.steps][:3] == ["classifier", "class maps", "a1"]
+    assert [s.name for s in res.steps][:4] == ["classifier", "scale reference", "class maps", "a1"]
     first = json.loads((out / "pixel-models" / "a1" / "pixel_model.json").read_text())
     assert first["restorer"] == str(tiny_restorer) and first["pseudo_labels"]["restoration"] == 1.0
     assert "restorer" not in json.loads((out / "pixel-models" / "a2" / "pixel_model.json").read_text())

@@ -196,9 +196,9 @@ def test_training_progress_finishes_its_task_once(tmp_path):
     assert [c[1] for c in calls] == sorted(c[1] for c in calls)  # it only counts up
 
 
-def test_class_maps_bring_each_photo_to_the_scale_given_and_join(tmp_path):
+def test_class_maps_prepare_each_photo_as_asked_and_join(tmp_path):
     from crackscope.io import write_image_atomic as write_image
-    from crackscope.maps.scale import ScaleOptions
+    from crackscope.maps.scale import resample
     from crackscope.maps.selftrain import ClassMaps, class_maps
 
     class WholeMap:  # a stand-in mapper: the class map of a photo is its darkness
@@ -213,7 +213,7 @@ def test_class_maps_bring_each_photo_to_the_scale_given_and_join(tmp_path):
         paths.append(tmp_path / f"p{i}.png")
     (tmp_path / "broken.png").write_bytes(b"not a png")
     as_they_are = class_maps(WholeMap(), paths)
-    halved = class_maps(WholeMap(), [*paths, tmp_path / "broken.png"], scale=ScaleOptions(factor=0.5))
+    halved = class_maps(WholeMap(), [*paths, tmp_path / "broken.png"], prepare=lambda im: resample(im, 0.5))
     assert [im.shape for im in as_they_are.images] == [(80, 120, 3)] * 2
     assert [im.shape for im in halved.images] == [(40, 60, 3)] * 2 and [c.shape for c in halved.cams] == [(40, 60)] * 2
     assert [Path(p).name for p, _ in halved.skipped] == ["broken.png"]
