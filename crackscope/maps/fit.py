@@ -73,7 +73,9 @@ class FitOptions:
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
 
-        object.__setattr__(self, "photos", tuple(Path(p) for p in self.photos))
+        given: object = self.photos
+        one = isinstance(given, str | Path)  # a single path, not its characters
+        object.__setattr__(self, "photos", (Path(str(given)),) if one else tuple(Path(p) for p in self.photos))
         check_device_name(self.device)
         if not self.minutes > 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")

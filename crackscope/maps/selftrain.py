@@ -341,7 +341,7 @@ class ClassMaps:
     errors: tuple[np.ndarray, ...] | None = None
 
     def __add__(self, other: ClassMaps) -> ClassMaps:
-        """The photos of both, in order (restoration errors kept only when both have them).
+        """The photos of both, in order, with their restoration errors when both have them.
 
         Raises
         ------

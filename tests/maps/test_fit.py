@@ -64,6 +64,9 @@ def test_photos_given_that_name_nothing_stop_the_fit_before_it_trains(synth_dir,
             fit(synth_dir, tmp_path / "r", options=FitOptions(minutes=1, photos=(given,)))
         assert info.value.path == given and "--photos" in str(info.value)
     assert not (tmp_path / "r" / "config.json").exists()  # nothing was trained
+    # one path given as a string is one path, not its characters
+    assert FitOptions(photos=str(empty)).photos == (empty,)
+    assert FitOptions(photos=[str(empty), empty]).photos == (empty, empty)
 
 
 @pytest.mark.slow
