@@ -439,9 +439,16 @@ def stage_labels(
             labels.append(pseudo_labels(image, cam, refine=stage.refine, options=stage.labels, error=error))
         report(on_progress, task, i, len(maps.images))
     if not any((lab == 1).any() for lab in labels):
+        where = Path(maps.used[0]).parent
+        if teacher is not None:
+            raise BadInputError(
+                where,
+                f"the teacher {stage.teacher!r} marks no crack on any of the {len(labels)} photo(s), so {stage.name!r} "
+                "has nothing to learn from: the teacher trained too briefly (give fit more --minutes) or these "
+                "photos show no crack it knows",
+            )
         raise BadInputError(
-            Path(maps.used[0]),
-            f"the refined maps of all {len(labels)} photo(s) are empty: no crack pixel to learn from",
+            where, f"the refined maps of all {len(labels)} photo(s) are empty: no crack pixel to learn from"
         )
     return labels
 

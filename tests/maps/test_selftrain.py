@@ -223,3 +223,23 @@ def test_class_maps_prepare_each_photo_as_asked_and_join(tmp_path):
     with_errors = ClassMaps(halved.images, halved.cams, halved.used, (), tuple(c for c in halved.cams))
     with pytest.raises(ValueError, match="with and without restoration errors"):
         as_they_are + with_errors
+
+
+def test_a_teacher_that_marks_nothing_is_named_with_what_to_do():
+    from crackscope.errors import BadInputError
+    from crackscope.maps.recipe import PixelStage
+    from crackscope.maps.selftrain import ClassMaps, stage_labels
+
+    class Blind:  # a teacher that learned no crack
+        def __init__(self) -> None:
+            self.config: dict[str, object] = {}
+            self.source = None
+
+        def predict(self, image):  # type: ignore[no-untyped-def]
+            return np.zeros(image.shape[:2], np.float32)
+
+    image = np.full((64, 64, 3), 180, np.uint8)
+    maps = ClassMaps((image,), (np.ones((64, 64), np.float16),), ("photos/a.png",), ())
+    with pytest.raises(BadInputError, match=r"teacher 'a1' marks no crack.*more --minutes") as info:
+        stage_labels(maps, PixelStage("a2", teacher="a1"), teacher=Blind())
+    assert info.value.path == Path("photos")
