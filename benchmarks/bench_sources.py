@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_restorer import append_result  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 if TYPE_CHECKING:
@@ -138,9 +139,7 @@ def main() -> None:
         "synthetic": args.synthetic,
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_result(RESULTS.name, record)
 
 
 def texture_periods(sources: dict[str, DataSource], n: int, seed: int) -> None:
@@ -165,8 +164,7 @@ def texture_periods(sources: dict[str, DataSource], n: int, seed: int) -> None:
                      "period_at_128px": round(period * 128 / side, 2)}  # fmt: skip
     record = {**run_context(), "texture_periods": out, "seed": seed}
     print(json.dumps(record))
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_result(RESULTS.name, record)
 
 
 def synthetic_photos(folder: Path, n: int) -> Path:

@@ -177,14 +177,12 @@ def photo_as_mapped(image: np.ndarray, *, recipe: MapRecipe) -> np.ndarray:
         If ``image`` is not an HxWx3 uint8 array.
     """
     from crackscope.maps.base import check_image
-    from crackscope.maps.no_data import fill_no_data, no_data_mask
+    from crackscope.maps.no_data import without_no_data
     from crackscope.maps.scale import mapping_scale, resample
 
     image = check_image(image)
     if recipe.no_data is not None:
-        fill = no_data_mask(image, options=recipe.no_data)
-        if fill.any():
-            image = fill_no_data(image, fill)
+        image = without_no_data(image, options=recipe.no_data)
     return resample(image, mapping_scale(image, recipe.scale))
 
 

@@ -169,6 +169,19 @@ def fill_no_data(image: np.ndarray, no_data: np.ndarray) -> np.ndarray:
     return out
 
 
+def without_no_data(image: np.ndarray, *, options: NoDataOptions = NoDataOptions()) -> np.ndarray:
+    """``image`` with its fill (:func:`no_data_mask`) painted over (:func:`fill_no_data`); ``image`` itself when it
+    has none. For users that want the painted photo alone (:class:`NoDataMapper` also keeps the mask).
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not an HxWx3 uint8 array.
+    """
+    no_data = no_data_mask(image, options=options)
+    return fill_no_data(image, no_data) if no_data.any() else image
+
+
 class NoDataMapper:
     """A :class:`~crackscope.maps.base.Mapper` that maps a photo's image data only (see the module doc): ``inner``
     maps the photo with its fill, grown by ``options.margin`` px, painted over (:func:`fill_no_data`); the mask,

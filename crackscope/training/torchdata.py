@@ -56,13 +56,11 @@ def photo_input(image: np.ndarray, size: int) -> np.ndarray:
     fill without image data around it painted over (:mod:`crackscope.maps.no_data`: the black corners of a photo
     turned to level read as cracks to a classifier that never saw them), then :func:`resize_square`. Training
     items are resized as they are."""
-    from crackscope.maps.no_data import fill_no_data, no_data_mask
+    from crackscope.maps.no_data import without_no_data
 
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 and image.size:
-        no_data = no_data_mask(image)
-        if no_data.any():
-            image = fill_no_data(image, no_data)
+        image = without_no_data(image)
     return resize_square(image, size)
 
 

@@ -69,6 +69,17 @@ def test_fill_is_painted_in_the_mean_colour_of_the_rest():
         fill_no_data(photo, np.ones((3, 4), bool))
 
 
+def test_without_no_data_paints_the_fill_and_passes_a_photo_without_it():
+    from crackscope.maps.no_data import without_no_data
+
+    photo = _surface()
+    assert without_no_data(photo, options=SMALL) is photo
+    photo[:, :12] = 0
+    painted = without_no_data(photo, options=SMALL)
+    expected = fill_no_data(photo, no_data_mask(photo, options=SMALL))
+    assert np.array_equal(painted, expected) and painted[:, :12].min() >= 90
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("colours", ()), ("colours", ((0, 0),)), ("colours", ((0, 0, 256),)), ("min_size", 0), ("min_depth", 0.5),
