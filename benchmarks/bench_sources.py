@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
         [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
-        [--seed 0] [--synthetic N]
+        [--seed 0] [--synthetic N] [--weight-average SIGMA_REL]
     .venv/bin/python benchmarks/bench_sources.py --periods 60   # each source's texture period, nothing trained
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=None, help="input size in px (default: the model's, 128)")
     ap.add_argument("--patch-size", type=int, default=None, help="patches of image + mask sets (default: automatic)")
     ap.add_argument("--stride", type=int, default=None, help="their stride (default: the patch size)")
+    ap.add_argument("--weight-average", type=float, default=0.0, help="relative width of the weight average (0: off)")
     ap.add_argument("--rows", default="ozgenel,all,loso", help="ozgenel, all, loso or loso:NAME (one held out)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=int, default=0, help="N synthetic photos trained on in every row (0: none)")
@@ -102,6 +103,7 @@ def main() -> None:
             augment=args.augment,
             seed=args.seed,
             time_limit=args.minutes * 60,
+            weight_average=args.weight_average,
         )
         started = time.perf_counter()
         data = sources[trained[0]].path if len(trained) == 1 else tuple(sources[n] for n in trained)
@@ -137,6 +139,7 @@ def main() -> None:
         "patch_size": args.patch_size,
         "stride": args.stride,
         "synthetic": args.synthetic,
+        "weight_average": args.weight_average,
         "rows": rows,
     }
     append_result(RESULTS.name, record)

@@ -55,6 +55,7 @@ _REAL: dict[str, _Limits] = {
     "weight_decay": _AT_LEAST_0,
     "label_smoothing": (0.0, 1.0, False, True, "in [0, 1)"),
     "warmup_epochs": _AT_LEAST_0,
+    "weight_average": (0.0, 1.0 / math.sqrt(12.0), False, False, "0 (off) or a relative width in (0, 0.2887]"),
 }
 
 
@@ -195,6 +196,7 @@ class RunOptions:
     time_limit: float | None = None
     max_steps: int | None = None
     min_delta: float = 0.0
+    weight_average: float = 0.0
     cache_limit: int = DEFAULT_CACHE_LIMIT
     photo_cache_limit: int = DEFAULT_PHOTO_CACHE_LIMIT
 
@@ -341,6 +343,10 @@ class TrainOptions(RunOptions):
         Batches per epoch at most (>= 1; smoke runs and tests).
     min_delta : float
         Smallest drop of the validation loss that counts as better (>= 0).
+    weight_average : float
+        0: validate and keep the trained weights. Else validate and keep an average of the weights over the
+        training steps (``crackscope.training.averaging``, a power-function EMA) of this relative width, in
+        (0, 1/sqrt(12)]: 0.1 weighs about the last fifth of the run most.
     cache_limit : int
         Bytes of resized training pixels kept in memory (>= 0); a split larger than this is decoded
         every epoch.

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_FILE = "model.safetensors"
 LAST_WEIGHTS_FILE = "last.safetensors"
+AVERAGE_FILE = "average.safetensors"  # the averaged weights at the last finished epoch (resume), when the run averages
 
 
 def save_weights(model: nn.Module, path: str | Path) -> Path:

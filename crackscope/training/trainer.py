@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 
 from crackscope.data.items import LabelledItem, PhotoCache
@@ -42,6 +43,7 @@ from crackscope.errors import BadInputError
 from crackscope.io import versions, write_json_atomic
 from crackscope.progress import OnProgress, report
 from crackscope.training import checkpoint
+from crackscope.training.averaging import averaged_copy
 from crackscope.training.distributed import (
     ProcessGroup,
     agree_max,
@@ -63,7 +65,7 @@ from crackscope.training.metrics import binary_metrics, expected_calibration_err
 from crackscope.training.optim import make_optimizer, make_scheduler
 from crackscope.training.options import TrainOptions, TrainSettings
 from crackscope.training.progress import StepProgress, counted
-from crackscope.training.run import LAST_WEIGHTS_FILE, WEIGHTS_FILE, load_weights, save_weights
+from crackscope.training.run import AVERAGE_FILE, LAST_WEIGHTS_FILE, WEIGHTS_FILE, load_weights, save_weights
 from crackscope.training.splitting import (
     SKIPPED_FILE,
     SPLIT_FILE,
@@ -107,7 +109,8 @@ def train(
         has each source's scores. None only with ``resume``: the data the interrupted run was started on (its
         recorded sources, or its folder).
     out : str or Path
-        The run folder: ``config.json``, ``model.safetensors`` (best weights), ``last.safetensors`` and
+        The run folder: ``config.json``, ``model.safetensors`` (best weights: of the average when
+        ``options.weight_average`` is set), ``last.safetensors``, ``average.safetensors`` (when averaging) and
         ``state.pt`` (for resuming), ``history.csv``, ``curves.png``, ``metrics.json``, ``split.csv``.
     options : TrainOptions
         The model and every training setting; fields left None take the model's recipe defaults
@@ -299,6 +302,12 @@ class _Model:
     l2_on_kernels: dict[str, float] | None
     place: _Place
     trained: nn.Module  # what trains: ``net``, or its DistributedDataParallel wrapper
+    average: AveragedModel | None = None  # the weights averaged over the steps, when the run averages
+
+    @property
+    def kept(self) -> nn.Module:
+        """The network that is validated and kept as the run's weights: the average, or ``net``."""
+        return self.net if self.average is None else self.average.module
 
 
 def _fit(
@@ -492,10 +501,14 @@ def _build_model(out: Path, settings: TrainSettings, data: _RunData, *, resume: 
         warmup_steps=round(recipe.warmup_epochs * loaders.steps_per_epoch),
         time_progress=clock.progress if settings.time_limit is not None else None,
     )
+    average = averaged_copy(net, sigma_rel=settings.weight_average) if settings.weight_average else None
     if resume:
         state = clock.state = checkpoint.load_state(out, net, optimizer, scheduler)
+        if average is not None and state.epoch:
+            load_weights(average, out / AVERAGE_FILE)
     elif place.main:  # a fresh run never inherits weights or metrics a former run left in the folder
-        for stale in (WEIGHTS_FILE, LAST_WEIGHTS_FILE, checkpoint.STATE_FILE, "metrics.json", "history.csv"):
+        stale_files = (WEIGHTS_FILE, LAST_WEIGHTS_FILE, AVERAGE_FILE, checkpoint.STATE_FILE, "metrics.json")
+        for stale in (*stale_files, "history.csv"):
             (out / stale).unlink(missing_ok=True)
     trained = net
     if place.group is not None:
@@ -515,6 +528,7 @@ def _build_model(out: Path, settings: TrainSettings, data: _RunData, *, resume: 
         l2_on_kernels=l2_on_kernels,
         place=place,
         trained=trained,
+        average=average,
     )
 
 
@@ -552,6 +566,13 @@ def _train_one_epoch(
     if isinstance(sampler, EpochShuffleSampler | SourceBalancedSampler | DistributedSampler):
         sampler.set_epoch(epoch)
     steps = StepProgress(on_progress, f"epoch {epoch + 1}/{recipe.epochs}", model.loaders.steps_per_epoch)
+    average = model.average
+
+    def after_step(n: int, loss: float) -> None:
+        if average is not None:
+            average.update_parameters(model.net)
+        steps.step()
+
     steps.start()
     result = train_epoch(
         model.trained,
@@ -562,7 +583,7 @@ def _train_one_epoch(
         ),
         scheduler=model.scheduler,
         deadline=deadline,
-        on_step=lambda n, loss: steps.step(),
+        on_step=after_step,
     )
     steps.end()  # at the steps taken when the time limit stopped the epoch
     loss, accuracy = agree_mean([result.loss, result.accuracy], model.place.group, model.place.device)
@@ -577,8 +598,9 @@ def _train_one_epoch(
 def _validate(settings: TrainSettings, model: _Model, row: Row, steps: int, start: float) -> Row:
     """The epoch's history row: the training loss and accuracy in ``row``, the validation loss and metrics."""
     recipe = settings.recipe
-    logits, labels = predict_logits(model.net, model.loaders.val, precision=settings.precision)
-    extra = float(model.l2().detach()) if model.l2 is not None else 0.0
+    logits, labels = predict_logits(model.kept, model.loaders.val, precision=settings.precision)
+    l2 = model.l2 if model.average is None else l2_penalty_of(model.kept)
+    extra = float(l2().detach()) if l2 is not None else 0.0
     val_loss = loss_from_logits(logits, labels, label_smoothing=recipe.label_smoothing, extra=extra)
     row = dict(row)
     if logits.size:
@@ -612,7 +634,7 @@ def _record_epoch(out: Path, settings: TrainSettings, model: _Model, row: Row) -
     if monitored < state.best_loss - settings.min_delta:
         state.best_loss, state.best_epoch, state.bad_epochs = monitored, epoch, 0
         if main:
-            save_weights(model.net, out / WEIGHTS_FILE)
+            save_weights(model.kept, out / WEIGHTS_FILE)
     else:
         state.bad_epochs += 1
         patience = settings.recipe.patience
@@ -621,6 +643,8 @@ def _record_epoch(out: Path, settings: TrainSettings, model: _Model, row: Row) -
             log.info("early stop: no better validation loss for %d epochs", state.bad_epochs)
     if main:
         save_weights(model.net, out / LAST_WEIGHTS_FILE)
+        if model.average is not None:
+            save_weights(model.average, out / AVERAGE_FILE)
         checkpoint.save_state(out, model.optimizer, model.scheduler, state)
         write_history_csv(out / "history.csv", state.history)
 
@@ -664,9 +688,10 @@ def _final_metrics(out: Path, settings: TrainSettings, data: _RunData, model: _M
     Returns the decision threshold.
     """
     if (out / WEIGHTS_FILE).is_file():
-        load_weights(model.net, out / WEIGHTS_FILE)
+        load_weights(model.net, out / WEIGHTS_FILE)  # the average's weights, when the run averages
     else:
-        save_weights(model.net, out / WEIGHTS_FILE)
+        save_weights(model.kept, out / WEIGHTS_FILE)
+        load_weights(model.net, out / WEIGHTS_FILE)
     precision = settings.precision
     val_logits, val_labels = predict_logits(model.net, model.loaders.val, precision=precision)
     val_probs = sigmoid(val_logits)
@@ -721,6 +746,7 @@ def _config(
         "threshold": threshold,
         "target_recall": settings.target_recall,
         "precision": settings.precision,
+        "weight_average": settings.weight_average,  # 0: the trained weights are kept, else their average's
         "recipe": settings.to_dict()["recipe"],
         "l2_on_kernels": model.l2_on_kernels,
         "seed": settings.seed,

@@ -207,6 +207,27 @@ def test_resume_continues_an_interrupted_run(synth_dir: Path, tmp_path: Path) ->
     assert all(torch.equal(wr[k], ws[k]) for k in ws)
 
 
+def test_weight_average_is_kept_and_resumes_exactly(synth_dir: Path, tmp_path: Path) -> None:
+    run = _train(synth_dir, tmp_path / "r", epochs=1, seed=1, patience=0, weight_average=0.2)
+    kept, average, last = (_weights(run, n) for n in ("model.safetensors", "average.safetensors", "last.safetensors"))
+    # one epoch: its weights are the best, and the kept ones are the average's, not the trained network's
+    assert all(torch.equal(kept[k], average[f"module.{k}"]) for k in kept)
+    assert not all(torch.equal(kept[k], last[k]) for k in kept)
+    with open(run / "history.csv") as fh:
+        steps = sum(int(row["steps"]) for row in csv.DictReader(fh))
+    assert int(average["n_averaged"]) == steps > 1  # one update after every optimiser step
+    assert json.loads((run / "config.json").read_text())["weight_average"] == 0.2
+    train(synth_dir, out=run, options=TrainOptions(epochs=2), resume=True)
+    straight = _train(synth_dir, tmp_path / "s", epochs=2, seed=1, patience=0, weight_average=0.2)
+    for name in ("last.safetensors", "average.safetensors", "model.safetensors"):
+        wr, ws = _weights(run, name), _weights(straight, name)
+        assert wr.keys() == ws.keys() and all(torch.equal(wr[k], ws[k]) for k in ws)
+    plain = _train(synth_dir, tmp_path / "p", epochs=1, seed=1, patience=0)
+    assert not (plain / "average.safetensors").exists()
+    with pytest.raises(ValueError, match="weight_average"):
+        TrainOptions(weight_average=0.3)
+
+
 def test_given_split_and_target_recall(tiny_run: Path, synth_dir: Path, tmp_path: Path) -> None:
     run = _train(
         synth_dir,
