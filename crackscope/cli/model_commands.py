@@ -93,6 +93,11 @@ def train_cmd(
     label_smoothing: float | None = typer.Option(None, help="Keras-style label smoothing."),
     patience: int | None = typer.Option(None, help="Early-stopping patience in epochs (0: off)."),
     scheduler: str | None = typer.Option(None, help="Learning-rate schedule: none or cosine."),
+    weight_average: float = typer.Option(
+        0.0,
+        help="Keep an average of the weights over the steps, of this relative width (0.1: about the last fifth "
+        "of the run; 0: off, the trained weights).",
+    ),
     precision: str = typer.Option(
         "auto", help="Precision: bf16, fp32 or auto (bf16 where the device runs it natively)."
     ),
@@ -136,6 +141,7 @@ def train_cmd(
             label_smoothing=label_smoothing,
             patience=patience,
             scheduler=scheduler,
+            weight_average=weight_average,
             precision=precision,
             layout=layout,
             patch_size=patch_size,

@@ -41,12 +41,15 @@ def test_train_predict_evaluate_compare(synth_dir: Path, tmp_path: Path) -> None
             "0.005",
             "--precision",
             "fp32",
+            "--weight-average",
+            "0.2",
             "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     assert config["recipe"]["lr"] == 0.005 and config["recipe"]["epochs"] == 1
+    assert config["weight_average"] == 0.2 and (run / "average.safetensors").is_file()
 
     out_csv = tmp_path / "out.csv"
     result = runner.invoke(
@@ -75,3 +78,6 @@ def test_clear_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tmp_path / "missing"), "--out", str(tmp_path / "r"), "--model", "tiny"])
     assert result.exit_code == 2
     assert "missing" in result.output
+    result = runner.invoke(app, ["train", str(tmp_path), "-o", str(tmp_path / "r"), "--weight-average", "0.5"])
+    assert result.exit_code == 2
+    assert "weight_average must be 0 (off) or a relative width in (0, 0.2887]" in result.output
