@@ -63,8 +63,7 @@ def models_cmd() -> None:
 
 AUGMENT_HELP = (
     "Augmentation preset: none, rot90-flip, keras-v3 or robust (light, colour, blur, JPEG, noise, scale and "
-    "rotation, for photos of other surfaces; the default with several sources) or robust-texture (robust with "
-    "random texture filters)."
+    "rotation, for photos of other surfaces; the default with several sources)."
 )
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from crackscope.data.splits import SplitItem, source_of
 
-PRESETS = ("none", "rot90-flip", "keras-v3", "robust", "robust-texture")
+PRESETS = ("none", "rot90-flip", "keras-v3", "robust")
 
 KERAS_V3 = {
     "contrast": 0.02,
@@ -140,11 +140,6 @@ class RobustAugment:
     - ``contrast``: stretched about the channel's mean by a factor drawn from [1 - c, 1 + c];
     - ``colour_cast``: each channel times its own factor drawn from [1 - k, 1 + k].
 
-    Texture (image only): with ``texture_probability``, the image is convolved with a random filter (RandConv,
-    Xu et al., ICLR 2021): a k x k kernel over the three channels with k drawn from ``texture_kernels`` and
-    normally drawn weights (He's scale), the result brought back to the image's mean and spread per channel and
-    mixed with the image by a weight drawn from [0, 1]. It changes local texture and colour, not the shapes.
-
     Degradations (image only), each with its probability: ``blur_probability`` a Gaussian blur with sigma
     drawn from ``blur_sigma`` (px); ``noise_probability`` Gaussian noise with a standard deviation drawn from
     ``noise_std`` (grey levels, 0..255); ``jpeg_probability`` JPEG re-compression at a quality drawn from
@@ -182,8 +177,6 @@ class RobustAugment:
     noise_std: tuple[float, float] = (2.0, 8.0)
     jpeg_probability: float = 0.3
     jpeg_quality: tuple[int, int] = (30, 90)
-    texture_probability: float = 0.0
-    texture_kernels: tuple[int, ...] = (1, 3, 5, 7)
 
     def __post_init__(self) -> None:
         if not isinstance(self.dihedral, bool):
@@ -193,18 +186,11 @@ class RobustAugment:
         _number("shift", self.shift, 0.0, 0.5)
         for name in ("gamma", "brightness", "contrast", "colour_cast"):
             _number(name, getattr(self, name), 0.0, 0.95)
-        for name in ("blur_probability", "noise_probability", "jpeg_probability", "texture_probability"):
+        for name in ("blur_probability", "noise_probability", "jpeg_probability"):
             _number(name, getattr(self, name), 0.0, 1.0)
         _range("blur_sigma", self.blur_sigma, 0.0, 10.0)
         _range("noise_std", self.noise_std, 0.0, 64.0)
         _range("jpeg_quality", self.jpeg_quality, 1, 100, whole=True)
-        kernels = self.texture_kernels
-        if (
-            not isinstance(kernels, tuple)
-            or not kernels
-            or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k > 15 or k % 2 == 0 for k in kernels)
-        ):
-            raise ValueError(f"texture_kernels must be a tuple of odd sizes within [1, 15], got {kernels!r}")
 
     def to_dict(self) -> dict[str, object]:
         """The settings as JSON-able values (ranges as lists)."""
@@ -212,10 +198,7 @@ class RobustAugment:
 
 
 #: the named robust presets (``augment_pair(preset=name)``); ``robust`` is ``RobustAugment()``
-ROBUST_PRESETS: dict[str, RobustAugment] = {
-    "robust": RobustAugment(),
-    "robust-texture": RobustAugment(texture_probability=0.5),
-}
+ROBUST_PRESETS: dict[str, RobustAugment] = {"robust": RobustAugment()}
 
 
 def _robust_matrix(options: RobustAugment, height: int, width: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -251,25 +234,6 @@ def _robust_lut(options: RobustAugment, image: np.ndarray, rng: np.random.Genera
     y = ((y - centre) * contrast + centre) * cast  # 256 x 3
     table: np.ndarray = np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
     return table.reshape(256, 1, 3)
-
-
-def _random_texture(image: np.ndarray, kernels: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """``image`` mixed with its convolution by a random k x k x 3 -> 3 filter (RandConv), per channel at the
-    image's mean and spread."""
-    k = int(kernels[int(rng.integers(len(kernels)))])
-    weights = rng.normal(0.0, 1.0 / math.sqrt(k * k * 3), size=(3, 3, k, k)).astype(np.float32)  # out, in, k, k
-    alpha = float(rng.uniform(0.0, 1.0))
-    x = image.astype(np.float32)
-    out = np.empty_like(x)
-    for c in range(3):
-        response = sum(
-            cv2.filter2D(x[..., i], cv2.CV_32F, weights[c, i], borderType=cv2.BORDER_REFLECT) for i in range(3)
-        )
-        mean, std = float(x[..., c].mean()), float(x[..., c].std())
-        r_mean, r_std = float(response.mean()), float(response.std())
-        out[..., c] = (response - r_mean) * (std / r_std if r_std > 1e-6 else 0.0) + mean
-    mixed = alpha * x + (1.0 - alpha) * out
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -326,8 +290,6 @@ def robust_augment(
     table = _robust_lut(options, out, rng)
     if table is not None:
         out = cv2.LUT(out, table)
-    if options.texture_probability and rng.random() < options.texture_probability:  # no draw when off
-        out = _random_texture(np.ascontiguousarray(out), options.texture_kernels, rng)
     if rng.random() < options.blur_probability:
         low, high = options.blur_sigma
         sigma = rng.uniform(low, high)
