@@ -297,7 +297,7 @@ class _Model:
     loaders: _Loaders
     state: checkpoint.TrainState
     clock: _TrainingClock
-    l2: Callable[[], torch.Tensor] | None
+    l2: Callable[[], torch.Tensor] | None  # the L2 term of ``kept``, added to the validation loss
     parameters: tuple[int, int]  # all, trainable
     l2_on_kernels: dict[str, float] | None
     place: _Place
@@ -482,7 +482,6 @@ def _build_model(out: Path, settings: TrainSettings, data: _RunData, *, resume: 
     recipe = settings.recipe
     torch.manual_seed(settings.seed)
     net = _new_model(settings).to(place.device)  # initialised on the CPU: the same weights on every device
-    l2 = l2_penalty_of(net)
     penalty = getattr(net, "l2_penalty", None)
     l2_on_kernels = {k: float(v) for k, v in penalty.items()} if isinstance(penalty, Mapping) and penalty else None
     if channels_last_helps(place.device):
@@ -523,7 +522,7 @@ def _build_model(out: Path, settings: TrainSettings, data: _RunData, *, resume: 
         loaders=loaders,
         state=state,
         clock=clock,
-        l2=l2,
+        l2=l2_penalty_of(net if average is None else average.module),  # of the network validated
         parameters=counts,
         l2_on_kernels=l2_on_kernels,
         place=place,
@@ -599,8 +598,7 @@ def _validate(settings: TrainSettings, model: _Model, row: Row, steps: int, star
     """The epoch's history row: the training loss and accuracy in ``row``, the validation loss and metrics."""
     recipe = settings.recipe
     logits, labels = predict_logits(model.kept, model.loaders.val, precision=settings.precision)
-    l2 = model.l2 if model.average is None else l2_penalty_of(model.kept)
-    extra = float(l2().detach()) if l2 is not None else 0.0
+    extra = float(model.l2().detach()) if model.l2 is not None else 0.0
     val_loss = loss_from_logits(logits, labels, label_smoothing=recipe.label_smoothing, extra=extra)
     row = dict(row)
     if logits.size:
