@@ -88,6 +88,23 @@ def inspect_cmd(
         )
     for message in shortcut["messages"]:
         console.print(f"[bold yellow]warning:[/] {message}" if shortcut["warning"] else message, highlight=False)
+    alignment = summary["mask_alignment"]
+    if alignment["misaligned"]:
+        console.print(
+            f"[bold yellow]warning:[/] {len(alignment['misaligned'])} of {alignment['checked']} masks do not sit on "
+            "their photos (they mark lines that are not darker than the surface around them; turned or mirrored "
+            "they would): fix them before training or scoring on them",
+            highlight=False,
+        )
+        for entry in alignment["misaligned"][:20]:
+            out.print(
+                f"  {entry['mask']} fits {entry['fits']} (line depth {entry['depth']:+.1f} as given, "
+                f"{entry['depth_there']:+.1f} so)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if len(alignment["misaligned"]) > 20:
+            out.print(f"  ... all in {out_dir}/summary.json", highlight=False)
     skipped = [(entry["path"], entry["problem"]) for entry in summary["skipped"]]
     print_skipped(skipped, limit=50, more=f" (all in {out_dir}/summary.json)")
     console.print(f"[green]wrote[/] {out_dir}/summary.json, samples.png and histograms")

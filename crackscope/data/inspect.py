@@ -1,4 +1,5 @@
-"""Look at a dataset before training: counts, balance, sizes, modes, samples, colour histograms, shortcuts.
+"""Look at a dataset before training: counts, balance, sizes, modes, samples, colour histograms, shortcuts, and
+masks that do not sit on their photos (:mod:`crackscope.data.alignment`).
 
 ``inspect_dataset(root, out=DIR)`` writes ``DIR/summary.json``, ``DIR/samples.png``,
 ``DIR/histogram_<class>.png`` and ``DIR/manifest.json``, and returns the summary.
@@ -23,9 +24,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from crackscope.data.alignment import MISALIGNED_RULE, mask_alignment
 from crackscope.data.layouts import CLASS_NAMES, Dataset, Sample, load_dataset
 from crackscope.errors import BadInputError
-from crackscope.io import atomic_path, manifest, read_mask, write_json_atomic
+from crackscope.io import atomic_path, manifest, read_image, read_mask, write_json_atomic
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,6 +93,11 @@ def shortcut_check(stats: dict[str, list[tuple[float, float]]], *, threshold: fl
                 f"{threshold}): a model may learn {name} instead of cracks"
             )
     return verdict
+
+
+def _note(skipped: list[tuple[Path, str]], path: Path, problem: str) -> None:
+    if (path, problem) not in skipped:
+        skipped.append((path, problem))
 
 
 def _image_class(sample: Sample, mask: np.ndarray | None) -> str:
@@ -186,8 +193,9 @@ def inspect_dataset(
 
     Pixel statistics (shortcut check, histograms, sample grid) use what a model would train on: the files,
     or for image+mask sets the labelled patches (``crackscope.data.items``); up to ``max_per_class`` per
-    class, drawn with ``seed``. Counts, sizes and modes cover every file. Bad files are listed under
-    ``skipped`` and never stop the inspection.
+    class, drawn with ``seed``. Counts, sizes and modes cover every file. Every mask that marks a crack is checked
+    against its photo (``mask_alignment``: masks turned or mirrored against their photos,
+    :mod:`crackscope.data.alignment`). Bad files are listed under ``skipped`` and never stop the inspection.
     """
     from crackscope.inputs import INPUT_ERRORS, odd_entries, problem_of
 
@@ -200,8 +208,10 @@ def inspect_dataset(
     skipped.extend(odd_entries(dataset.root, [*used, *(p for p, _ in skipped)]))  # FIFOs, broken links...
     sizes, modes = _headers(dataset, skipped)
 
-    # Class of every image (image+mask sets: cracked if the mask has any crack pixel).
+    # Class of every image (image+mask sets: cracked if the mask has any crack pixel),
+    # and, where a mask marks a crack, whether it sits on its photo (crackscope.data.alignment)
     classes: dict[Path, str] = {}
+    aligned_checked, misaligned = 0, []
     for s in dataset.samples:
         mask = None
         if s.label is None and s.mask_path is not None:
@@ -214,6 +224,26 @@ def inspect_dataset(
                 skipped.append((s.mask_path, problem_of(exc)))
                 continue
         classes[s.path] = _image_class(s, mask)
+        if mask is not None and mask.any():
+            try:
+                alignment = mask_alignment(read_image(s.path), mask)
+            except BadInputError as exc:
+                _note(skipped, exc.path or s.path, exc.problem)
+                continue
+            except INPUT_ERRORS as exc:
+                _note(skipped, s.path, problem_of(exc))
+                continue
+            aligned_checked += 1
+            if alignment.misaligned:
+                misaligned.append(
+                    {
+                        "image": str(s.path),
+                        "mask": str(s.mask_path),
+                        "fits": alignment.best,
+                        "depth": alignment.depth,
+                        "depth_there": alignment.best_depth,
+                    }
+                )
     counts = Counter(classes.values())
     total = sum(counts.values())
 
@@ -283,6 +313,7 @@ def inspect_dataset(
         "pixel_stats_samples": {c: len(stats[c]) for c in _CLASS_ORDER},
         "shortcut": shortcut,
         "skipped": [{"path": str(p), "problem": problem} for p, problem in skipped],
+        "mask_alignment": {"rule": MISALIGNED_RULE, "checked": aligned_checked, "misaligned": misaligned},
         "files": files,
     }
     if items.settings:

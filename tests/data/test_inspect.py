@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from crackscope.data.inspect import image_stats, inspect_dataset, shortcut_check, standardized_mean_difference
 from tests.data.helpers import write_image
@@ -76,6 +77,19 @@ def test_balanced_set_with_masks_is_not_flagged(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
     assert summary["patches"]["patch_size"] == 24
+
+
+def test_masks_turned_against_their_photos_are_listed(tmp_path: Path) -> None:
+    root = _image_mask_set(tmp_path / "turned")
+    assert inspect_dataset(root, out=tmp_path / "before")["mask_alignment"]["misaligned"] == []
+    # photo 004's crack is rows 8-9 of 24: its mask turned 180 degrees marks rows 14-15, plain surface
+    turned = root / "masks" / "004.png"
+    mask = np.asarray(Image.open(turned))
+    write_image(turned, mask[::-1, ::-1].copy())
+    alignment = inspect_dataset(root, out=tmp_path / "out")["mask_alignment"]
+    assert alignment["checked"] == N_PER_CLASS  # every mask that marks a crack
+    assert [(Path(e["mask"]).name, e["fits"]) for e in alignment["misaligned"]] == [("004.png", "turned 180 degrees")]
+    assert alignment["misaligned"][0]["depth_there"] > 20 > alignment["misaligned"][0]["depth"]
 
 
 def test_counts_sizes_modes_and_skips(tmp_path: Path) -> None:
