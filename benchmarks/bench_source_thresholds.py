@@ -1,14 +1,18 @@
 """Recall-first thresholds for classifiers across sources (issue 16): leave-one-source-out accuracy at target recalls.
 
     .venv/bin/python benchmarks/bench_source_thresholds.py [--work bench-out/sources] [--recalls 0.9,0.95,0.98]
+        [--held ozgenel,deepcrack,crack500]
 
 Takes the three leave-one-source-out runs of ``bench_sources.py`` (``WORK/without-<source>``, trained, never
 re-trained here) and, for each target recall, chooses the run's threshold as the product does
 (``crackscope.training.threshold.threshold_for_sources``: the pooled validation samples of the trained sources,
 from the run's own ``split.csv``), then scores the held-out source (all of it) at that threshold. "0.5" is the
 product's default (no target). The row to choose by is the mean held-out accuracy over the three sources (the
-criterion the augmentation was chosen by); each source's accuracy, recall and the threshold are listed too. A line
-with date, commit, machine and load goes to ``benchmarks/results/source_thresholds.jsonl``.
+criterion the augmentation was chosen by); each source's accuracy, recall and the threshold are listed too.
+"ceiling" is the threshold that maximises the held-out source's own accuracy, found with its labels: what no
+threshold rule can beat for that run (a bound, never a choice), with the held-out ROC-AUC. ``--held`` takes only
+the runs that leave those sources out (the mean then covers them only). A line with date, commit, machine and load
+goes to ``benchmarks/results/source_thresholds.jsonl``.
 """
 
 from __future__ import annotations
@@ -34,18 +38,24 @@ def main() -> None:
     from crackscope.data.sources import DataSource
     from crackscope.data.splits import read_split_csv
     from crackscope.training.classifier_scores import _found_items, _score_items
+    from crackscope.training.metrics import binary_metrics
     from crackscope.training.run import load_run
     from crackscope.training.threshold import threshold_for_sources
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=ROOT / "bench-out" / "sources")
     ap.add_argument("--recalls", default="0.9,0.95,0.98")
+    ap.add_argument("--held", default=",".join(NAMES), help="the held-out sources whose runs are scored")
     args = ap.parse_args()
+    held_out = args.held.split(",")
+    unknown = sorted(set(held_out) - set(NAMES))
+    if unknown:
+        ap.error(f"unknown source {unknown[0]!r} (known: {', '.join(NAMES)})")
     recalls: list[float | None] = [None, *(float(r) for r in args.recalls.split(","))]
     context = run_context()
     sources = {name: DataSource(DATA / folder, name) for name, folder in NAMES.items()}
     per_source = {}
-    for held in NAMES:
+    for held in held_out:
         trained = [n for n in NAMES if n != held]
         run = load_run(args.work / f"without-{held}", device="cpu")
         wanted = {it.key for it in read_split_csv(run.path / "split.csv")["val"]}
@@ -63,11 +73,25 @@ def main() -> None:
                 "accuracy": round(float(np.mean(cracked == held_y.astype(bool))), 4),
                 "recall": round(float(cracked[held_y == 1].mean()), 4),
             }
-        per_source[held] = {"run": str(run.path), "validation_samples": len(val_items), "held_out": rows}
-        print(held, rows, flush=True)
+        cuts = np.unique(held_p)
+        correct = [np.mean((held_p >= t) == held_y.astype(bool)) for t in cuts]
+        best = int(np.argmax(correct))
+        ceiling = {
+            "threshold": round(float(cuts[best]), 4),
+            "accuracy": round(float(correct[best]), 4),
+            "recall": round(float((held_p[held_y == 1] >= cuts[best]).mean()), 4),
+            "roc_auc": round(float(binary_metrics(held_y, held_p)["roc_auc"]), 4),
+        }
+        per_source[held] = {
+            "run": str(run.path),
+            "validation_samples": len(val_items),
+            "held_out": rows,
+            "ceiling": ceiling,
+        }
+        print(held, rows, "ceiling", ceiling, flush=True)
     means = {
-        key: round(float(np.mean([per_source[h]["held_out"][key]["accuracy"] for h in NAMES])), 4)
-        for key in per_source["ozgenel"]["held_out"]
+        key: round(float(np.mean([per_source[h]["held_out"][key]["accuracy"] for h in held_out])), 4)
+        for key in per_source[held_out[0]]["held_out"]
     }
     record = {**context, "work": str(args.work), "held_out": per_source, "mean_accuracy": means}
     record["load_1min_after"] = load_1min()
