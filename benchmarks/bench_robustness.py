@@ -1,7 +1,7 @@
 """Photos as cameras and uploads change them (blur, JPEG, noise, a quarter turn, grey, a colour cast): the bundled
 run's maps and photo verdicts on the choosing photos.
 
-    .venv/bin/python benchmarks/bench_robustness.py [--run builtin]
+    .venv/bin/python benchmarks/bench_robustness.py [--run builtin] [--mask NAME=VALUE ...] [--changes NAME,...]
 
 The 55 choosing photos (``bench_restorer.tune_pairs(40, "tune+hairline")``; never a held-out photo) are mapped by
 the run's recipe as they are and changed seven ways (Gaussian blur of sigma 1 and 2 px, JPEG at quality 25,
@@ -10,8 +10,9 @@ blue x 0.75). Per row: pooled exact and 2 px F1 (P / R), and the photos called c
 alone (``MapResult.cracked``) and by the product's verdict (:func:`crackscope.maps.base.photo_verdict`: the
 classifier, or a crack left in the mask). Every choosing photo has a crack. Then photos of another surface and
 scale, each 10th of Özgenel's ``uncracked`` and ``cracked`` folders in name order (500 each, 227 px; no masks):
-the share called cracked both ways. No setting is chosen here; a JSON line goes to
-``benchmarks/results/robustness.jsonl``.
+the share called cracked both ways. ``--mask NAME=VALUE`` maps with the run's mask settings changed (any
+``RefineOptions`` field; ``none`` for None); ``--changes`` maps only the rows named (``as they are``, the changes
+above, ``Özgenel``). No setting is chosen here; a JSON line goes to ``benchmarks/results/robustness.jsonl``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_restorer import append_result, tune_pairs  # noqa: E402
+from bench_width_rule import parse_grid  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 OZGENEL = ROOT.parent / "shared" / "datasets" / "ozgenel-10k"
@@ -70,18 +72,29 @@ CHANGES: dict[str, Change] = {
 def main() -> None:
     from crackscope.evaluation.map_scores import score_masks
     from crackscope.maps.base import photo_verdict
-    from crackscope.maps.factory import make_mapper
+    from crackscope.maps.factory import default_recipe, make_mapper
     from crackscope.maps.postprocess import drop_border_artefacts
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
+    ap.add_argument("--mask", action="append", default=[], metavar="NAME=VALUE", help="a mask setting changed")
+    ap.add_argument("--changes", default=None, help="only these rows, comma-separated (default: all)")
     args = ap.parse_args()
+    changes = set(args.changes.split(",")) if args.changes else {*CHANGES, "Özgenel"}
+    unknown = sorted(changes - {*CHANGES, "Özgenel"})
+    if unknown:
+        ap.error(f"unknown row {unknown[0]!r} (known: {', '.join([*CHANGES, 'Özgenel'])})")
+    mask_settings = {name: values[0] for name, values in parse_grid(args.mask).items()}
     context = run_context()
     started = time.perf_counter()
     pairs = tune_pairs(40, "tune+hairline")
-    mapper = make_mapper(args.run)
+    recipe = default_recipe(args.run)
+    recipe = recipe.with_(refine_options=recipe.refine_options.with_(**mask_settings))
+    mapper = make_mapper(args.run, recipe)
     rows = []
     for name, (change, on_mask) in CHANGES.items():
+        if name not in changes:
+            continue
         images = [change(image, i) for i, (_, image, _) in enumerate(pairs)]
         truths = [on_mask(m) if on_mask else m for _, _, m in pairs]
         results = [mapper.map_image(image) for image in images]
@@ -100,7 +113,7 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     from crackscope.io import read_image
 
-    for folder in ("uncracked", "cracked"):
+    for folder in ("uncracked", "cracked") if "Özgenel" in changes else ():
         paths = sorted((OZGENEL / folder).glob("*.jpg"))[::10]
         results = [mapper.map_image(read_image(p)) for p in paths]
         masks = [drop_border_artefacts(np.asarray(r.mask, bool)) for r in results]
@@ -115,6 +128,7 @@ def main() -> None:
     context.update(
         {
             "run": args.run,
+            "mask_settings": mask_settings,
             "photos": len(pairs),
             "rows": rows,
             "seconds": round(time.perf_counter() - started, 1),
