@@ -53,7 +53,7 @@ class MaskAlignment:
     misaligned: bool
 
 
-def line_depth(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> float:
+def mask_line_depth(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> float:
     """Mean over the mask's pixels of (mean grey level of the ``window`` x ``window`` neighbourhood - the pixel's).
 
     Raises
@@ -67,13 +67,11 @@ def line_depth(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> 
     >>> image[4] = 40
     >>> mask = np.zeros((9, 9), bool)
     >>> mask[4] = True
-    >>> round(line_depth(image, mask, window=3), 1)
+    >>> round(mask_line_depth(image, mask, window=3), 1)
     40.0
     """
-    gray = _gray(image)
-    _check(gray, mask, window)
-    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
-    return float((local - gray)[mask].mean())
+    mask = np.asarray(mask, bool)
+    return float(_below(image, mask, window)[mask].mean())
 
 
 def mask_alignment(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> MaskAlignment:
@@ -94,11 +92,8 @@ def mask_alignment(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW)
     >>> result.best, result.misaligned
     ('flipped top to bottom', True)
     """
-    gray = _gray(image)
     mask = np.asarray(mask, bool)
-    _check(gray, mask, window)
-    local = cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT)
-    below = local - gray
+    below = _below(image, mask, window)
     depth = float(below[mask].mean())
     best, best_depth = None, depth
     for name, turn in TRANSFORMS.items():
@@ -109,11 +104,12 @@ def mask_alignment(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW)
     return MaskAlignment(round(depth, 2), best, round(best_depth, 2), bool(misaligned))
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
+def _below(image: np.ndarray, mask: np.ndarray, window: int) -> np.ndarray:
+    """How far each pixel lies below the mean grey level of its ``window`` x ``window`` neighbourhood."""
     image = np.asarray(image)
-    if image.ndim == 3:
-        return (image[..., :3].astype(np.float32) @ _GRAY).astype(np.float32)
-    return image.astype(np.float32)
+    gray = (image[..., :3].astype(np.float32) @ _GRAY) if image.ndim == 3 else image.astype(np.float32)
+    _check(gray, mask, window)
+    return cv2.blur(gray, (window, window), borderType=cv2.BORDER_REFLECT) - gray
 
 
 def _check(gray: np.ndarray, mask: np.ndarray, window: int) -> None:
