@@ -234,9 +234,7 @@ class ClassifierMapper:
             mask = remove_small(mask, min_size=PLAIN_MIN_SIZE)
             return MapResult(region_map, mask, tuple(tiles), None, cracked, crack_probability)
         if self.pixel_model is not None:
-            soft, mask = refine_with_pixel_model(
-                image, region_map, self.pixel_model, options=r.refine_options, cracked=cracked
-            )
+            soft, mask = refine_with_pixel_model(image, region_map, self.pixel_model, options=r.refine_options)
         else:
             soft, mask = refine_map(image, region_map, options=r.refine_options)
         if not keep:

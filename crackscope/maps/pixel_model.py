@@ -316,7 +316,6 @@ def refine_with_pixel_model(
     *,
     options: RefineOptions | None = None,
     probability: np.ndarray | None = None,
-    cracked: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(soft, mask)``: the pixel model's probability inside the map's region, thresholded at
     ``options.pixel_threshold`` (with ``options.hysteresis``, pixels down to that fraction of it join where they
@@ -324,9 +323,7 @@ def refine_with_pixel_model(
     keeps only pixels whose dark-line response reaches that fraction of its local maximum (the model says *where*,
     the image's line profile says *how wide*); then cleanup (``min_size``, ``max_fill``, ``min_length``). With
     ``options.width_rule_last`` the cleanup comes first and the width rule last (then pieces below
-    ``options.trimmed_min_size`` px are dropped). The threshold is :meth:`RefineOptions.photo_threshold`, which
-    with ``options.relative_floor`` follows the photo's highest probability when ``cracked`` (the classifier's
-    verdict)."""
+    ``options.trimmed_min_size`` px are dropped)."""
     opts = options or RefineOptions()
     cam = np.asarray(cam, np.float32)
     if cam.shape != image.shape[:2]:
@@ -338,11 +335,10 @@ def refine_with_pixel_model(
     prob = probability
     region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
-    threshold = opts.photo_threshold(soft, cracked=cracked)
     if opts.hysteresis is None:
-        mask = soft >= threshold
+        mask = soft >= opts.pixel_threshold
     else:  # a crack's fainter stretches are kept where they join a stretch at the threshold
-        mask = hysteresis_mask(soft, low=opts.hysteresis * threshold, high=threshold)
+        mask = hysteresis_mask(soft, low=opts.hysteresis * opts.pixel_threshold, high=opts.pixel_threshold)
     if opts.width_rule_last:  # pieces are judged before the width rule can split a faint crack into short ones
         mask = _cleanup(mask, opts)
     if opts.half_max is not None:

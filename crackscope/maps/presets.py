@@ -56,11 +56,7 @@ ENSEMBLE_MASK = RefineOptions(
 #: the width rule trims them (``width_rule_last``; the rule had split faint cracks into pieces below ``min_size``),
 #: and the trimmed specks below 20 px dropped: 0.762 -> 0.765, the 15 hairline photos 0.610 -> 0.656 (recall 0.575
 #: -> 0.671, length error -24 % -> -6 %, width +26 % -> +19 %).
-#: Then (tenth session; ``bench_width_rule.py --grid relative_floor=...`` and ``bench_robustness.py --changes Özgenel``):
-#: on photos the classifier calls cracked the threshold follows the photo's highest probability down to 0.05 x 0.4,
-#: the lowest floor the choosing photos (F1 0.7652 -> 0.7653) and Özgenel's crack-free photos (9 crack verdicts of
-#: 500 either way) allowed: for surfaces the pixel models are less sure of than of DeepCrack's.
-MAP_MASK = ENSEMBLE_MASK.with_(half_max=0.6, width_rule_last=True, trimmed_min_size=20, relative_floor=0.05)
+MAP_MASK = ENSEMBLE_MASK.with_(half_max=0.6, width_rule_last=True, trimmed_min_size=20)
 
 CAM = register_preset(
     "cam",

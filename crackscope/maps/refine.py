@@ -67,9 +67,7 @@ class RefineOptions:
     ``width_rule_last`` and ``trimmed_min_size`` (pixel-model masks only: judge pieces by ``min_size`` and the line
     shape *before* the width rule trims them, so that the rule, which can split a faint crack where darker texture
     lies beside it, does not turn a crack into pieces too small to keep; after the rule, pieces below
-    ``trimmed_min_size`` px are dropped), ``relative_floor`` (pixel-model masks only, photos the classifier calls
-    cracked: the threshold is ``pixel_threshold`` times the photo's highest probability where that is below 1,
-    never below ``relative_floor`` times it; see :func:`photo_threshold`)."""
+    ``trimmed_min_size`` px are dropped)."""
 
     radii: tuple[int, ...] = (2, 4, 8)
     blur: float = 2.0
@@ -91,11 +89,6 @@ class RefineOptions:
     half_max_blur: float | None = None
     width_rule_last: bool = False
     trimmed_min_size: int = 0
-    relative_floor: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.relative_floor is not None and not 0.0 < self.relative_floor <= 1.0:
-            raise ValueError(f"relative_floor must be in (0, 1] or None, got {self.relative_floor}")
 
     @classmethod
     def from_json(cls, path: str | Path) -> RefineOptions:
@@ -136,29 +129,6 @@ class RefineOptions:
 
     def with_(self, **changes: Any) -> RefineOptions:
         return replace(self, **changes)
-
-    def photo_threshold(self, probability: np.ndarray, *, cracked: bool = True) -> float:
-        """The pixel-model threshold for one photo's ``probability`` map.
-
-        ``pixel_threshold`` as it is, unless ``relative_floor`` is set and the photo is ``cracked`` (the classifier's
-        verdict): then ``pixel_threshold`` times the photo's highest probability, clipped to
-        [``relative_floor``, 1]. A pixel model on a surface it was not trained on gives the cracks there lower
-        probabilities than on its own; a photo the classifier calls cracked keeps the pixels the models are surest
-        of *in that photo*.
-
-        Examples
-        --------
-        >>> options = RefineOptions(pixel_threshold=0.4, relative_floor=0.1)
-        >>> p = np.array([[0.0, 0.1, 0.2]], np.float32)
-        >>> round(options.photo_threshold(p), 3), options.photo_threshold(p, cracked=False)
-        (0.08, 0.4)
-        >>> round(options.photo_threshold(p * 0.1), 3)  # never below 0.1 x 0.4
-        0.04
-        """
-        if self.relative_floor is None or not cracked:
-            return self.pixel_threshold
-        top = float(np.max(probability)) if probability.size else 1.0
-        return self.pixel_threshold * min(max(top, self.relative_floor), 1.0)
 
     def response(self, image: np.ndarray) -> np.ndarray:
         """The :func:`dark_line_response` of ``image`` with these settings."""

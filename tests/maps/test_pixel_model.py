@@ -142,19 +142,3 @@ def test_hysteresis_joins_a_fainter_stretch_to_the_crack():
     prob[30, 59] = 0.0  # cut off from the confident half, the faint one stays out
     _, cut = refine_with_pixel_model(img, cam, None, options=opts.with_(hysteresis=0.5), probability=prob)
     assert cut.sum() == 53
-
-
-def test_relative_floor_follows_the_photo_the_classifier_calls_cracked():
-    img, prob, crack = _faint_crack_beside_texture()
-    prob = prob * np.float32(0.2)  # a surface the models were not trained on: the crack at 0.18
-    cam = np.ones(prob.shape, np.float32)
-    opts = RefineOptions(radii=(3, 6), contrast=80.0, min_size=0, pixel_threshold=0.4)
-    _, absolute = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
-    assert not absolute.any()
-    relative = opts.with_(relative_floor=0.25)
-    _, found = refine_with_pixel_model(img, cam, None, options=relative, probability=prob)
-    assert np.array_equal(found, crack)  # threshold 0.4 x 0.18
-    _, uncracked = refine_with_pixel_model(img, cam, None, options=relative, probability=prob, cracked=False)
-    assert not uncracked.any()  # the classifier's verdict keeps the absolute threshold
-    _, floored = refine_with_pixel_model(img, cam, None, options=opts.with_(relative_floor=0.5), probability=prob)
-    assert not floored.any()  # never below 0.5 x 0.4 = 0.2 > 0.18

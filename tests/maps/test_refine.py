@@ -222,20 +222,3 @@ def test_keep_elongated_keeps_what_the_fill_rule_of_each_component_says():
             keep[0] = False
             got = keep_elongated(mask, max_fill=max_fill, min_length=min_length)
             np.testing.assert_array_equal(got, keep[labels], err_msg=f"{trial} {max_fill} {min_length}")
-
-
-@pytest.mark.parametrize("floor", [0.0, -0.1, 1.5])
-def test_relative_floor_out_of_range_is_refused(floor):
-    with pytest.raises(ValueError, match="relative_floor"):
-        RefineOptions(relative_floor=floor)
-
-
-def test_photo_threshold_examples():
-    import doctest
-
-    from crackscope.maps import refine
-
-    runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(RefineOptions.photo_threshold, globs=vars(refine)):
-        runner.run(test)
-    assert runner.summarize(verbose=False).failed == 0 and runner.tries >= 3
