@@ -335,11 +335,10 @@ def refine_with_pixel_model(
     prob = probability
     region = support_region(cam, level=opts.region_level, dilation=opts.region_dilation, floor=opts.region_floor)
     soft = np.where(region, prob, np.float32(0.0)).astype(np.float32)
-    if opts.hysteresis is None:
-        mask = soft >= opts.pixel_threshold
-    else:  # a crack's fainter stretches are kept where they join a stretch at the threshold
-        mask = hysteresis_mask(soft, low=opts.hysteresis * opts.pixel_threshold, high=opts.pixel_threshold)
-    if opts.width_rule_last:  # pieces are judged before the width rule can split a faint crack into short ones
+    mask = soft >= opts.pixel_threshold
+    if opts.hysteresis is not None:  # a crack's fainter stretches are kept where they join a stretch at the threshold
+        mask = _joined(soft, mask, opts)
+    elif opts.width_rule_last:  # pieces are judged before the width rule can split a faint crack into short ones
         mask = _cleanup(mask, opts)
     if opts.half_max is not None:
         mask &= opts.within_width(image)
@@ -348,6 +347,22 @@ def refine_with_pixel_model(
     elif opts.trimmed_min_size:
         mask = remove_small(mask, min_size=opts.trimmed_min_size)
     return soft, mask
+
+
+def _joined(soft: np.ndarray, plain: np.ndarray, opts: RefineOptions) -> np.ndarray:
+    """``plain`` (the pixels at the threshold) with the fainter pixels that join them (``opts.hysteresis``). With
+    ``opts.width_rule_last`` the pieces are judged here by the cleanup rules, and joining never loses a crack: a
+    grown piece the rules drop (joined to the texture around it, it is no longer line-like) leaves its pixels at the
+    threshold to be judged on their own."""
+    assert opts.hysteresis is not None
+    grown = hysteresis_mask(soft, low=opts.hysteresis * opts.pixel_threshold, high=opts.pixel_threshold)
+    if not opts.width_rule_last:
+        return grown
+    kept = _cleanup(grown, opts)
+    lost = plain & ~kept  # the threshold's pixels are seeds, so all lie in ``grown``
+    if lost.any():
+        kept |= _cleanup(lost, opts)
+    return kept
 
 
 def _cleanup(mask: np.ndarray, opts: RefineOptions) -> np.ndarray:

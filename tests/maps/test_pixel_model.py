@@ -142,3 +142,22 @@ def test_hysteresis_joins_a_fainter_stretch_to_the_crack():
     prob[30, 59] = 0.0  # cut off from the confident half, the faint one stays out
     _, cut = refine_with_pixel_model(img, cam, None, options=opts.with_(hysteresis=0.5), probability=prob)
     assert cut.sum() == 53
+
+
+def test_joining_never_loses_a_crack_to_the_shape_rule():
+    img = np.full((60, 120, 3), 200, np.uint8)
+    img[30, 50:70] = 150  # a short crack
+    crack = np.zeros((60, 120), bool)
+    crack[30, 50:70] = True
+    prob = np.where(crack, np.float32(0.9), np.float32(0.0))
+    prob[20:41, 45:76] = np.maximum(prob[20:41, 45:76], 0.3)  # the models' doubt smeared into a patch around it
+    cam = np.ones(prob.shape, np.float32)
+    opts = RefineOptions(radii=(3, 6), contrast=80.0, min_size=10, max_fill=0.4, pixel_threshold=0.5)
+    opts = opts.with_(width_rule_last=True)
+    _, plain = refine_with_pixel_model(img, cam, None, options=opts, probability=prob)
+    assert np.array_equal(plain, crack)
+    joined_opts = opts.with_(hysteresis=0.5)
+    grown = refine_with_pixel_model(img, cam, None, options=joined_opts.with_(max_fill=None), probability=prob)[1]
+    assert grown.sum() == 21 * 31  # joined to the patch around it, the crack is a blob the shape rule drops...
+    _, joined = refine_with_pixel_model(img, cam, None, options=joined_opts, probability=prob)
+    assert np.array_equal(joined, crack)  # ...and its pixels at the threshold stay, judged on their own
