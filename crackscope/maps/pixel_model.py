@@ -323,7 +323,8 @@ def refine_with_pixel_model(
     keeps only pixels whose dark-line response reaches that fraction of its local maximum (the model says *where*,
     the image's line profile says *how wide*); then cleanup (``min_size``, ``max_fill``, ``min_length``). With
     ``options.width_rule_last`` the cleanup comes first and the width rule last (then pieces below
-    ``options.trimmed_min_size`` px are dropped)."""
+    ``options.trimmed_min_size`` px are dropped), and a joined piece the cleanup drops leaves its pixels at the
+    threshold to be judged on their own (joining never loses a crack)."""
     opts = options or RefineOptions()
     cam = np.asarray(cam, np.float32)
     if cam.shape != image.shape[:2]:
