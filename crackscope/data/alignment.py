@@ -53,27 +53,6 @@ class MaskAlignment:
     misaligned: bool
 
 
-def mask_line_depth(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> float:
-    """Mean over the mask's pixels of (mean grey level of the ``window`` x ``window`` neighbourhood - the pixel's).
-
-    Raises
-    ------
-    ValueError
-        If the image and mask differ in size, the mask is empty, or ``window`` is not an odd number >= 3.
-
-    Examples
-    --------
-    >>> image = np.full((9, 9), 100, np.uint8)
-    >>> image[4] = 40
-    >>> mask = np.zeros((9, 9), bool)
-    >>> mask[4] = True
-    >>> round(mask_line_depth(image, mask, window=3), 1)
-    40.0
-    """
-    mask = np.asarray(mask, bool)
-    return float(_below(image, mask, window)[mask].mean())
-
-
 def mask_alignment(image: np.ndarray, mask: np.ndarray, *, window: int = WINDOW) -> MaskAlignment:
     """Line depth of ``mask`` on ``image`` as given and turned or mirrored (:data:`TRANSFORMS`), and the verdict.
 

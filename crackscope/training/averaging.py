@@ -12,13 +12,13 @@ normalisation's running statistics follow the averaged weights; whole-number buf
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-MAX_SIGMA_REL = 1.0 / math.sqrt(12.0)  # gamma = 0: every step's weights alike
+from crackscope.training.options import MAX_WEIGHT_AVERAGE
+
+MAX_SIGMA_REL = MAX_WEIGHT_AVERAGE  # gamma = 0: every step's weights alike
 
 
 def power_ema_gamma(sigma_rel: float) -> float:

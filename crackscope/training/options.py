@@ -23,6 +23,8 @@ from typing import Any
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine")
 PRECISIONS = ("bf16", "fp32")
+#: the widest weight average: every step's weights alike (``crackscope.training.averaging``, gamma 0)
+MAX_WEIGHT_AVERAGE = 1.0 / math.sqrt(12.0)
 DEFAULT_CACHE_LIMIT = 2 * 1024**3  # bytes of resized training pixels kept in memory
 DEFAULT_PHOTO_CACHE_LIMIT = 256 * 1024**2  # bytes of decoded photos kept while cutting patches
 
@@ -55,7 +57,7 @@ _REAL: dict[str, _Limits] = {
     "weight_decay": _AT_LEAST_0,
     "label_smoothing": (0.0, 1.0, False, True, "in [0, 1)"),
     "warmup_epochs": _AT_LEAST_0,
-    "weight_average": (0.0, 1.0 / math.sqrt(12.0), False, False, "0 (off) or a relative width in (0, 0.2887]"),
+    "weight_average": (0.0, MAX_WEIGHT_AVERAGE, False, False, "0 (off) or a relative width in (0, 0.2887]"),
 }
 
 

@@ -506,8 +506,14 @@ def _build_model(out: Path, settings: TrainSettings, data: _RunData, *, resume: 
         if average is not None and state.epoch:
             load_weights(average, out / AVERAGE_FILE)
     elif place.main:  # a fresh run never inherits weights or metrics a former run left in the folder
-        stale_files = (WEIGHTS_FILE, LAST_WEIGHTS_FILE, AVERAGE_FILE, checkpoint.STATE_FILE, "metrics.json")
-        for stale in (*stale_files, "history.csv"):
+        for stale in (
+            WEIGHTS_FILE,
+            LAST_WEIGHTS_FILE,
+            AVERAGE_FILE,
+            checkpoint.STATE_FILE,
+            "metrics.json",
+            "history.csv",
+        ):
             (out / stale).unlink(missing_ok=True)
     trained = net
     if place.group is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crackscope.data.alignment import TRANSFORMS, mask_alignment, mask_line_depth
+from crackscope.data.alignment import TRANSFORMS, mask_alignment
 
 
 def _photo_and_mask(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +27,7 @@ def test_line_depth_of_a_drawn_line_is_its_contrast() -> None:
     mask = np.zeros((9, 9), bool)
     mask[4] = True
     # a 3 x 3 mean around the line: (2 * 100 + 40) / 3 = 80, so 80 - 40
-    assert mask_line_depth(image, mask, window=3) == pytest.approx(40.0)
+    assert mask_alignment(image, mask, window=3).depth == pytest.approx(40.0)
 
 
 def test_a_mask_as_given_is_aligned() -> None:
