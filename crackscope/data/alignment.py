@@ -7,8 +7,8 @@ and flipped top to bottom: the errors an export or annotation tool makes without
 is called misaligned when one of those fits the photo clearly better (:data:`MISALIGNED_RULE`).
 
 Found this way: 7 of CRACK500's 377 masks in ``crack500-379`` fit their photo only turned 180 degrees (by 11-62
-grey levels of depth), and none of DeepCrack's 300 training masks does. The thresholds (5 grey levels and twice the depth) were set after looking at
-those two sets; the check warns, it never changes anybody's data.
+grey levels of depth), and none of DeepCrack's 300 training masks does. The thresholds (5 grey levels and twice
+the depth) were set after looking at those two sets; the check warns, it never changes anybody's data.
 """
 
 from __future__ import annotations
