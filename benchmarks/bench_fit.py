@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_fit.py [--data ../shared/datasets/deepcrack-train] [--minutes 20]
         [--preset selftrained] [--restorer RUN] [--photos-from OTHER [--photos-held-out 60]] [--out bench-out/fit]
-        [--builtin]
+        [--no-held-out-score] [--builtin]
 
 The photos of DATA (an image + mask set) in sorted order: all but the last ``--held-out`` (60) are the
 fit's data (their masks only cut the classifier's patch labels; no mask is a pixel target); the last ones
@@ -14,8 +14,9 @@ balance, self-training reads an equal share of each). ``--photos-from OTHER`` gi
 without their masks (``crackscope fit --photos``: self-training reads about half its photos from them), all
 but the last ``--photos-held-out`` (60) in name order; score those last ones with ``--score-data OTHER
 --score-last 60``.
-The row, with date, commit, machine and load, is appended to
-``benchmarks/results/fit.jsonl`` and printed. ``--builtin`` copies the fitted run (weights, configs,
+The row, with date, commit, machine and load, is appended to ``benchmarks/results/fit.jsonl`` and printed.
+``--no-held-out-score`` fits without mapping or scoring the held-out photos (no look at their masks: for a run
+whose adoption a rule on other photos decides first). ``--builtin`` copies the fitted run (weights, configs,
 recipe) into ``crackscope/builtin/``: the model shipped with the package.
 """
 
@@ -77,6 +78,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=SHARED / "deepcrack-train")
     ap.add_argument("--held-out", type=int, default=60)
+    ap.add_argument(
+        "--no-held-out-score",
+        action="store_true",
+        help="fit only: do not map and score the held-out photos (a run whose adoption is decided elsewhere first)",
+    )
     ap.add_argument("--score-data", type=Path, action="append", default=[])
     ap.add_argument("--score-last", type=int, default=None, help="score only the last N photos of each --score-data")
     ap.add_argument(
@@ -142,7 +148,9 @@ def main() -> None:
         "steps": [s.__dict__ for s in res.steps],
         "scored": {},
     }
-    sets = {f"{args.data.name} held-out (last {len(held_out)})": (held_out, args.data / "masks")}
+    sets = {}
+    if not args.no_held_out_score:
+        sets[f"{args.data.name} held-out (last {len(held_out)})"] = (held_out, args.data / "masks")
     for other in args.score_data:
         every = sorted((other / "images").iterdir())
         if args.score_last:

@@ -196,6 +196,22 @@ class RobustAugment:
         """The settings as JSON-able values (ranges as lists)."""
         return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> RobustAugment:
+        """The settings written by :meth:`to_dict` (lists back to ranges; missing fields keep their defaults).
+
+        Raises
+        ------
+        ValueError
+            If a field is unknown or a value is out of its range.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation fields {unknown}; known: {sorted(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)  # type: ignore[arg-type]
+
 
 #: the named robust presets (``augment_pair(preset=name)``); ``robust`` is ``RobustAugment()``
 ROBUST_PRESETS: dict[str, RobustAugment] = {"robust": RobustAugment()}
@@ -274,19 +290,61 @@ def robust_augment(
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError("rng must be a numpy.random.Generator (np.random.default_rng(seed))")
-    options = ROBUST_PRESETS["robust"] if options is None else options
     image, mask = _check(image, mask)
+    out, moved = _robust(image, None if mask is None else mask.view(np.uint8), options, rng)
+    return out, None if moved is None else moved != 0
+
+
+def robust_augment_labels(
+    image: np.ndarray,
+    labels: np.ndarray,
+    *,
+    options: RobustAugment | None = None,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`robust_augment` for an HxW uint8 label map of several values (a pixel model's targets: crack,
+    background, unlabelled): the labels move with the image by nearest neighbour and keep their values.
+
+    The same ``options`` and ``rng`` state give the same image as :func:`robust_augment` with a mask.
+
+    Raises
+    ------
+    ValueError
+        If the image is not HxWx3 uint8, ``labels`` is not uint8 of the image's height and width, or ``rng``
+        is not a numpy Generator.
+
+    Examples
+    --------
+    >>> image = np.zeros((4, 4, 3), np.uint8)
+    >>> labels = np.array([[0, 1, 255, 0]] * 4, np.uint8)
+    >>> _, moved = robust_augment_labels(image, labels, rng=np.random.default_rng(0))
+    >>> sorted(np.unique(moved).tolist())
+    [0, 1, 255]
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("rng must be a numpy.random.Generator (np.random.default_rng(seed))")
+    image, _ = _check(image, None)
+    labels = np.asarray(labels)
+    if labels.dtype != np.uint8 or labels.shape != image.shape[:2]:
+        raise ValueError(f"labels must be uint8 of shape {image.shape[:2]}, got {labels.shape} {labels.dtype}")
+    out, moved = _robust(image, labels, options, rng)
+    assert moved is not None
+    return out, moved
+
+
+def _robust(
+    image: np.ndarray, labels: np.ndarray | None, options: RobustAugment | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One draw on a checked image and uint8 labels (moved by nearest neighbour); new arrays."""
+    options = ROBUST_PRESETS["robust"] if options is None else options
     height, width = image.shape[:2]
     out = image
     matrix = _robust_matrix(options, height, width, rng)
     if matrix is not None:
         size = (width, height)
         out = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        if mask is not None:
-            moved = cv2.warpAffine(
-                mask.astype(np.uint8), matrix, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
-            )
-            mask = moved != 0
+        if labels is not None:
+            labels = cv2.warpAffine(labels, matrix, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
     table = _robust_lut(options, out, rng)
     if table is not None:
         out = cv2.LUT(out, table)
@@ -308,7 +366,7 @@ def robust_augment(
         out = _jpeg(np.ascontiguousarray(out), int(rng.integers(low_q, high_q + 1)))
     if out is image:
         out = image.copy()
-    return np.ascontiguousarray(out, dtype=np.uint8), None if mask is None else mask.copy()
+    return np.ascontiguousarray(out, dtype=np.uint8), None if labels is None else labels.copy()
 
 
 def augment_pair(

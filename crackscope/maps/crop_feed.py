@@ -3,9 +3,11 @@ worker processes, so a GPU is not kept waiting on the cropping.
 
 Each batch holds ``batch_size`` random crops of ``crop`` px (a share ``positive_crops`` of them centred near a
 pseudo-labelled crack pixel), each turned by a random multiple of 90 degrees, maybe flipped, and with a random
-brightness and contrast. In the main process (``num_workers=0``) the stream draws from one generator seeded with
-``seed``, so a training run is the same as before this module existed; worker ``i`` draws from ``(seed, i + 1)``.
-The photos are held in memory (decoded once by the caller); workers share them by fork.
+brightness and contrast; or, with ``augment`` set, changed by one draw of that
+:class:`~crackscope.data.augment.RobustAugment` (the classifier's photometric and geometric augmentation; the
+labels move with the image and keep their values). In the main process (``num_workers=0``) the stream draws from
+one generator seeded with ``seed``, so a training run is the same as before this module existed; worker ``i``
+draws from ``(seed, i + 1)``. The photos are held in memory (decoded once by the caller); workers share them by fork.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from crackscope.data.augment import RobustAugment, robust_augment_labels
 from crackscope.maps.selftrain import IGNORE
 
 
@@ -50,7 +53,8 @@ def _crop(
 
 class PixelCrops(IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
     """Endless batches ``(x, y)``: ``x`` float N x 3 x crop x crop (0..255), ``y`` uint8 N x 1 x crop x crop labels
-    (1 crack, 0 background, ``IGNORE`` unlabelled). See the module docstring."""
+    (1 crack, 0 background, ``IGNORE`` unlabelled), from uint8 HxWx3 ``images`` and their uint8 ``labels``. See the
+    module docstring."""
 
     def __init__(
         self,
@@ -61,9 +65,11 @@ class PixelCrops(IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
         batch_size: int,
         positive_crops: float,
         seed: int,
+        augment: RobustAugment | None = None,
     ) -> None:
         self.images, self.labels = images, labels
         self.crop, self.batch_size, self.positive_crops, self.seed = crop, batch_size, positive_crops, seed
+        self.augment = augment
         self.has_pos = [i for i, lab in enumerate(labels) if (lab == 1).any()]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -75,8 +81,11 @@ class PixelCrops(IterableDataset[tuple[torch.Tensor, torch.Tensor]]):
                 on_pos = bool(self.has_pos) and rng.random() < self.positive_crops
                 i = int(rng.choice(self.has_pos)) if on_pos else int(rng.integers(len(self.images)))
                 img, lab = _crop(self.images[i], self.labels[i], self.crop, rng, on_pos)
-                img, lab = _augment(img, lab, rng)
-                xb.append(np.ascontiguousarray(img.transpose(2, 0, 1)))
+                if self.augment is None:
+                    img, lab = _augment(img, lab, rng)
+                else:
+                    img, lab = robust_augment_labels(img, lab, options=self.augment, rng=rng)
+                xb.append(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32))
                 yb.append(np.ascontiguousarray(lab))
             yield torch.from_numpy(np.stack(xb)), torch.from_numpy(np.stack(yb))[:, None]
 

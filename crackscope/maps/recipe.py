@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from crackscope.data.augment import RobustAugment
 from crackscope.errors import BadInputError
 from crackscope.maps.base import reject_unknown_fields
 from crackscope.maps.exposure import ExposureOptions
@@ -78,7 +79,9 @@ class PixelStage:
 
     A first round (``teacher`` None) learns pseudo-labels made from the class maps refined with ``refine``
     and labelled with ``labels``; a second round learns the masks of the earlier stage named ``teacher``.
-    ``mask``: the mask settings stored with the model (None: the teacher's, else ``refine``).
+    ``mask``: the mask settings stored with the model (None: the teacher's, else ``refine``). ``augment``: how
+    the training crops are changed (None: turns, flips and a mild brightness and contrast jitter; see
+    :class:`~crackscope.maps.selftrain.SelfTrainOptions`).
     """
 
     name: str
@@ -86,6 +89,7 @@ class PixelStage:
     labels: PseudoLabelOptions = PseudoLabelOptions()
     teacher: str | None = None
     mask: RefineOptions | None = None
+    augment: RobustAugment | None = None
 
     @property
     def fuses_restoration(self) -> bool:
@@ -99,6 +103,7 @@ class PixelStage:
             "labels": self.labels.as_dict(),
             "teacher": self.teacher,
             "mask": None if self.mask is None else self.mask.as_dict(),
+            "augment": None if self.augment is None else self.augment.to_dict(),
         }
 
 
@@ -259,13 +264,14 @@ class MapRecipe:
 
 
 def _stage_from_dict(d: dict[str, object]) -> PixelStage:
-    mask = d.get("mask")
+    mask, augment = d.get("mask"), d.get("augment")
     return PixelStage(
         name=str(d["name"]),
         refine=RefineOptions.from_dict(cast(dict[str, Any], d.get("refine") or {})),
         labels=PseudoLabelOptions(**cast(dict[str, Any], d.get("labels") or {})),
         teacher=None if d.get("teacher") is None else str(d["teacher"]),
         mask=None if mask is None else RefineOptions.from_dict(cast(dict[str, Any], mask)),
+        augment=None if augment is None else RobustAugment.from_dict(cast(dict[str, Any], augment)),
     )
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from crackscope.data.augment import RobustAugment
 from crackscope.errors import BadInputError
 from crackscope.maps.pixel_model import (
     PixelModel,
@@ -178,6 +179,8 @@ class SelfTrainOptions:
     ``num_workers`` worker processes (0: in this process, as on the CPU; :mod:`crackscope.maps.crop_feed`).
     ``restorer``: a UP-CrackNet restorer run folder whose error :func:`self_train` fuses into the pseudo-labels of a
     stage that asks for it (:attr:`~crackscope.maps.recipe.PseudoLabelOptions.restoration`).
+    ``augment``: the crops' augmentation (None: turns, flips and a mild brightness and contrast jitter; a
+    :class:`~crackscope.data.augment.RobustAugment`: its photometric and geometric changes, the labels moved alike).
 
     Raises
     ------
@@ -198,6 +201,7 @@ class SelfTrainOptions:
     device: str = "auto"
     num_workers: int = 0
     restorer: str | None = None
+    augment: RobustAugment | None = None
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
@@ -280,7 +284,13 @@ def _train(
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=o.lr, weight_decay=1e-4)
     crops = PixelCrops(
-        images, labels, crop=o.crop, batch_size=o.batch_size, positive_crops=o.positive_crops, seed=o.seed
+        images,
+        labels,
+        crop=o.crop,
+        batch_size=o.batch_size,
+        positive_crops=o.positive_crops,
+        seed=o.seed,
+        augment=o.augment,
     )
     batches = iter(crop_loader(crops, num_workers=o.num_workers, pin_memory=device.type == "cuda"))
     t0 = time.perf_counter()
@@ -313,6 +323,7 @@ def _train(
         "batch_size": o.batch_size,
         "lr": o.lr,
         "seed": o.seed,
+        "augment": None if o.augment is None else o.augment.to_dict(),
         "device": describe_device(device),
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
     }

@@ -15,6 +15,7 @@ from crackscope.data.augment import (
     dihedral,
     expand_rot90_flip,
     robust_augment,
+    robust_augment_labels,
 )
 
 
@@ -253,3 +254,41 @@ def test_robust_refuses_bad_input() -> None:
         robust_augment(image.astype(np.float32), mask, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="mask shape"):
         robust_augment(image, mask[1:], rng=np.random.default_rng(0))
+
+
+def test_labels_move_with_the_image_and_keep_their_values() -> None:
+    image, mask = _pair(48)
+    labels = np.where(mask, 1, 0).astype(np.uint8)
+    labels[40:44, 30:44] = 255  # an unlabelled patch on the dark background
+    geometry_only = replace(RobustAugment(), gamma=0, brightness=0, contrast=0, colour_cast=0)
+    geometry_only = replace(geometry_only, blur_probability=0, noise_probability=0, jpeg_probability=0)
+    for seed in range(12):
+        out, moved = robust_augment_labels(image, labels, options=geometry_only, rng=np.random.default_rng(seed))
+        assert moved.dtype == np.uint8 and set(np.unique(moved).tolist()) <= {0, 1, 255}
+        agree = ((out.mean(axis=2) > 147) == (moved == 1)).mean()
+        assert agree > 0.95, (seed, agree)
+        # the same draw as a binary mask: the same image, the crack pixels where the mask is
+        same, same_mask = robust_augment(image, mask, options=geometry_only, rng=np.random.default_rng(seed))
+        assert np.array_equal(out, same) and np.array_equal(moved == 1, same_mask)
+    _, kept = robust_augment_labels(image, labels, options=NOTHING, rng=np.random.default_rng(0))
+    assert np.array_equal(kept, labels) and kept is not labels
+
+
+def test_labels_refuse_other_types_and_sizes() -> None:
+    image, mask = _pair(16)
+    with pytest.raises(ValueError, match="labels must be uint8 of shape"):
+        robust_augment_labels(image, mask, rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="labels must be uint8 of shape"):
+        robust_augment_labels(image, mask[1:].astype(np.uint8), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="Generator"):
+        robust_augment_labels(image, mask.astype(np.uint8), rng=0)  # type: ignore[arg-type]
+
+
+def test_options_read_back_from_their_dict() -> None:
+    options = replace(RobustAugment(), scale=(0.9, 1.1), jpeg_probability=0.0)
+    assert RobustAugment.from_dict(options.to_dict()) == options
+    assert RobustAugment.from_dict({"gamma": 0.1}) == replace(RobustAugment(), gamma=0.1)
+    with pytest.raises(ValueError, match=r"unknown augmentation fields \['zoom'\]"):
+        RobustAugment.from_dict({"zoom": 2})
+    with pytest.raises(ValueError, match=r"^scale must be"):
+        RobustAugment.from_dict({"scale": [2.0, 1.0]})

@@ -166,6 +166,37 @@ def test_pixel_crops_are_seeded_per_worker_and_fed_by_workers():
     assert not torch.equal(a[0], first[0][0])
 
 
+def test_pixel_crops_with_an_augmentation_keep_labels_on_the_crack():
+    from dataclasses import replace
+
+    import torch
+
+    from crackscope.data.augment import RobustAugment
+    from crackscope.maps.crop_feed import PixelCrops
+
+    images = [np.full((64, 64, 3), 180, np.uint8)]
+    labels = [np.zeros((64, 64), np.uint8)]
+    images[0][30:34, :] = 40
+    labels[0][30:34, :] = 1
+    labels[0][:4, :] = 255
+    plain = PixelCrops(images, labels, crop=32, batch_size=8, positive_crops=1.0, seed=1)
+    no_photometry = replace(RobustAugment(), gamma=0, brightness=0, contrast=0, colour_cast=0, jpeg_probability=0)
+    no_photometry = replace(no_photometry, blur_probability=0, noise_probability=0)
+    for augment in (RobustAugment(), no_photometry):
+        crops = PixelCrops(images, labels, crop=32, batch_size=8, positive_crops=1.0, seed=1, augment=augment)
+        x, y = next(iter(crops))
+        assert x.dtype == torch.float32 and x.shape == (8, 3, 32, 32) and y.shape == (8, 1, 32, 32)
+        assert set(np.unique(y.numpy()).tolist()) <= {0, 1, 255}
+        grey, lab = x.numpy().mean(axis=1), y.numpy()[:, 0]
+        assert (lab == 1).any() and grey[lab == 1].mean() < grey[lab == 0].mean() - 40
+        assert not torch.equal(x, next(iter(plain))[0])
+    crops = PixelCrops(images, labels, crop=32, batch_size=8, positive_crops=1.0, seed=1, augment=no_photometry)
+    x, y = next(iter(crops))
+    grey, lab = x.numpy().mean(axis=1), y.numpy()[:, 0]
+    # geometry only: crack labels sit on dark pixels, background labels on light ones (edges aside)
+    assert (grey[lab == 1] < 110).mean() > 0.9 and (grey[lab == 0] > 110).mean() > 0.9
+
+
 def test_pixel_model_training_with_crop_workers(tmp_path):
     rng = np.random.default_rng(0)
     images = [rng.integers(100, 160, (48, 48, 3)).astype(np.uint8) for _ in range(2)]
