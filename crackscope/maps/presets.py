@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from crackscope.data.augment import RobustAugment
 from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.recipe import MapRecipe, PixelStage, PseudoLabelOptions, register_preset
 from crackscope.maps.refine import RefineOptions
@@ -152,15 +151,6 @@ SELFTRAINED_RESTORER = register_preset(
     ),
     doc="selftrained, with pseudo-labels from the class maps and a UP-CrackNet restorer's error "
     "(`crackscope fit --restorer RUN`)",
-)
-
-#: ``selftrained`` with every pixel model trained on crops changed by the classifier's ``robust`` augmentation
-#: (``crackscope.data.augment.RobustAugment()``, chosen for the classifier by leave-one-source-out accuracy; not
-#: tuned for the pixel models): light, contrast, colour, blur, noise, JPEG, zoom and small turns
-SELFTRAINED_ROBUST = register_preset(
-    "selftrained-robust",
-    SELFTRAINED.with_(stages=tuple(replace(s, augment=RobustAugment()) for s in SELFTRAINED.stages)),
-    doc="selftrained, with the pixel models trained on crops changed as cameras, light and scale change photos",
 )
 
 #: the preset ``crackscope fit`` trains for when none is named

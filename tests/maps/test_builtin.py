@@ -81,6 +81,22 @@ def test_map_exposure_stretches_a_dark_photo_only_when_asked(tmp_path: Path) -> 
     assert "exposure" not in json.loads((tmp_path / "off" / "summary.json").read_text())["manifest"]["settings"]
 
 
+def test_map_join_faint_sets_the_masks_hysteresis_and_checks_its_range(photo: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crackscope.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["map", "builtin", str(photo), "-o", str(tmp_path / "joined"), "--join-faint", "0.25"])
+    assert res.exit_code == 0, res.output
+    settings = json.loads((tmp_path / "joined" / "summary.json").read_text())["manifest"]["settings"]
+    assert settings["refine_options"]["hysteresis"] == 0.25
+    assert settings["refine_options"]["half_max"] == 0.6  # the run's own mask settings otherwise
+    for bad in ("0", "1.5"):
+        res = runner.invoke(app, ["map", "builtin", str(photo), "-o", str(tmp_path / "bad"), "--join-faint", bad])
+        assert res.exit_code == 2 and "--join-faint must be a fraction" in res.output, res.output
+
+
 def test_map_exposure_needs_a_measured_range(photo: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
