@@ -82,6 +82,7 @@ class MapResult(BaseModel):
     label: str
     method: str
     exposure: bool = Field(description="whether the photo was mapped within the run's exposure range")
+    join_faint: bool = Field(description="whether a crack's faint stretches were joined to it")
     mm_per_px: float | None = Field(description="scale used for the millimetre columns, if given")
     width: int
     height: int
@@ -229,12 +230,25 @@ def create_app(
         exposure: bool = Form(
             False, description="map a dark, washed-out or flat photo within the run's exposure range (see /api/info)"
         ),
+        join_faint: bool = Form(
+            False,
+            description="on a surface the run was not fitted on: keep a crack's fainter stretches, down to a quarter "
+            "of the mask threshold, where they join it (as `crackscope map --join-faint 0.25`)",
+        ),
     ) -> MapResult:
         name, data = await read_upload(file)
         scale = _parse_scale(mm_per_px)
         image = decode(name, data)
         result = await _in_thread(
-            run_model, analyzer.map, name, image, method=method, mm_per_px=scale, name=name, exposure=exposure
+            run_model,
+            analyzer.map,
+            name,
+            image,
+            method=method,
+            mm_per_px=scale,
+            name=name,
+            exposure=exposure,
+            join_faint=join_faint,
         )
         return MapResult(filename=name, **result)
 

@@ -29,6 +29,10 @@ DISPLAY_MAX_SIDE = 1600  # returned images are shrunk to this for display; measu
 DISPLAY_MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so the page shows them crisply
 CACHED_MAPS = 4  # maps kept for a second request of the same photo (a new scale)
 CACHED_MAX_PIXELS = 25_000_000  # larger photos are not kept (their maps take hundreds of MB)
+# The mask settings' ``hysteresis`` of ``map(..., join_faint=True)``: the fraction of the threshold that
+# ``crackscope map --join-faint`` was measured at (the bundled run on CRACK500, a surface it was not fitted on,
+# 0.496 -> 0.540 exact F1; -0.011 on its own; BENCHMARKS.md, "Faint stretches joined to found cracks").
+JOIN_FAINT = 0.25
 
 
 def _display(image: np.ndarray) -> np.ndarray:
@@ -71,7 +75,8 @@ class CachedMap:
 
 
 class MapCache:
-    """The last ``size`` maps, by photo content and method (least recently used dropped first); thread-safe."""
+    """The last ``size`` maps, by photo content and mapping options (least recently used dropped first);
+    thread-safe."""
 
     def __init__(self, size: int = CACHED_MAPS) -> None:
         self.size = size
@@ -80,7 +85,8 @@ class MapCache:
 
     @staticmethod
     def key(image: np.ndarray, method: str) -> tuple[str, str]:
-        """The photo's content and the mapping options (``method``, with ``+exposure`` when that rule is on)."""
+        """The photo's content and the mapping options (``method``, with ``+exposure`` when that rule is on and
+        ``+join-faint`` when a crack's faint stretches are joined)."""
         digest = hashlib.sha256(np.ascontiguousarray(image).tobytes())
         digest.update(str(image.shape).encode())
         return digest.hexdigest(), method
@@ -117,7 +123,7 @@ class Analyzer:
         self.run = open_run(self.run_dir, device=device)
         self.recipe = resolve_recipe(self.run_dir, preset)
         self.lock = threading.Lock()
-        self._mappers: dict[tuple[str, bool], Mapper] = {}
+        self._mappers: dict[tuple[str, bool, bool], Mapper] = {}
         self.cache = MapCache()
 
     # -- facts about the run ------------------------------------------------------------------------------
@@ -189,14 +195,18 @@ class Analyzer:
         }
 
     # -- crack maps -----------------------------------------------------------------------------------------
-    def _mapper(self, method: str, exposure: bool = False) -> Mapper:
-        """The recipe's mapper, with the CAM method asked for and the exposure rule on or off (each made once)."""
-        if (method, exposure) not in self._mappers:
+    def _mapper(self, method: str, exposure: bool = False, join_faint: bool = False) -> Mapper:
+        """The recipe's mapper, with the CAM method asked for, the exposure rule on or off and a crack's faint
+        stretches joined (mask settings' ``hysteresis`` :data:`JOIN_FAINT`) or not (each made once)."""
+        key = (method, exposure, join_faint)
+        if key not in self._mappers:
             from crackscope.maps.factory import make_mapper
 
             recipe = self.recipe.with_(method=method) if self.kind == "classifier" else self.recipe
-            self._mappers[(method, exposure)] = make_mapper(self.run, recipe.with_exposure(exposure))
-        return self._mappers[(method, exposure)]
+            if join_faint:
+                recipe = recipe.with_(refine_options=recipe.refine_options.with_(hysteresis=JOIN_FAINT))
+            self._mappers[key] = make_mapper(self.run, recipe.with_exposure(exposure))
+        return self._mappers[key]
 
     def map(
         self,
@@ -206,14 +216,17 @@ class Analyzer:
         mm_per_px: float | None = None,
         name: str = "upload",
         exposure: bool = False,
+        join_faint: bool = False,
     ) -> dict[str, Any]:
         """Whole-photo crack map: verdict, headline, CAM and probability overlays, mask, numbered cracks,
         measurements and CSV. ``exposure``: map a dark, washed-out or flat photo within the exposure range the run
         was fitted on (:mod:`crackscope.maps.exposure`; a ValueError where the run measured none,
-        :meth:`~crackscope.maps.recipe.MapRecipe.with_exposure`).
+        :meth:`~crackscope.maps.recipe.MapRecipe.with_exposure`). ``join_faint``: on a surface the run was not
+        fitted on, keep a crack's fainter stretches, down to :data:`JOIN_FAINT` of the mask threshold, where they
+        join it (the recipe's ``refine_options`` with that ``hysteresis``, as ``crackscope map --join-faint``).
 
         Components along the photo border (edge strips, dark frames) are removed from the mask before
-        measuring (:func:`crackscope.maps.postprocess.drop_border_artefacts`). The same photo and method asked
+        measuring (:func:`crackscope.maps.postprocess.drop_border_artefacts`). The same photo and options asked
         again (with another scale) reuses the map and only measures again.
         """
         from crackscope.maps.measure import measure_cracks
@@ -221,11 +234,11 @@ class Analyzer:
         method = self.check_method(method)
         if mm_per_px is not None and not (np.isfinite(mm_per_px) and mm_per_px > 0):
             raise ValueError(f"mm_per_px must be a positive number, got {mm_per_px}")
-        options = f"{method}+exposure" if exposure else method
+        options = method + ("+exposure" if exposure else "") + ("+join-faint" if join_faint else "")
         key = MapCache.key(image, options) if image.shape[0] * image.shape[1] <= CACHED_MAX_PIXELS else None
         cached = self.cache.get(key) if key is not None else None
         if cached is None:
-            cached = self._map_uncached(image, method, exposure)
+            cached = self._map_uncached(image, method, exposure, join_faint)
             if key is not None:
                 self.cache.put(key, cached)
         measures = measure_cracks(cached.mask, mm_per_px=mm_per_px)
@@ -240,13 +253,15 @@ class Analyzer:
             "csv": measurements_csv(rows, image=name),
         }
 
-    def _map_uncached(self, image: np.ndarray, method: str, exposure: bool = False) -> CachedMap:
+    def _map_uncached(
+        self, image: np.ndarray, method: str, exposure: bool = False, join_faint: bool = False
+    ) -> CachedMap:
         from crackscope.cam.overlay import resize_map
         from crackscope.maps.base import photo_verdict
         from crackscope.maps.postprocess import drop_border_artefacts, label_cracks
 
         with self.lock:
-            result = self._mapper(method, exposure).map_image(image)
+            result = self._mapper(method, exposure, join_faint).map_image(image)
         raw = np.asarray(result.mask, dtype=bool)
         mask = drop_border_artefacts(raw)
         dropped = label_cracks(raw)[1] - label_cracks(mask)[1]
@@ -273,6 +288,7 @@ class Analyzer:
             "label": "cracked" if cracked else "uncracked",
             "method": method,
             "exposure": exposure,
+            "join_faint": join_faint,
             "width": int(image.shape[1]),
             "height": int(image.shape[0]),
             "crack_pixels": int(mask.sum()),

@@ -80,6 +80,13 @@ def test_exposure_needs_a_run_that_measured_its_range(client, crack_png: bytes) 
     assert post(client, "/api/map", "crack.png", crack_png).json()["exposure"] is False
 
 
+def test_join_faint_is_off_by_default_and_returned(client, crack_png: bytes) -> None:
+    assert post(client, "/api/map", "crack.png", crack_png).json()["join_faint"] is False
+    r = post(client, "/api/map", "crack.png", crack_png, join_faint="true")
+    assert r.status_code == 200, r.text
+    assert r.json()["join_faint"] is True
+
+
 def test_predict_returns_probability_and_heatmap(client, crack_png: bytes) -> None:
     r = post(client, "/api/predict", "crack.png", crack_png, method="gradcam")
     assert r.status_code == 200, r.text

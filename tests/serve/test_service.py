@@ -1,4 +1,5 @@
-"""The model work behind the API with a stand-in mapper: border artefacts, the restorer's verdict, the map cache."""
+"""The model work behind the API with a stand-in mapper: border artefacts, the restorer's verdict, the map cache
+and joined faint stretches."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def analyzer(eager_run: Path):
     from crackscope.serve.service import Analyzer
 
     analyzer = Analyzer(eager_run)
-    analyzer._mappers[(analyzer.default_method, False)] = DarkLineMapper()
+    analyzer._mappers[(analyzer.default_method, False, False)] = DarkLineMapper()
     return analyzer
 
 
@@ -81,7 +82,7 @@ def test_a_restorer_verdict_follows_the_cleaned_mask(analyzer) -> None:
             return MapResult(mask.astype(np.float32), mask, cracked=True)
 
     analyzer.kind = "restorer"
-    analyzer._mappers[("restorer", False)] = EdgeOnly()
+    analyzer._mappers[("restorer", False, False)] = EdgeOnly()
     out = analyzer.map(bordered_photo(), method="restorer")
     assert out["label"] == "uncracked" and out["n_cracks"] == 0 and out["border_artefacts"] == 1
     assert out["cam_overlay"] is None and out["probability_overlay"].startswith("data:image/png")
@@ -98,3 +99,35 @@ def test_the_cache_keeps_the_last_maps(analyzer) -> None:
     assert DarkLineMapper.calls == CACHED_MAPS + 1
     analyzer.map(photos[0])  # the oldest was dropped
     assert DarkLineMapper.calls == CACHED_MAPS + 2
+
+
+def test_joined_and_plain_maps_are_cached_apart(analyzer) -> None:
+    analyzer._mappers[(analyzer.default_method, False, True)] = DarkLineMapper()
+    DarkLineMapper.calls = 0
+    photo = bordered_photo()
+    assert analyzer.map(photo)["join_faint"] is False
+    assert analyzer.map(photo, join_faint=True)["join_faint"] is True  # not the plain map from the cache
+    assert DarkLineMapper.calls == 2
+    assert analyzer.map(photo, mm_per_px=0.1)["join_faint"] is False
+    assert analyzer.map(photo, mm_per_px=0.1, join_faint=True)["join_faint"] is True
+    assert DarkLineMapper.calls == 2  # each kept under its own key
+
+
+def test_join_faint_maps_with_the_measured_hysteresis(analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crackscope.maps import factory
+    from crackscope.maps.recipe import MapRecipe
+    from crackscope.serve.service import JOIN_FAINT
+
+    recipes: list[MapRecipe] = []
+
+    def make_mapper(run: object, recipe: MapRecipe) -> DarkLineMapper:
+        recipes.append(recipe)
+        return DarkLineMapper()
+
+    monkeypatch.setattr(factory, "make_mapper", make_mapper)
+    analyzer._mappers.clear()
+    analyzer._mapper(analyzer.default_method)
+    analyzer._mapper(analyzer.default_method, join_faint=True)
+    analyzer._mapper(analyzer.default_method, join_faint=True)  # made once
+    assert JOIN_FAINT == 0.25  # the fraction `crackscope map --join-faint` was measured at
+    assert [r.refine_options.hysteresis for r in recipes] == [analyzer.recipe.refine_options.hysteresis, JOIN_FAINT]

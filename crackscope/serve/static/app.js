@@ -262,8 +262,9 @@ function renderResult(entry) {
   card.dataset.mmPerPx = data.mm_per_px ? String(data.mm_per_px) : "";
   const border = data.border_artefacts
     ? ` · ${data.border_artefacts} border artefact${data.border_artefacts === 1 ? "" : "s"} ignored` : "";
+  const options = (data.exposure ? " · exposure range" : "") + (data.join_faint ? " · faint stretches joined" : "");
   const meta = el("div", { class: "meta", text:
-    `${data.width}×${data.height} px · ${data.method}${data.exposure ? " · exposure range" : ""} · ${data.crack_pixels} crack pixels · ${data.tiles} tiles` +
+    `${data.width}×${data.height} px · ${data.method}${options} · ${data.crack_pixels} crack pixels · ${data.tiles} tiles` +
     border });
   card.querySelector(".card-head").replaceChildren(el("div", {}, [el("h2", { text: data.filename }), meta]),
     verdictBadge(data));
@@ -325,6 +326,7 @@ async function analyse(entry) {
   if (entry.method) form.append("method", entry.method);
   if (entry.scale) form.append("mm_per_px", String(entry.scale));
   if (entry.exposure) form.append("exposure", "true");
+  if (entry.joinFaint) form.append("join_faint", "true");
   try {
     const res = await fetch("/api/map", { method: "POST", body: form });
     let data = null;
@@ -360,12 +362,14 @@ async function onSubmit(event) {
     $("#results").prepend(batch.node);
     const method = $("#method").value;
     const exposure = !$("#exposure-option").hidden && $("#exposure").checked;
+    const joinFaint = $("#join-faint").checked;
     for (const file of files) {
       const card = el("article", { class: "card result" }, [
         el("div", { class: "card-head" }, [el("h2", { text: file.name })]), el("div", { class: "card-body" }),
       ]);
       batch.node.append(card);
-      batch.entries.push({ batch, card, file, method, exposure, scale: scale ? Number(scale) : null, points: [] });
+      batch.entries.push({ batch, card, file, method, exposure, joinFaint, scale: scale ? Number(scale) : null,
+        points: [] });
     }
     for (const entry of batch.entries) await analyse(entry);
   } finally {
