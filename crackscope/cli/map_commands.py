@@ -75,9 +75,7 @@ def _recipe(
                 changes["refine_options"] = stored
         recipe = recipe.with_(**changes) if changes else recipe
         if join_faint is not None:
-            if not 0 < join_faint < 1:
-                raise ValueError(f"--join-faint must be a fraction of the threshold in (0, 1), got {join_faint:g}")
-            recipe = recipe.with_(refine_options=recipe.refine_options.with_(hysteresis=join_faint))
+            recipe = recipe.with_join_faint(join_faint)
         return recipe if exposure is None else recipe.with_exposure(exposure)
     except (CrackscopeError, ValueError, OSError) as exc:  # the run, a preset, a settings file: usage errors
         fail_for_data(exc, None)

@@ -206,6 +206,24 @@ class MapRecipe:
             return self
         return self.with_(exposure=replace(self.exposure, apply=apply))
 
+    def with_join_faint(self, fraction: float) -> MapRecipe:
+        """A copy whose masks keep a crack's fainter stretches, down to ``fraction`` of the mask threshold, where
+        they join it (``refine_options.hysteresis``; ``crackscope map --join-faint``, the web page's checkbox).
+
+        Raises
+        ------
+        ValueError
+            If ``fraction`` is not in (0, 1).
+
+        Examples
+        --------
+        >>> get_preset("selftrained").with_join_faint(0.25).refine_options.hysteresis
+        0.25
+        """
+        if not 0 < fraction < 1:
+            raise ValueError(f"join_faint must be a fraction of the threshold in (0, 1), got {fraction:g}")
+        return self.with_(refine_options=self.refine_options.with_(hysteresis=fraction))
+
     def to_dict(self) -> dict[str, object]:
         """JSON form (read back by :meth:`from_dict`)."""
         return {

@@ -204,7 +204,7 @@ class Analyzer:
 
             recipe = self.recipe.with_(method=method) if self.kind == "classifier" else self.recipe
             if join_faint:
-                recipe = recipe.with_(refine_options=recipe.refine_options.with_(hysteresis=JOIN_FAINT))
+                recipe = recipe.with_join_faint(JOIN_FAINT)
             self._mappers[key] = make_mapper(self.run, recipe.with_exposure(exposure))
         return self._mappers[key]
 

@@ -94,7 +94,7 @@ def test_map_join_faint_sets_the_masks_hysteresis_and_checks_its_range(photo: Pa
     assert settings["refine_options"]["half_max"] == 0.6  # the run's own mask settings otherwise
     for bad in ("0", "1.5"):
         res = runner.invoke(app, ["map", "builtin", str(photo), "-o", str(tmp_path / "bad"), "--join-faint", bad])
-        assert res.exit_code == 2 and "--join-faint must be a fraction" in res.output, res.output
+        assert res.exit_code == 2 and "join_faint must be a fraction" in res.output, res.output
 
 
 def test_map_exposure_needs_a_measured_range(photo: Path, tmp_path: Path) -> None:

@@ -90,3 +90,13 @@ def test_a_run_folder_records_its_recipe(tmp_path):
     (tmp_path / RECIPE_FILE).write_text('{"gate": "sideways"}')
     with pytest.raises(BadInputError, match=r"map_recipe.json.*not a valid map recipe"):
         read_run_recipe(tmp_path)
+
+
+def test_join_faint_sets_only_the_masks_hysteresis():
+    recipe = get_preset("selftrained")
+    joined = recipe.with_join_faint(0.25)
+    assert joined.refine_options == recipe.refine_options.with_(hysteresis=0.25)
+    assert joined.with_(refine_options=recipe.refine_options) == recipe
+    for bad in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match=r"join_faint must be a fraction of the threshold in \(0, 1\)"):
+            recipe.with_join_faint(bad)
