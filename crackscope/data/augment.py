@@ -205,10 +205,9 @@ class RobustAugment:
         ValueError
             If a field is unknown or a value is out of its range.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown augmentation fields {unknown}; known: {sorted(known)}")
+        from crackscope.maps.base import reject_unknown_fields
+
+        reject_unknown_fields(cls, data, what="augmentation fields")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)  # type: ignore[arg-type]
 

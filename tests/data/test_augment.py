@@ -288,7 +288,7 @@ def test_options_read_back_from_their_dict() -> None:
     options = replace(RobustAugment(), scale=(0.9, 1.1), jpeg_probability=0.0)
     assert RobustAugment.from_dict(options.to_dict()) == options
     assert RobustAugment.from_dict({"gamma": 0.1}) == replace(RobustAugment(), gamma=0.1)
-    with pytest.raises(ValueError, match=r"unknown augmentation fields \['zoom'\]"):
+    with pytest.raises(ValueError, match=r"^unknown augmentation fields: zoom$"):
         RobustAugment.from_dict({"zoom": 2})
     with pytest.raises(ValueError, match=r"^scale must be"):
         RobustAugment.from_dict({"scale": [2.0, 1.0]})
