@@ -60,6 +60,9 @@ ENSEMBLE_MASK = RefineOptions(
 #: on (CRACK500 0.496 -> 0.540) and costs runs on their own surface (-0.011, -0.023) and a CRACK500-fitted run on
 #: DeepCrack (-0.053): not in the default (BENCHMARKS.md, "Faint stretches joined to found cracks").
 MAP_MASK = ENSEMBLE_MASK.with_(half_max=0.6, width_rule_last=True, trimmed_min_size=20)
+#: the fraction of the mask threshold faint stretches are joined down to when a user asks for joining (the web
+#: page's checkbox; ``crackscope map --join-faint`` takes any fraction): the value measured above
+JOIN_FAINT = 0.25
 
 CAM = register_preset(
     "cam",

@@ -22,6 +22,7 @@ import numpy as np
 
 from crackscope.maps.base import Mapper
 from crackscope.maps.measure import CrackMeasurement, summarize_cracks
+from crackscope.maps.presets import JOIN_FAINT
 from crackscope.maps.recipe import MapRecipe
 from crackscope.report import render
 
@@ -29,10 +30,6 @@ DISPLAY_MAX_SIDE = 1600  # returned images are shrunk to this for display; measu
 DISPLAY_MIN_SIDE = 384  # small images are enlarged (nearest neighbour) so the page shows them crisply
 CACHED_MAPS = 4  # maps kept for a second request of the same photo (a new scale)
 CACHED_MAX_PIXELS = 25_000_000  # larger photos are not kept (their maps take hundreds of MB)
-# The mask settings' ``hysteresis`` of ``map(..., join_faint=True)``: the fraction of the threshold that
-# ``crackscope map --join-faint`` was measured at (the bundled run on CRACK500, a surface it was not fitted on,
-# 0.496 -> 0.540 exact F1; -0.011 on its own; BENCHMARKS.md, "Faint stretches joined to found cracks").
-JOIN_FAINT = 0.25
 
 
 def _display(image: np.ndarray) -> np.ndarray:
