@@ -12,13 +12,14 @@ errors (``bench_measure.mask_totals``, the rule of every width row), overall and
 exact F1 among the settings whose median width error over all photos (with ``--each-set``: in each set, tune and
 hairline, on its own) is within ``--max-width`` (the goal, 15 %) and, with ``--max-length``, whose median length
 error is within that too (the goal, 10 %); the run's own setting is reported beside it.
-``--grid NAME=V1,V2`` replaces the grid (any mask setting; ``none`` for None; settings not named keep the
-run's). A JSON line goes to ``benchmarks/results/width_rule.jsonl``.
+``--grid NAME=V1,V2`` replaces the grid (any mask setting, or a field of the recipe's ``ScaleOptions`` such as
+``factor``; ``none`` for None; settings not named keep the run's). A JSON line goes to ``benchmarks/results/width_rule.jsonl``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -65,12 +66,22 @@ def main() -> None:
     context = run_context()
     pairs = tune_pairs(40, args.set)
     recipe = default_recipe(args.run)
-    own = {name: getattr(recipe.refine_options, name) for name in grid}
+    scale_fields = {f.name for f in dataclasses.fields(recipe.scale)}
+    own = {
+        name: getattr(recipe.scale if name in scale_fields else recipe.refine_options, name) for name in grid
+    }
     rows = []
     for values in itertools.product(*grid.values()):
         changes = dict(zip(grid, values, strict=True))
+        mask_changes = {k: v for k, v in changes.items() if k not in scale_fields}
+        scale_changes = {k: v for k, v in changes.items() if k in scale_fields}
         mapper = make_mapper(
-            args.run, recipe.with_(refine_options=recipe.refine_options.with_(**changes)), device="cpu"
+            args.run,
+            recipe.with_(
+                refine_options=recipe.refine_options.with_(**mask_changes),
+                scale=recipe.scale.with_(**scale_changes),
+            ),
+            device="cpu",
         )
         masks = [mapper.map_image(image).mask for _, image, _ in pairs]
         row = {
