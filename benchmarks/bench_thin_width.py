@@ -1,7 +1,8 @@
 """The photo's own fine width rule for the CAM route's thin cracks only (issue 14: widths within 15 % of the truth).
 
     .venv/bin/python benchmarks/bench_thin_width.py [--run builtin] [--below 2,2.5,3,4,inf]
-        [--rule 0.5:0.5 --rule 0.6:0.5 --rule 0.5:0.7] [--max-width 0.15 --max-length 0.10]
+        [--rule 0.5:0.5 --rule 0.6:0.5 --rule 0.5:0.7] [--radii 3,6,12] [--max-width 0.15 --max-length 0.10]
+        [--time-on PHOTO]
 
 The bundled run's masks are about right on the wider cracks of the tune photos and 19 % too wide on hairline
 photos; the fine profile of the restorer route (``crackscope.maps.photo_width``: the unquantised dark-line depth
@@ -14,7 +15,9 @@ run's mapper, then for each fine rule (``HALF_MAX:BLUR``) and each width limit: 
 masks and the median length and mean-width errors, overall and per set. The choice: the best exact F1 over the 55
 among the settings whose median width error is within ``--max-width`` and median length error within
 ``--max-length`` in each set (tune and hairline) on its own. A JSON line goes to
-``benchmarks/results/thin_width.jsonl``.
+``benchmarks/results/thin_width.jsonl``. ``--radii`` sets the black-hat radii of the fine profile (default: the
+map's, 3 / 6 / 12); ``--time-on PHOTO`` also times each rule's profile on that photo over the whole of it (median of
+three, seconds; the 13 MP mosaic of ``make_mosaic.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +61,26 @@ def trim_thin(image: np.ndarray, mask: np.ndarray, *, rule: object, below: float
     return (mask & ~thin) | kept
 
 
+def time_rule(rule: object, photo: Path) -> float:
+    """Median of three wall times of ``rule.within_width`` over the whole of ``photo`` (seconds)."""
+    from crackscope.io import read_image
+
+    image = read_image(photo)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        rule.within_width(image)  # type: ignore[attr-defined]
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
     ap.add_argument("--below", default="2,2.5,3,4,inf", help="width limits in px (inf: every crack)")
     ap.add_argument("--rule", action="append", default=[], metavar="HALF_MAX:BLUR")
+    ap.add_argument("--radii", default=None, help="the fine profile's black-hat radii, e.g. 3,6 (default: the map's)")
+    ap.add_argument("--time-on", type=Path, default=None, metavar="PHOTO")
     ap.add_argument("--max-width", type=float, default=0.15)
     ap.add_argument("--max-length", type=float, default=0.10)
     args = ap.parse_args()
@@ -78,14 +98,23 @@ def main() -> None:
     base = recipe.refine_options
     rows = [{"settings": None, **scores_by_set(paths, masks, truths, whole="all")}]
     print(json.dumps(rows[0]), flush=True)
+    radii = base.radii if args.radii is None else tuple(int(v) for v in args.radii.split(","))
+    timing: dict[str, float] = {}
     for half_max, blur in rules:
-        rule = base.with_(half_max=half_max, half_max_blur=blur)
+        rule = base.with_(half_max=half_max, half_max_blur=blur, radii=radii)
+        if args.time_on is not None:
+            timing[f"{half_max}:{blur}"] = time_rule(rule, args.time_on)
         for below in belows:
             trimmed = [
                 trim_thin(image, mask, rule=rule, below=below, min_size=base.trimmed_min_size)
                 for (_, image, _), mask in zip(pairs, masks, strict=True)
             ]
-            settings = {"half_max": half_max, "half_max_blur": blur, "below": None if math.isinf(below) else below}
+            settings = {
+                "half_max": half_max,
+                "half_max_blur": blur,
+                "radii": list(radii),
+                "below": None if math.isinf(below) else below,
+            }
             row = {"settings": settings, **scores_by_set(paths, trimmed, truths, whole="all")}
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -107,6 +136,7 @@ def main() -> None:
         "max_width_error": args.max_width,
         "max_length_error": args.max_length,
         "chosen": None if chosen is None else chosen["settings"] or "the run's masks",
+        "profile_seconds": {"photo": str(args.time_on), **timing} if timing else None,
         "rows": rows,
         "load_1min_after": load_1min(),
     }
