@@ -13,7 +13,8 @@ exact F1 among the settings whose median width error over all photos (with ``--e
 hairline, on its own) is within ``--max-width`` (the goal, 15 %) and, with ``--max-length``, whose median length
 error is within that too (the goal, 10 %); the run's own setting is reported beside it.
 ``--grid NAME=V1,V2`` replaces the grid (any mask setting, or a field of the recipe's ``ScaleOptions`` such as
-``factor``; ``none`` for None; settings not named keep the run's). A JSON line goes to ``benchmarks/results/width_rule.jsonl``.
+``factor``; ``none`` for None; settings not named keep the run's). A JSON line goes to
+``benchmarks/results/width_rule.jsonl``.
 """
 
 from __future__ import annotations
@@ -67,9 +68,7 @@ def main() -> None:
     pairs = tune_pairs(40, args.set)
     recipe = default_recipe(args.run)
     scale_fields = {f.name for f in dataclasses.fields(recipe.scale)}
-    own = {
-        name: getattr(recipe.scale if name in scale_fields else recipe.refine_options, name) for name in grid
-    }
+    own = {name: getattr(recipe.scale if name in scale_fields else recipe.refine_options, name) for name in grid}
     rows = []
     for values in itertools.product(*grid.values()):
         changes = dict(zip(grid, values, strict=True))

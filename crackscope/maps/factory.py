@@ -134,7 +134,7 @@ def make_mapper(
     if chosen.photo_width is not None:
         from crackscope.maps.photo_width import PhotoWidthMapper
 
-        mapper = PhotoWidthMapper(mapper, chosen.photo_width)
+        mapper = PhotoWidthMapper(mapper, chosen.photo_width, thin_below=chosen.photo_width_below)
     if chosen.exposure is not None and chosen.exposure.active:
         from crackscope.maps.exposure import ExposureMapper
 

@@ -60,6 +60,15 @@ ENSEMBLE_MASK = RefineOptions(
 #: on (CRACK500 0.496 -> 0.540) and costs runs on their own surface (-0.011, -0.023) and a CRACK500-fitted run on
 #: DeepCrack (-0.053): not in the default (BENCHMARKS.md, "Faint stretches joined to found cracks").
 MAP_MASK = ENSEMBLE_MASK.with_(half_max=0.6, width_rule_last=True, trimmed_min_size=20)
+#: the photo's fine width rule, for the maps' thin cracks only (:mod:`crackscope.maps.photo_width`): the
+#: unquantised dark-line depth after a 0.7 px blur at black-hat radii 3 / 6 px, half of its local maximum, for the
+#: cracks whose mean width is below ``THIN_BELOW`` px, their trimmed specks below 20 px dropped. Chosen with
+#: ``benchmarks/bench_thin_width.py`` on the same 55 photos (the best exact F1 among 15 settings whose median width
+#: and length errors are within 15 % and 10 % in the tune and the hairline photos each), the radii then by
+#: ``--radii`` (the cheapest within 0.001 of that F1): the hairline photos' width error +19 % -> +4 %, exact F1 over
+#: the 55 0.7652 -> 0.7662
+THIN_WIDTH = MAP_MASK.with_(half_max=0.5, half_max_blur=0.7, radii=(3, 6), min_size=MAP_MASK.trimmed_min_size)
+THIN_BELOW = 4.0
 #: the fraction of the mask threshold faint stretches are joined down to when a user asks for joining (the web
 #: page's checkbox; ``crackscope map --join-faint`` takes any fraction): the value measured above
 JOIN_FAINT = 0.25
@@ -83,6 +92,8 @@ SELFTRAINED = register_preset(
     "selftrained",
     MapRecipe(
         refine_options=MAP_MASK,
+        photo_width=THIN_WIDTH,
+        photo_width_below=THIN_BELOW,
         gate="pixels",
         pixel_models=("a2", "b2"),
         scale=ScaleOptions(mode="auto"),

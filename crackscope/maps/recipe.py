@@ -134,6 +134,8 @@ class MapRecipe:
     (:mod:`crackscope.maps.scale`; ``fit`` records the reference of the photos it was fitted on).
     ``photo_width``: mask settings whose half-maximum width rule of the photo's own dark-line profile every mask
     passes last, at the photo's resolution (:mod:`crackscope.maps.photo_width`); None: no such rule.
+    ``photo_width_below``: that rule trims only the cracks whose mean width is below this many px (None: every
+    crack).
     ``exposure``: the grey-level range of the photos the run was fitted on (``fit`` measures it) and whether maps
     stretch a dark, washed-out or flat photo into it (:mod:`crackscope.maps.exposure`; off unless asked for,
     ``map --exposure``); None: neither.
@@ -154,6 +156,7 @@ class MapRecipe:
     classifier: ClassifierPlan = ClassifierPlan()
     scale: ScaleOptions = ScaleOptions()
     photo_width: RefineOptions | None = None
+    photo_width_below: float | None = None
     exposure: ExposureOptions | None = None
     no_data: NoDataOptions | None = NoDataOptions()
     name: str = "custom"
@@ -175,6 +178,11 @@ class MapRecipe:
                 raise ValueError(f"stage {stage.name!r}: teacher {stage.teacher!r} is not an earlier stage")
         if self.photo_width is not None and self.photo_width.half_max is None:
             raise ValueError("photo_width needs a width rule (half_max)")
+        if self.photo_width_below is not None:
+            if self.photo_width is None:
+                raise ValueError("photo_width_below needs a photo_width rule")
+            if not self.photo_width_below > 0:
+                raise ValueError(f"photo_width_below must be a positive width in px, got {self.photo_width_below}")
         if self.stages:
             missing = [p for p in self.pixel_models if p not in names]
             if missing:
@@ -241,6 +249,7 @@ class MapRecipe:
             "classifier": asdict(self.classifier),
             "scale": self.scale.as_dict(),
             "photo_width": None if self.photo_width is None else self.photo_width.as_dict(),
+            "photo_width_below": self.photo_width_below,
             "exposure": None if self.exposure is None else self.exposure.as_dict(),
             "no_data": None if self.no_data is None else self.no_data.as_dict(),
         }

@@ -128,3 +128,73 @@ def test_restorer_thin_maps_a_hairline_one_pixel_wide_through_make_mapper():
     assert np.median(without[:, columns].sum(axis=0)) >= 2  # the error, mapped at 2x, comes back wider
     assert np.median(with_rule[:, columns].sum(axis=0)) == 1
     assert with_rule[48, columns].all()
+
+
+def _hairline_and_bar(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """(photo, mask): a faint 1 px hairline masked 3 px wide (row 24) and a dark bar 7 px wide masked 9 px wide
+    (rows 60-68), far enough apart to be two cracks."""
+    photo, _ = _hairline(size)
+    photo[61:68, 8 : size - 8] = 60
+    mask = np.zeros(photo.shape[:2], bool)
+    photo[size // 2, 4 : size - 4] += 20  # _hairline's line moved to row 24
+    photo[24, 4 : size - 4] -= 20
+    mask[23:26, 4 : size - 4] = True
+    mask[60:69, 8 : size - 8] = True
+    return photo, mask
+
+
+def test_thin_below_trims_only_the_thin_cracks():
+    photo, mask = _hairline_and_bar()
+    every = apply_photo_width(photo, mask, rule=RULE)
+    thin_only = apply_photo_width(photo, mask, rule=RULE, thin_below=4.0)
+    assert thin_only[23:26].sum(axis=0)[4:92].tolist() == [1] * 88  # the hairline: 3 px -> 1 px
+    assert thin_only[24, 4:92].all()
+    assert np.array_equal(thin_only[56:], mask[56:])  # the bar (mean width 9 px) as it was
+    assert not np.array_equal(every[56:], mask[56:])  # which the rule for every crack would trim
+    assert np.array_equal(apply_photo_width(photo, mask, rule=RULE, thin_below=2.0), mask)  # no crack that thin
+
+
+def test_thin_below_reads_the_same_profile_as_the_whole_photo():
+    """The profile is read on a crop around the thin cracks: inside it, its values are the whole photo's."""
+    from crackscope.maps.measure import CRACK_LINK_PX, measure_cracks
+    from crackscope.maps.postprocess import label_cracks, remove_small
+
+    rng = np.random.default_rng(3)
+    for radii, blur in (((3, 6), 0.7), ((2, 4, 8), None)):
+        rule = RULE.with_(radii=radii, half_max_blur=blur, blur=1.5, min_size=5)
+        for _ in range(3):
+            photo = (rng.random((120, 150, 3)) * 255).astype(np.uint8)
+            mask = np.zeros((120, 150), bool)
+            y, x = rng.integers(30, 90), rng.integers(20, 60)
+            mask[y : y + 3, x : x + 50] = True  # a thin crack away from the borders
+            mask[5:20, 100:140] = True  # a wide one
+            labels = label_cracks(mask, link=CRACK_LINK_PX)
+            thin_ids = [c.id for c in measure_cracks(mask, labels=labels) if c.mean_width_px < 4]
+            thin = np.isin(labels[0], thin_ids)
+            expected = (mask & ~thin) | remove_small(thin & rule.within_width(photo), min_size=5)
+            assert thin.any()
+            assert np.array_equal(apply_photo_width(photo, mask, rule=rule, thin_below=4.0), expected)
+
+
+def test_thin_below_is_checked_and_kept_in_recipes():
+    photo, mask = _hairline_and_bar(32)
+    with pytest.raises(ValueError, match="thin_below"):
+        apply_photo_width(photo, mask, rule=RULE, thin_below=0.0)
+    with pytest.raises(ValueError, match="thin_below"):
+        PhotoWidthMapper(_Fixed(MapResult(mask.astype(np.float32), mask)), RULE, thin_below=-1.0)
+    with pytest.raises(ValueError, match="needs a photo_width"):
+        MapRecipe(photo_width_below=4.0)
+    with pytest.raises(ValueError, match="positive"):
+        MapRecipe(photo_width=RULE, photo_width_below=0.0)
+    recipe = MapRecipe(photo_width=RULE, photo_width_below=4.0)
+    assert MapRecipe.from_dict(recipe.to_dict()) == recipe
+    old = {k: v for k, v in recipe.to_dict().items() if k != "photo_width_below"}  # a recipe from before the field
+    assert MapRecipe.from_dict(old).photo_width_below is None
+    mapper = PhotoWidthMapper(_Fixed(MapResult(mask.astype(np.float32), mask)), RULE, thin_below=4.0)
+    assert mapper.settings()["photo_width_below"] == 4.0
+
+
+def test_the_selftrained_preset_trims_thin_cracks_with_the_fine_profile():
+    recipe = get_preset("selftrained")
+    assert recipe.photo_width is not None and recipe.photo_width.half_max_blur == 0.7
+    assert recipe.photo_width.radii == (3, 6) and recipe.photo_width_below == 4.0
