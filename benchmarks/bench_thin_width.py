@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_thin_width.py [--run builtin] [--below 2,2.5,3,4,inf]
         [--rule 0.5:0.5 --rule 0.6:0.5 --rule 0.5:0.7] [--radii 3,6,12] [--max-width 0.15 --max-length 0.10]
-        [--time-on PHOTO]
+        [--time-on PHOTO [--time-mask MASK]]
 
 The bundled run's masks are about right on the wider cracks of the tune photos and 19 % too wide on hairline
 photos; the fine profile of the restorer route (``crackscope.maps.photo_width``: the unquantised dark-line depth
@@ -17,7 +17,9 @@ among the settings whose median width error is within ``--max-width`` and median
 ``--max-length`` in each set (tune and hairline) on its own. A JSON line goes to
 ``benchmarks/results/thin_width.jsonl``. ``--radii`` sets the black-hat radii of the fine profile (default: the
 map's, 3 / 6 / 12); ``--time-on PHOTO`` also times each rule's profile on that photo over the whole of it (median of
-three, seconds; the 13 MP mosaic of ``make_mosaic.py``).
+three, seconds; the 13 MP mosaic of ``make_mosaic.py``), and with ``--time-mask MASK`` (a map's mask of that photo,
+before the rule) the whole step as the product runs it (``apply_photo_width`` with each width limit: the cracks
+measured, the profile read around the thin ones).
 """
 
 from __future__ import annotations
@@ -74,6 +76,22 @@ def time_rule(rule: object, photo: Path) -> float:
     return round(statistics.median(times), 3)
 
 
+def time_step(rule: object, photo: Path, mask_path: Path, below: float | None) -> float:
+    """Median of three wall times of the product's step, ``apply_photo_width(photo, mask, rule=rule,
+    thin_below=below)`` (seconds)."""
+    from crackscope.io import read_image, read_mask
+    from crackscope.maps.photo_width import apply_photo_width
+
+    image = read_image(photo)
+    mask = read_mask(mask_path, shape=image.shape[:2])
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        apply_photo_width(image, mask, rule=rule, thin_below=below)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 3)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
@@ -81,6 +99,7 @@ def main() -> None:
     ap.add_argument("--rule", action="append", default=[], metavar="HALF_MAX:BLUR")
     ap.add_argument("--radii", default=None, help="the fine profile's black-hat radii, e.g. 3,6 (default: the map's)")
     ap.add_argument("--time-on", type=Path, default=None, metavar="PHOTO")
+    ap.add_argument("--time-mask", type=Path, default=None, metavar="MASK")
     ap.add_argument("--max-width", type=float, default=0.15)
     ap.add_argument("--max-length", type=float, default=0.10)
     args = ap.parse_args()
@@ -104,6 +123,11 @@ def main() -> None:
         rule = base.with_(half_max=half_max, half_max_blur=blur, radii=radii)
         if args.time_on is not None:
             timing[f"{half_max}:{blur}"] = time_rule(rule, args.time_on)
+            if args.time_mask is not None:
+                for below in belows:
+                    timing[f"{half_max}:{blur} step below {below:g}"] = time_step(
+                        rule, args.time_on, args.time_mask, None if math.isinf(below) else below
+                    )
         for below in belows:
             trimmed = [
                 trim_thin(image, mask, rule=rule, below=below, min_size=base.trimmed_min_size)
