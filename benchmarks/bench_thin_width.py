@@ -7,15 +7,19 @@
 The bundled run's masks are about right on the wider cracks of the tune photos and 19 % too wide on hairline
 photos; the fine profile of the restorer route (``crackscope.maps.photo_width``: the unquantised dark-line depth
 after a 0.5 px blur) makes hairlines the right width but leaves the wider, ragged cracks ragged (sixth session).
-Here the fine rule trims only the cracks whose own mean width (area / skeleton length, the measurement of every
-width row; pieces less than 7 px apart are one crack, as ``map`` counts them) is below ``--below`` px.
+Here the fine rule trims only the cracks whose own mean width (``measure_cracks``' ``mean_width_px``: the width
+across the crack, averaged along its skeleton, as ``cracks.csv`` reports it; pieces less than 7 px apart are one
+crack, as ``map`` counts them) is below ``--below`` px. The masks are the run's before any photo width rule of its
+recipe (``photo_width`` left out).
 
 Maps the 55 choosing photos (40 tune + 15 hairline DeepCrack training photos; never a held-out photo) once with the
 run's mapper, then for each fine rule (``HALF_MAX:BLUR``) and each width limit: exact F1 (P / R) of the pooled
 masks and the median length and mean-width errors, overall and per set. The choice: the best exact F1 over the 55
 among the settings whose median width error is within ``--max-width`` and median length error within
 ``--max-length`` in each set (tune and hairline) on its own. A JSON line goes to
-``benchmarks/results/thin_width.jsonl``. ``--radii`` sets the black-hat radii of the fine profile (default: the
+``benchmarks/results/thin_width.jsonl``. ``--open 1,2`` trims the thin parts of the masks instead of their thin cracks:
+the pixels no disc of that radius inside the mask covers (the mask less its opening; cheaper: no crack is measured).
+``--radii`` sets the black-hat radii of the fine profile (default: the
 map's, 3 / 6 / 12); ``--time-on PHOTO`` also times each rule's profile on that photo over the whole of it (median of
 three, seconds; the 13 MP mosaic of ``make_mosaic.py``), and with ``--time-mask MASK`` (a map's mask of that photo,
 before the rule) the whole step as the product runs it (``apply_photo_width`` with each width limit: the cracks
@@ -76,9 +80,9 @@ def time_rule(rule: object, photo: Path) -> float:
     return round(statistics.median(times), 3)
 
 
-def time_step(rule: object, photo: Path, mask_path: Path, below: float | None) -> float:
+def time_step(rule: object, photo: Path, mask_path: Path, below: float | None, *, opened: str | None) -> float:
     """Median of three wall times of the product's step, ``apply_photo_width(photo, mask, rule=rule,
-    thin_below=below)`` (seconds)."""
+    thin_below=below)``, or with ``opened`` of :func:`trim_open` at radius ``below`` (seconds)."""
     from crackscope.io import read_image, read_mask
     from crackscope.maps.photo_width import apply_photo_width
 
@@ -87,15 +91,39 @@ def time_step(rule: object, photo: Path, mask_path: Path, below: float | None) -
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        apply_photo_width(image, mask, rule=rule, thin_below=below)  # type: ignore[arg-type]
+        if opened is None:
+            apply_photo_width(image, mask, rule=rule, thin_below=below)  # type: ignore[arg-type]
+        else:
+            trim_open(image, mask, rule=rule, radius=int(below or 0), min_size=20)
         times.append(time.perf_counter() - start)
     return round(statistics.median(times), 3)
+
+
+def trim_open(image: np.ndarray, mask: np.ndarray, *, rule: object, radius: int, min_size: int) -> np.ndarray:
+    """``mask`` with its thin parts passed through ``rule``'s width rule of the photo's profile: the pixels no disc
+    of ``radius`` (OpenCV's ellipse, ``2 radius + 1`` px across) inside the mask covers (the mask less its
+    opening); trimmed pieces smaller than ``min_size`` px are dropped."""
+    import cv2
+
+    from crackscope.maps.postprocess import remove_small
+
+    if not mask.any():
+        return mask
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    wide = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, disc).astype(bool)
+    thin = mask & ~wide
+    kept = thin & rule.within_width(image)  # type: ignore[attr-defined]
+    kept = remove_small(kept, min_size=min_size) if min_size else kept
+    return wide | kept
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="builtin")
     ap.add_argument("--below", default="2,2.5,3,4,inf", help="width limits in px (inf: every crack)")
+    ap.add_argument(
+        "--open", default=None, help="disc radii (e.g. 1,2): thin parts are those no such disc covers, not whole cracks"
+    )
     ap.add_argument("--rule", action="append", default=[], metavar="HALF_MAX:BLUR")
     ap.add_argument("--radii", default=None, help="the fine profile's black-hat radii, e.g. 3,6 (default: the map's)")
     ap.add_argument("--time-on", type=Path, default=None, metavar="PHOTO")
@@ -104,14 +132,14 @@ def main() -> None:
     ap.add_argument("--max-length", type=float, default=0.10)
     args = ap.parse_args()
     rules = [tuple(float(v) for v in r.split(":")) for r in (args.rule or ["0.5:0.5", "0.6:0.5", "0.5:0.7"])]
-    belows = [float(v) for v in args.below.split(",")]
+    belows = [float(v) for v in (args.below if args.open is None else args.open).split(",")]
 
     from crackscope.maps.factory import default_recipe, make_mapper
 
     context = run_context()
     pairs = tune_pairs(40, "tune+hairline")
     recipe = default_recipe(args.run)
-    mapper = make_mapper(args.run, recipe, device="cpu")
+    mapper = make_mapper(args.run, recipe.with_(photo_width=None, photo_width_below=None), device="cpu")
     masks = [mapper.map_image(image).mask for _, image, _ in pairs]
     paths, truths = [p for p, _, _ in pairs], [t for _, _, t in pairs]
     base = recipe.refine_options
@@ -125,19 +153,26 @@ def main() -> None:
             timing[f"{half_max}:{blur}"] = time_rule(rule, args.time_on)
             if args.time_mask is not None:
                 for below in belows:
-                    timing[f"{half_max}:{blur} step below {below:g}"] = time_step(
-                        rule, args.time_on, args.time_mask, None if math.isinf(below) else below
+                    key = f"{half_max}:{blur} step " + (f"below {below:g}" if args.open is None else f"open {below:g}")
+                    timing[key] = time_step(
+                        rule, args.time_on, args.time_mask, None if math.isinf(below) else below, opened=args.open
                     )
         for below in belows:
-            trimmed = [
-                trim_thin(image, mask, rule=rule, below=below, min_size=base.trimmed_min_size)
-                for (_, image, _), mask in zip(pairs, masks, strict=True)
-            ]
+            if args.open is None:
+                trimmed = [
+                    trim_thin(image, mask, rule=rule, below=below, min_size=base.trimmed_min_size)
+                    for (_, image, _), mask in zip(pairs, masks, strict=True)
+                ]
+            else:
+                trimmed = [
+                    trim_open(image, mask, rule=rule, radius=int(below), min_size=base.trimmed_min_size)
+                    for (_, image, _), mask in zip(pairs, masks, strict=True)
+                ]
             settings = {
                 "half_max": half_max,
                 "half_max_blur": blur,
                 "radii": list(radii),
-                "below": None if math.isinf(below) else below,
+                "below" if args.open is None else "open_radius": None if math.isinf(below) else below,
             }
             row = {"settings": settings, **scores_by_set(paths, trimmed, truths, whole="all")}
             rows.append(row)

@@ -9,11 +9,12 @@ resolution, whatever scale the photo was mapped at: a mask pixel is kept where t
 photo says *how wide* (the CAM route's pixel masks apply the same rule, :func:`~crackscope.maps.refine.within_half_max`,
 inside their refinement).
 
-With ``thin_below`` only the thin cracks pass the rule: those whose mean width (area / skeleton length,
-:func:`~crackscope.maps.measure.measure_cracks`; pieces less than ``2 * CRACK_LINK_PX + 1`` px apart are one crack,
-as ``map`` counts them) is below that many px. The CAM route's own width rule reads a blurred, quantised profile
-that leaves a hairline 2-3 px wide; the photo's fine profile makes it as wide as the line, while on wider, ragged
-cracks it would leave a ragged mask (BENCHMARKS.md, "The fine width rule for thin cracks only").
+With ``thin_below`` only the thin cracks pass the rule: those whose mean width (the width across the crack averaged
+along its skeleton, :func:`~crackscope.maps.measure.measure_cracks`' ``mean_width_px``; pieces less than
+``2 * CRACK_LINK_PX + 1`` px apart are one crack, as ``map`` counts them) is below that many px. The CAM route's own
+width rule reads a blurred, quantised profile that leaves a hairline 2-3 px wide; the photo's fine profile makes it
+as wide as the line, while on wider, ragged cracks it would leave a ragged mask (BENCHMARKS.md, "The fine width rule
+for thin cracks only").
 """
 
 from __future__ import annotations
