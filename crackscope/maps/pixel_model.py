@@ -50,6 +50,23 @@ def _block(cin: int, cout: int) -> Any:
     )
 
 
+def halve_by_max(x: Any) -> Any:
+    """2x2 max pooling (stride 2) of an N x C x H x W tensor: the values of ``F.max_pool2d(x, 2)``.
+
+    Without gradients and with H and W even it takes the maximum of the four strided views instead: the same values
+    (a maximum is exact in any dtype), about 4x faster than torch's pooling on this CPU in bf16 channels_last (48 ->
+    11 ms on 2 x 12 x 1152 x 1152; torch's kernel also computes the indices a backward pass needs). Training keeps
+    torch's pooling, whose gradient goes to one element of a tie.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    if torch.is_grad_enabled() or x.shape[-2] % 2 or x.shape[-1] % 2:
+        return F.max_pool2d(x, 2)
+    rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 def make_pixel_net(width: int = 16) -> Any:
     """A tiny U-Net (3 poolings, ``width``-2w-4w-4w channels): RGB 0..255 -> crack logits 1xHxW (H, W divisible
     by 8)."""
@@ -68,9 +85,9 @@ def make_pixel_net(width: int = 16) -> Any:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = x / 127.5 - 1.0
             e1 = self.e1(x)
-            e2 = self.e2(F.max_pool2d(e1, 2))
-            e3 = self.e3(F.max_pool2d(e2, 2))
-            m = self.mid(F.max_pool2d(e3, 2))
+            e2 = self.e2(halve_by_max(e1))
+            e3 = self.e3(halve_by_max(e2))
+            m = self.mid(halve_by_max(e3))
             d3 = self.d3(torch.cat([F.interpolate(m, scale_factor=2.0), e3], 1))
             d2 = self.d2(torch.cat([F.interpolate(d3, scale_factor=2.0), e2], 1))
             d1 = self.d1(torch.cat([F.interpolate(d2, scale_factor=2.0), e1], 1))

@@ -161,3 +161,38 @@ def test_joining_never_loses_a_crack_to_the_shape_rule():
     assert grown.sum() == 21 * 31  # joined to the patch around it, the crack is a blob the shape rule drops...
     _, joined = refine_with_pixel_model(img, cam, None, options=joined_opts, probability=prob)
     assert np.array_equal(joined, crack)  # ...and its pixels at the threshold stay, judged on their own
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_halving_by_max_gives_torchs_pooling_values(dtype):
+    import torch
+    from torch.nn import functional as F
+
+    from crackscope.maps.pixel_model import halve_by_max
+
+    torch.manual_seed(1)
+    x = torch.randn(2, 5, 12, 18).to(getattr(torch, dtype)).contiguous(memory_format=torch.channels_last)
+    x[0, 0, 0, :2] = 7.0  # a tie inside one window
+    with torch.no_grad():
+        assert torch.equal(halve_by_max(x), F.max_pool2d(x, 2))
+        odd = x[..., :11, :]  # odd height: torch's pooling (the last row dropped)
+        assert torch.equal(halve_by_max(odd), F.max_pool2d(odd, 2))
+    grad = x.float().requires_grad_()
+    halve_by_max(grad).sum().backward()  # with gradients: torch's pooling, one element of a tie gets it
+    assert grad.grad is not None and grad.grad[0, 0, 0, :2].tolist() in ([1.0, 0.0], [0.0, 1.0])
+
+
+def test_a_trained_like_network_predicts_the_same_with_torchs_pooling(monkeypatch):
+    """The fast pooling changes no probability of a prediction (bf16 where the CPU runs it)."""
+    import torch
+    from torch.nn import functional as F
+
+    import crackscope.maps.pixel_model as pixel_model
+
+    torch.manual_seed(0)
+    net = make_pixel_net(4)
+    randomize_batch_norms(net)
+    image = (np.random.default_rng(0).random((90, 140, 3)) * 255).astype(np.uint8)
+    fast = PixelModel(net, {}).predict(image, tile=64, margin=8)
+    monkeypatch.setattr(pixel_model, "halve_by_max", lambda x: F.max_pool2d(x, 2))
+    assert np.array_equal(PixelModel(net, {}).predict(image, tile=64, margin=8), fast)
