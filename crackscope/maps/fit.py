@@ -401,7 +401,13 @@ def _fit_stages(
             stage,
             folders[stage.name],
             teacher=teacher,
-            options=SelfTrainOptions(seconds=seconds, seed=options.seed, device=options.device, augment=stage.augment),
+            options=SelfTrainOptions(
+                seconds=seconds,
+                seed=options.seed,
+                device=options.device,
+                augment=stage.augment,
+                precision=stage.precision,
+            ),
             settings={"run": str(out), "method": recipe.method}
             | ({"restorer": str(restorer.path)} if restorer is not None and stage.fuses_restoration else {}),
             on_progress=on_progress,

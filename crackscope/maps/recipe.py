@@ -27,6 +27,7 @@ from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.no_data import NoDataOptions
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.scale import ScaleOptions
+from crackscope.training.options import PRECISIONS
 
 Gate = Literal["photo", "pixels"]
 Route = Literal["classifier", "restorer"]
@@ -81,7 +82,8 @@ class PixelStage:
     and labelled with ``labels``; a second round learns the masks of the earlier stage named ``teacher``.
     ``mask``: the mask settings stored with the model (None: the teacher's, else ``refine``). ``augment``: how
     the training crops are changed (None: turns, flips and a mild brightness and contrast jitter; see
-    :class:`~crackscope.maps.selftrain.SelfTrainOptions`).
+    :class:`~crackscope.maps.selftrain.SelfTrainOptions`). ``precision``: what the pixel model trains in
+    (``fp32``, ``bf16`` or ``auto``: bf16 where the device runs it natively).
     """
 
     name: str
@@ -90,6 +92,13 @@ class PixelStage:
     teacher: str | None = None
     mask: RefineOptions | None = None
     augment: RobustAugment | None = None
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(
+                f"stage {self.name!r}: precision must be 'auto' or one of {PRECISIONS}, got {self.precision!r}"
+            )
 
     @property
     def fuses_restoration(self) -> bool:
@@ -104,6 +113,7 @@ class PixelStage:
             "teacher": self.teacher,
             "mask": None if self.mask is None else self.mask.as_dict(),
             "augment": None if self.augment is None else self.augment.to_dict(),
+            "precision": self.precision,
         }
 
 
@@ -299,6 +309,7 @@ def _stage_from_dict(d: dict[str, object]) -> PixelStage:
         teacher=None if d.get("teacher") is None else str(d["teacher"]),
         mask=None if mask is None else RefineOptions.from_dict(cast(dict[str, Any], mask)),
         augment=None if augment is None else RobustAugment.from_dict(cast(dict[str, Any], augment)),
+        precision=str(d.get("precision") or "fp32"),
     )
 
 

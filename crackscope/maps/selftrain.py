@@ -45,6 +45,7 @@ from crackscope.maps.pixel_model import (
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
 from crackscope.progress import OnProgress, report
+from crackscope.training.options import PRECISIONS
 
 if TYPE_CHECKING:
     from crackscope.unsupervised.run import RestorerRun
@@ -181,6 +182,8 @@ class SelfTrainOptions:
     stage that asks for it (:attr:`~crackscope.maps.recipe.PseudoLabelOptions.restoration`).
     ``augment``: the crops' augmentation (None: turns, flips and a mild brightness and contrast jitter; a
     :class:`~crackscope.data.augment.RobustAugment`: its photometric and geometric changes, the labels moved alike).
+    ``precision``: ``fp32``, ``bf16`` (autocast; the loss in float32) or ``auto`` (bf16 where the device runs it
+    natively, :func:`crackscope.training.options.resolve_precision`).
 
     Raises
     ------
@@ -202,11 +205,14 @@ class SelfTrainOptions:
     num_workers: int = 0
     restorer: str | None = None
     augment: RobustAugment | None = None
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         from crackscope.devices import check_device_name
 
         check_device_name(self.device)
+        if self.precision not in ("auto", *PRECISIONS):
+            raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {self.precision!r}")
         if self.seconds is None and self.steps is None:
             raise ValueError("set seconds, steps or both")
         if self.seconds is not None and not self.seconds > 0:
@@ -276,9 +282,12 @@ def _train(
 
     from crackscope.devices import describe_device, resolve_device
     from crackscope.maps.crop_feed import PixelCrops, crop_loader
+    from crackscope.training.loop import autocast
+    from crackscope.training.options import resolve_precision
 
     o = options
     device = resolve_device(o.device)
+    precision = resolve_precision(o.precision, device=device.type)
     torch.manual_seed(o.seed)
     net = make_pixel_net(o.width).to(device)
     net.train()
@@ -306,7 +315,9 @@ def _train(
             g["lr"] = o.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
         xb, yb = next(batches)
         x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        loss = masked_loss(net(x), y)
+        with autocast(precision, device.type):
+            logits = net(x)
+        loss = masked_loss(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -324,6 +335,7 @@ def _train(
         "lr": o.lr,
         "seed": o.seed,
         "augment": None if o.augment is None else o.augment.to_dict(),
+        "precision": precision,
         "device": describe_device(device),
         "final_loss": float(np.mean(losses[-50:])) if losses else None,
     }

@@ -143,6 +143,35 @@ def test_self_train_options_refuse_what_cannot_train():
         SelfTrainOptions(crop=20)
     with pytest.raises(ValueError, match="positive_crops"):
         SelfTrainOptions(positive_crops=1.5)
+    with pytest.raises(ValueError, match="precision"):
+        SelfTrainOptions(precision="fp16")
+
+
+def test_training_in_bf16_learns_dark_lines_and_records_its_precision():
+    pairs = [_lines(seed) for seed in range(6)]
+    images = [p[0] for p in pairs]
+    labels = [pseudo_labels(img, cam, refine=RefineOptions(min_size=0)) for img, cam, _ in pairs]
+    options = SelfTrainOptions(
+        seconds=None, steps=60, crop=32, batch_size=8, width=6, lr=1e-2, seed=0, device="cpu", precision="bf16"
+    )
+    model = train_pixel_model(images, labels, options=options)
+    assert model.config["precision"] == "bf16"
+    img, _, row = _lines(99)
+    prob = model.predict(img)
+    assert prob[row : row + 2, 8:30].mean() > 0.5 and prob[row + 12 :, :30].mean() < 0.3
+    plain = train_pixel_model(images, labels, options=SelfTrainOptions(seconds=None, steps=2, crop=32, width=6))
+    assert plain.config["precision"] == "fp32"
+
+
+def test_stages_carry_their_training_precision_through_recipes():
+    from crackscope.maps.recipe import MapRecipe, PixelStage, get_preset
+
+    with pytest.raises(ValueError, match="precision"):
+        PixelStage("a1", precision="half")
+    candidate = get_preset("selftrained-bf16")
+    assert {stage.precision for stage in candidate.stages} == {"auto"}
+    assert MapRecipe.from_dict(candidate.to_dict()) == candidate
+    assert {stage.precision for stage in get_preset("selftrained").stages} == {"fp32"}
 
 
 def test_pixel_crops_are_seeded_per_worker_and_fed_by_workers():
