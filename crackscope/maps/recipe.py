@@ -27,7 +27,7 @@ from crackscope.maps.exposure import ExposureOptions
 from crackscope.maps.no_data import NoDataOptions
 from crackscope.maps.refine import RefineOptions
 from crackscope.maps.scale import ScaleOptions
-from crackscope.training.options import PRECISIONS
+from crackscope.training.options import check_precision
 
 Gate = Literal["photo", "pixels"]
 Route = Literal["classifier", "restorer"]
@@ -95,10 +95,10 @@ class PixelStage:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in ("auto", *PRECISIONS):
-            raise ValueError(
-                f"stage {self.name!r}: precision must be 'auto' or one of {PRECISIONS}, got {self.precision!r}"
-            )
+        try:
+            check_precision(self.precision)
+        except ValueError as exc:
+            raise ValueError(f"stage {self.name!r}: {exc}") from None
 
     @property
     def fuses_restoration(self) -> bool:

@@ -45,7 +45,7 @@ from crackscope.maps.pixel_model import (
 from crackscope.maps.recipe import PixelStage, PseudoLabelOptions
 from crackscope.maps.refine import RefineOptions, keep_elongated, refine_map, support_region
 from crackscope.progress import OnProgress, report
-from crackscope.training.options import PRECISIONS
+from crackscope.training.options import check_precision
 
 if TYPE_CHECKING:
     from crackscope.unsupervised.run import RestorerRun
@@ -211,8 +211,7 @@ class SelfTrainOptions:
         from crackscope.devices import check_device_name
 
         check_device_name(self.device)
-        if self.precision not in ("auto", *PRECISIONS):
-            raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.seconds is None and self.steps is None:
             raise ValueError("set seconds, steps or both")
         if self.seconds is not None and not self.seconds > 0:

@@ -481,6 +481,19 @@ class TrainSettings(RunOptions):
         return replace(self, recipe=replace(self.recipe, epochs=int(epochs)))
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is ``auto``, ``bf16`` or ``fp32`` (a setting before :func:`resolve_precision` resolves it).
+
+    Raises
+    ------
+    ValueError
+        If it is none of them.
+    """
+    if precision != "auto" and precision not in PRECISIONS:
+        raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
 def resolve_precision(precision: str, *, device: str = "cpu") -> str:
     """``auto`` as ``bf16`` where ``device`` (a device type: ``cpu``, ``cuda``, ``mps``) runs bfloat16 natively,
     else ``fp32``; others unchanged. Training has no gradient scaler, so ``auto`` never means float16.
@@ -490,10 +503,8 @@ def resolve_precision(precision: str, *, device: str = "cpu") -> str:
     ValueError
         If ``precision`` is not ``auto``, ``bf16`` or ``fp32``.
     """
-    if precision == "auto":
+    if check_precision(precision) == "auto":
         from crackscope.devices import resolve_precision as for_device
 
         return for_device(device, "auto", fp16=False)
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be 'auto' or one of {PRECISIONS}, got {precision!r}")
     return precision
