@@ -171,10 +171,3 @@ SELFTRAINED_RESTORER = register_preset(
 DEFAULT_FIT_PRESET = "selftrained"
 #: the preset ``crackscope map`` uses for a run that records none, by run kind
 DEFAULT_MAP_PRESET = {"classifier": "refined", "restorer": "restorer-thin"}
-#: candidate (twelfth session, BENCHMARKS.md "Pixel models trained in bf16"): ``selftrained`` with its pixel models
-#: trained in bf16 where the device runs it (more steps in the same minutes)
-SELFTRAINED_BF16 = register_preset(
-    "selftrained-bf16",
-    SELFTRAINED.with_(stages=tuple(replace(stage, precision="auto") for stage in SELFTRAINED.stages)),
-    doc="candidate: selftrained with the pixel models trained in bf16 where the device runs it natively",
-)

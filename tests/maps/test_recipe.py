@@ -29,7 +29,7 @@ def test_presets_are_listed_with_a_doc_line_and_round_trip():
         assert p.doc and "\n" not in p.doc
         assert p.recipe.name == p.name
         assert MapRecipe.from_dict(json.loads(json.dumps(p.recipe.to_dict()))) == p.recipe
-    assert [p.name for p in presets if p.needs_fit] == ["selftrained", "selftrained-restorer", "selftrained-bf16"]
+    assert [p.name for p in presets if p.needs_fit] == ["selftrained", "selftrained-restorer"]
 
 
 def test_a_stages_crop_augmentation_round_trips_and_defaults_to_none():
