@@ -386,7 +386,7 @@ def measure_cracks(
     angle = 0.5 * np.degrees(np.arctan2(2.0 * cxy, cxx - cyy))  # in (-90, 90]
     angle = np.where(angle >= 90.0, angle - 180.0, angle)
 
-    area = np.bincount(crack_labels.ravel(), minlength=n + 1)
+    area = np.bincount(crack_labels[mask], minlength=n + 1)  # the crack pixels only, not the whole photo
     boxes = ndimage.find_objects(crack_labels)
     scale = mm_per_px
     out: list[CrackMeasurement] = []
