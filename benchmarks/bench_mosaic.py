@@ -32,14 +32,17 @@ RESULTS = ROOT / "benchmarks" / "results" / "mosaic.jsonl"
 TCMALLOC = [p for p in Path("/usr/lib").glob("*/libtcmalloc_minimal.so.4")]
 
 
-def run_once(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in GB) of one fresh process running ``command``."""
+def run_once(command: list[str], *, cwd: Path | None = None, python_path: Path | None = None) -> tuple[float, float]:
+    """(wall seconds, peak RSS in GB) of one fresh process running ``command`` (in ``cwd``; ``python_path``
+    first on its Python path)."""
     env = dict(os.environ)
     if TCMALLOC:
         env["LD_PRELOAD"] = str(TCMALLOC[0])
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
     with tempfile.TemporaryFile("w+") as log:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
         _, status, usage = os.wait4(proc.pid, 0)  # the child's own rusage: ru_maxrss in kB on Linux
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
