@@ -22,7 +22,7 @@ from scipy.special import expit
 from crackscope.errors import BadInputError
 from crackscope.maps.postprocess import remove_small
 from crackscope.maps.refine import RefineOptions, hysteresis_mask, keep_elongated, support_region
-from crackscope.models.speed import bf16_supported, fold_batch_norms
+from crackscope.models.speed import bf16_supported, fold_batch_norms, fuse_conv_relu
 
 MODEL_FILE = "pixel_model.safetensors"
 CONFIG_FILE = "pixel_model.json"
@@ -106,12 +106,13 @@ PREDICT_MARGIN = 64
 
 def fused_for_inference(net: Any) -> Any:
     """A copy of a pixel network for inference: each convolution folded with the batch norm after it
-    (:func:`crackscope.models.speed.fold_batch_norms`), eval mode, channels_last. The same function as ``net`` up
-    to float rounding, and about 1.2x faster on this CPU; the original (trainable, savable) network is untouched."""
+    (:func:`crackscope.models.speed.fold_batch_norms`, about 1.2x faster on this CPU) and run with its ReLU as one
+    call where the device allows (:func:`crackscope.models.speed.fuse_conv_relu`), eval mode, channels_last. The
+    same function as ``net`` up to float rounding; the original (trainable, savable) network is untouched."""
     import torch
 
     # torch's stubs lack the memory_format overload of Module.to (it is accepted at run time)
-    return fold_batch_norms(net).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return fuse_conv_relu(fold_batch_norms(net)).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 class PixelModel:

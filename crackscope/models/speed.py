@@ -12,6 +12,7 @@ import copy
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeGuard
 
 import torch
 from torch import nn
@@ -80,6 +81,77 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
                 seq._modules[first] = fuse_conv_bn_eval(conv, norm)
                 seq._modules[second] = nn.Identity()
     return folded
+
+
+class ConvReLU(nn.Module):
+    """A convolution and the ReLU after it, as one oneDNN call where they can be one.
+
+    Under bfloat16 autocast on the CPU, without gradients, with oneDNN in the build, the pair runs as
+    ``torch.ops.mkldnn._convolution_pointwise`` with the ReLU as the convolution's post-op (the fused kernel torch's
+    own compiler emits for it; private, so a test checks it against the two steps on every torch this project pins):
+    the input and weights in bf16 as autocast casts them, the same values as ``relu(conv(x))`` there, without a second
+    pass over the activations. Written by hand because the measured speed asks for it: the ReLUs took about a
+    quarter of a pixel network's time on this CPU (``benchmarks/bench_conv_relu.py``). Anywhere else (float32, a
+    GPU, gradients, no oneDNN) it is ``relu(conv(x))``. ``conv`` is kept, not copied: its parameters stay shared.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if not fusable_conv(conv):
+            raise ValueError(f"only a Conv2d with numeric padding and zero padding mode fuses with a ReLU, got {conv}")
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not _fused_kernel_applies(x):
+            return torch.relu(self.conv(x))
+        c = self.conv
+        bias = None if c.bias is None else c.bias.to(torch.bfloat16)
+        out: torch.Tensor = torch.ops.mkldnn._convolution_pointwise(
+            x.to(torch.bfloat16), c.weight.to(torch.bfloat16), bias, c.padding, c.stride, c.dilation, c.groups,
+            "relu", [], "",
+        )  # fmt: skip
+        return out
+
+
+def fusable_conv(module: nn.Module | None) -> TypeGuard[nn.Conv2d]:
+    """Whether ``module`` is a convolution :class:`ConvReLU` can run fused: a ``Conv2d`` with numeric padding
+    (not ``"same"``) and the zero padding mode."""
+    return isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple) and module.padding_mode == "zeros"
+
+
+def _fused_kernel_applies(x: torch.Tensor) -> bool:
+    return (
+        x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and torch.is_autocast_enabled("cpu")
+        and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        and torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+    )
+
+
+def fuse_conv_relu(model: nn.Module) -> nn.Module:
+    """``model`` with each convolution that a ``ReLU`` follows in an ``nn.Sequential`` (with only ``Identity``
+    modules between them, as :func:`fold_batch_norms` leaves a folded norm) made a :class:`ConvReLU`, and that
+    ``ReLU`` an ``Identity``, so every module keeps its name. In place; returns ``model`` (fuse an inference copy,
+    such as :func:`fold_batch_norms` makes).
+
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Identity(), nn.ReLU(), nn.Conv2d(4, 4, 3))
+    >>> [type(m).__name__ for m in fuse_conv_relu(net)]
+    ['ConvReLU', 'Identity', 'Identity', 'Conv2d']
+    """
+    for seq in list(model.modules()):
+        if not isinstance(seq, nn.Sequential):
+            continue
+        names = list(seq._modules)
+        for i, name in enumerate(names):
+            conv = seq._modules[name]
+            if not fusable_conv(conv):
+                continue
+            after = next((n for n in names[i + 1 :] if not isinstance(seq._modules[n], nn.Identity)), None)
+            if after is not None and isinstance(seq._modules[after], nn.ReLU):
+                seq._modules[name] = ConvReLU(conv)
+                seq._modules[after] = nn.Identity()
+    return model
 
 
 def to_fast_input(batch: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:

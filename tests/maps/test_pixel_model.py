@@ -196,3 +196,18 @@ def test_a_trained_like_network_predicts_the_same_with_torchs_pooling(monkeypatc
     fast = PixelModel(net, {}).predict(image, tile=64, margin=8)
     monkeypatch.setattr(pixel_model, "halve_by_max", lambda x: F.max_pool2d(x, 2))
     assert np.array_equal(PixelModel(net, {}).predict(image, tile=64, margin=8), fast)
+
+
+def test_a_network_predicts_the_same_with_its_convolutions_and_relus_fused(monkeypatch):
+    """Running each convolution with its ReLU as one call changes no probability (bf16 where the CPU runs it)."""
+    import crackscope.maps.pixel_model as pixel_model
+    from crackscope.models.speed import ConvReLU
+
+    net = make_pixel_net(4)
+    randomize_batch_norms(net)
+    image = (np.random.default_rng(1).random((90, 140, 3)) * 255).astype(np.uint8)
+    model = PixelModel(net, {})
+    fast = model.predict(image, tile=64, margin=8)
+    assert sum(isinstance(m, ConvReLU) for m in model._fast.modules()) == 14  # two in each of the seven blocks
+    monkeypatch.setattr(pixel_model, "fuse_conv_relu", lambda net: net)
+    assert np.array_equal(PixelModel(net, {}).predict(image, tile=64, margin=8), fast)
