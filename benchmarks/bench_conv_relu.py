@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from bench_restorer import append_result  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
 
 
@@ -64,9 +65,7 @@ def main() -> None:
         "equal_predictions": bool(np.array_equal(outputs["fused"], outputs["two steps"])),
         "load_1min_after": load_1min(),
     }
-    results = ROOT / "benchmarks" / "results" / "conv_relu.jsonl"
-    with results.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_result("conv_relu.jsonl", record)
     print(json.dumps(record))
 
 

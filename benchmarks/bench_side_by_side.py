@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_mosaic import run_once  # noqa: E402
+from bench_restorer import append_result  # noqa: E402
 from context import load_1min, run_context  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "side_by_side.jsonl"
 
 
 def _git(*args: str) -> str:
@@ -94,9 +93,7 @@ def main() -> None:
         "load_1min_after": load_1min(),
     }
     print(json.dumps(record))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_result("side_by_side.jsonl", record)
 
 
 if __name__ == "__main__":
