@@ -7,7 +7,7 @@ Weights are stored on the CPU (safetensors) whatever device trained them, and a 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,11 +68,15 @@ def build_model(config: dict[str, Any]) -> nn.Module:
 
 @dataclass
 class ClassifierRun:
-    """A loaded classifier run: the network in eval mode (on :attr:`device`) and its settings."""
+    """A loaded classifier run: the network in eval mode (on :attr:`device`) and its settings.
+
+    Predictions run an inference copy of ``model`` (:meth:`inference_model`), made on the first prediction and
+    kept until :meth:`to` moves the run: change ``model``'s weights and load the run again to predict with them."""
 
     path: Path
     config: dict[str, Any]
     model: nn.Module
+    _inference: nn.Module | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -110,7 +114,22 @@ class ClassifierRun:
         from crackscope.devices import resolve_device
 
         self.model.to(resolve_device(device))
+        self._inference = None
         return self
+
+    def inference_model(self) -> nn.Module:
+        """The network as predictions run it: a copy with its batch norms folded into their convolutions
+        (:func:`~crackscope.models.speed.fold_batch_norms`) and each convolution run with the ReLU after it as one
+        call where the device allows (:func:`~crackscope.models.speed.fuse_conv_relu`), channels_last, eval mode;
+        the same function up to float rounding (``benchmarks/bench_conv_relu.py --classifier``). Made once, on
+        the network's device."""
+        from crackscope.models.speed import fold_batch_norms, fuse_conv_relu
+
+        if self._inference is None:
+            fast = fuse_conv_relu(fold_batch_norms(self.model))
+            # torch's stubs lack the memory_format overload of Module.to (it is accepted at run time)
+            self._inference = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return self._inference
 
     def _precision_here(self) -> str:
         """The run's precision where the network is now: bf16 only where this device can autocast to it."""
@@ -143,7 +162,7 @@ class ClassifierRun:
         if batch_size < 1:
             raise ValueError(f"batch size must be positive, got {batch_size}")
         out = []
-        self.model.eval()
+        net = self.inference_model()
         device, precision = self.device, self._precision_here()
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
@@ -151,7 +170,7 @@ class ClassifierRun:
                 pixels = np.stack([resize_square(np.asarray(im), self.image_size) for im in chunk])
                 x = to_batch_tensor(pixels).to(device).contiguous(memory_format=torch.channels_last)
                 with autocast(precision, device.type):
-                    logits = self.model(x)
+                    logits = net(x)
                 out.append(logits.float().reshape(-1).cpu().numpy())
         return np.concatenate(out) if out else np.empty(0, np.float32)
 
