@@ -8,7 +8,8 @@ Side by side, interleaved, medians (s). Without ``--classifier``: ``PixelModel.p
 the two predictions are equal. With ``--classifier``: ``ClassifierRun.predict_logits`` of the bundled run
 (``crackfast``) on 512 synthetic 128 px photos (``crackscope.data.synth``, half cracked) through its inference copy
 (batch norms folded, convolutions fused with their ReLUs; the default) and through the network itself (as
-predictions ran before); the largest probability difference and how many decisions at the run's threshold agree.
+predictions ran before), both in the run's precision (bf16); the largest probability difference, how many
+decisions at the run's threshold agree, and how many of each agree with the network's own float32 decisions.
 A JSON line goes to ``benchmarks/results/conv_relu.jsonl``.
 """
 
@@ -82,6 +83,11 @@ def classifier_rows(repeat: int) -> dict[str, object]:
             return time.perf_counter() - start, out
 
     outputs = {name: logits(name)[1] for name in ("inference copy", "network")}
+    with (
+        mock.patch.object(ClassifierRun, "inference_model", itself),
+        mock.patch.object(ClassifierRun, "_precision_here", lambda self: "fp32"),
+    ):
+        fp32 = 1 / (1 + np.exp(-run.predict_logits(images).astype(np.float64))) >= run.threshold  # the reference
     times: dict[str, list[float]] = {name: [] for name in outputs}
     for _ in range(repeat):
         for name in outputs:
@@ -97,6 +103,7 @@ def classifier_rows(repeat: int) -> dict[str, object]:
         "speed_up": round(medians["network"] / medians["inference copy"], 2),
         "max_probability_difference": round(float(np.abs(probs["network"] - probs["inference copy"]).max()), 4),
         "decisions_agree": int((decided["network"] == decided["inference copy"]).sum()),
+        "decisions_as_float32": {k: int((d == fp32).sum()) for k, d in decided.items()},
     }
 
 
