@@ -1,4 +1,5 @@
-"""Fast inference helpers: channels_last memory format and bfloat16 autocast.
+"""Fast inference helpers: channels_last memory format, bfloat16 autocast, batch norms folded into their
+convolutions and convolutions run with their ReLUs as one call.
 
 On this machine's CPU (AVX-512 BF16) oneDNN runs convolutions in channels_last + bf16 markedly faster
 than in float32 (see ``benchmarks/results/inference.md``, which also measures that the decisions agree).
