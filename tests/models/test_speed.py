@@ -69,3 +69,26 @@ def test_conv_relu_with_gradients_takes_the_two_steps():
         out = ConvReLU(conv)(x)
     out.float().sum().backward()
     assert x.grad is not None and conv.weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "pairs"),
+    [("crackfast", 6), ("resnet50", 0), ("seed-baseline", 7), ("seed-v3", 0), ("simple-cnn", 3), ("vgg16", 13)],
+)
+def test_every_kind_of_network_keeps_its_function_folded_and_fused(name, pairs):
+    from crackscope.models import create_model
+    from crackscope.models.speed import fold_batch_norms
+    from tests.models.helpers import randomize_batch_norms
+
+    torch.manual_seed(0)
+    model = randomize_batch_norms(create_model(name)).eval()
+    folded = fold_batch_norms(model)
+    fast = fuse_conv_relu(fold_batch_norms(model))
+    assert sum(isinstance(m, ConvReLU) for m in fast.modules()) == pairs  # a conv, a folded norm, a ReLU in a row
+    x = (torch.rand(2, 3, 64, 64) * 255).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        reference = model(x)
+        assert torch.allclose(fast(x), reference, atol=1e-4 * (1 + reference.abs().max().item()))
+    if bf16_supported("cpu"):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(fast(x), folded(x))  # fusing changes no value; folding only the rounding
