@@ -67,6 +67,7 @@ def pixel_rows(repeat: int) -> dict[str, object]:
 
 def classifier_rows(repeat: int) -> dict[str, object]:
     from crackscope.data.synth import generate_pair
+    from crackscope.training.loop import sigmoid
     from crackscope.training.run import ClassifierRun, load_run
 
     rng = np.random.default_rng(0)
@@ -87,13 +88,13 @@ def classifier_rows(repeat: int) -> dict[str, object]:
         mock.patch.object(ClassifierRun, "inference_model", itself),
         mock.patch.object(ClassifierRun, "_precision_here", lambda self: "fp32"),
     ):
-        fp32 = 1 / (1 + np.exp(-run.predict_logits(images).astype(np.float64))) >= run.threshold  # the reference
+        fp32 = sigmoid(run.predict_logits(images)) >= run.threshold  # the reference
     times: dict[str, list[float]] = {name: [] for name in outputs}
     for _ in range(repeat):
         for name in outputs:
             times[name].append(logits(name)[0])
     medians = {k: round(statistics.median(v), 3) for k, v in times.items()}
-    probs = {k: 1 / (1 + np.exp(-v.astype(np.float64))) for k, v in outputs.items()}
+    probs = {k: sigmoid(v) for k, v in outputs.items()}
     decided = {k: p >= run.threshold for k, p in probs.items()}
     return {
         "run": "builtin",
