@@ -1,12 +1,12 @@
 """Classifiers across sources (issue 16): one source, all three, and leave-one-source-out, each scored on every source.
 
-    .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--augment robust] [--rows ozgenel,all,loso]
-        [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX] [--patch-size PX [--stride PX]]
-        [--seed 0] [--synthetic N] [--weight-average SIGMA_REL]
+    .venv/bin/python benchmarks/bench_sources.py [--minutes 4] [--model crackfast] [--augment robust]
+        [--rows ozgenel,all,loso] [--epochs 12] [--patience N] [--label-smoothing X] [--image-size PX]
+        [--patch-size PX [--stride PX]] [--seed 0] [--synthetic N] [--weight-average SIGMA_REL]
     .venv/bin/python benchmarks/bench_sources.py --periods 60   # each source's texture period, nothing trained
 
 Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
-(images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` with
+(images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` (or ``--model``) with
 ``crackscope.training.train`` for at most ``--minutes`` (the sources sampled in balance when there are several;
 split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
 (chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
@@ -50,6 +50,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=4.0)
+    ap.add_argument("--model", default="crackfast", help="a registered model (default: crackfast)")
     ap.add_argument("--augment", default="robust")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (0: off; default: the model's)")
@@ -93,7 +94,7 @@ def main() -> None:
         trained = trained + extra
         out = args.work / label.replace(" ", "-")
         options = TrainOptions(
-            model="crackfast",
+            model=args.model,
             epochs=args.epochs,
             patience=args.patience,
             label_smoothing=args.label_smoothing,
@@ -128,7 +129,7 @@ def main() -> None:
     context["load_1min_after"] = load_1min()
     record = {
         **context,
-        "model": "crackfast",
+        "model": args.model,
         "augment": args.augment,
         "minutes_cap": args.minutes,
         "epochs": args.epochs,

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from crackscope.models.registry import Recipe, register_model
+from crackscope.models.style_mixing import MixStyle
 from crackscope.models.weights import with_weights
 
 # Fixed input normalisation: 0..255 -> roughly zero mean, unit scale.
@@ -79,13 +80,17 @@ class CrackFast(nn.Module):
     """Stride-8 CNN: ``stem (/2) -> stage2 (/4) -> stage3 (/8) -> context (d=2) -> last (d=4) -> GAP -> fc``.
 
     ``widths`` are the channels at stride 2, 4 and 8. ``output_stride`` is 8 for every input size.
+    ``style_mixing`` puts a ``MixStyle`` layer after the stem and after stage 2 (training only; no parameters, so
+    the weights are the same network's either way).
     """
 
     output_stride = 8
     mean: torch.Tensor  # buffers registered in __init__
     std: torch.Tensor
 
-    def __init__(self, widths: Sequence[int] = (24, 48, 96), *, dropout: float = 0.2) -> None:
+    def __init__(
+        self, widths: Sequence[int] = (24, 48, 96), *, dropout: float = 0.2, style_mixing: bool = False
+    ) -> None:
         super().__init__()
         if len(widths) != 3 or any(int(w) < 1 for w in widths):
             raise ValueError(f"widths must be three positive channel counts, got {widths!r}")
@@ -100,7 +105,14 @@ class CrackFast(nn.Module):
         stage3 = nn.Sequential(ConvBNReLU(c2, c3, stride=2), ConvBNReLU(c3, c3))
         context = DilatedResidual(c3, dilation=2)
         last = DilatedResidual(c3, dilation=4)
-        self.features = nn.Sequential(OrderedDict(stem=stem, stage2=stage2, stage3=stage3, context=context, last=last))
+        blocks: OrderedDict[str, nn.Module] = OrderedDict(stem=stem)
+        if style_mixing:  # after the first two stages, where style shows (the paper's placement)
+            blocks["stem_mix"] = MixStyle()
+        blocks["stage2"] = stage2
+        if style_mixing:
+            blocks["stage2_mix"] = MixStyle()
+        blocks.update(stage3=stage3, context=context, last=last)
+        self.features = nn.Sequential(blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c3, 1)
@@ -131,8 +143,10 @@ _FAST_RECIPE = Recipe(
 )
 
 
-def _build(widths: Sequence[int], dropout: float, weights: str | None, name: str) -> nn.Module:
-    return with_weights(CrackFast(widths, dropout=dropout), weights, model_name=name)
+def _build(
+    widths: Sequence[int], dropout: float, weights: str | None, name: str, *, style_mixing: bool = False
+) -> nn.Module:
+    return with_weights(CrackFast(widths, dropout=dropout, style_mixing=style_mixing), weights, model_name=name)
 
 
 @register_model(
@@ -153,3 +167,15 @@ def crackfast(widths: Sequence[int] = (24, 48, 96), dropout: float = 0.2, weight
 )
 def crackfast_s(widths: Sequence[int] = (16, 32, 64), dropout: float = 0.2, weights: str | None = None) -> nn.Module:
     return _build(widths, dropout, weights, "crackfast-s")
+
+
+@register_model(
+    "crackfast-mixstyle",
+    description="crackfast trained with feature-statistics mixing (MixStyle) for photos of unseen surfaces",
+    recipe=_FAST_RECIPE,
+    tags=("fast",),
+)
+def crackfast_mixstyle(
+    widths: Sequence[int] = (24, 48, 96), dropout: float = 0.2, weights: str | None = None
+) -> nn.Module:
+    return _build(widths, dropout, weights, "crackfast-mixstyle", style_mixing=True)

@@ -73,7 +73,15 @@ def test_conv_relu_with_gradients_takes_the_two_steps():
 
 @pytest.mark.parametrize(
     ("name", "pairs"),
-    [("crackfast", 6), ("resnet50", 0), ("seed-baseline", 7), ("seed-v3", 0), ("simple-cnn", 3), ("vgg16", 13)],
+    [
+        ("crackfast", 6),
+        ("crackfast-mixstyle", 6),
+        ("resnet50", 0),
+        ("seed-baseline", 7),
+        ("seed-v3", 0),
+        ("simple-cnn", 3),
+        ("vgg16", 13),
+    ],
 )
 def test_every_kind_of_network_keeps_its_function_folded_and_fused(name, pairs):
     from crackscope.models import create_model
