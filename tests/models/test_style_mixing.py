@@ -72,3 +72,35 @@ def test_crackfast_mixstyle_shares_crackfasts_weights() -> None:
     x = torch.rand(2, 3, 64, 64) * 255
     with torch.no_grad():
         assert torch.equal(mixed.eval()(x), plain.eval()(x))
+
+
+def test_a_mixstyle_run_trains_with_the_layers_and_predicts_and_explains_as_crackfast(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crackscope.cam.methods import explain
+    from crackscope.data.synth import synthesize
+    from crackscope.training import TrainOptions, train
+    from crackscope.training.run import load_run
+
+    in_training: list[bool] = []  # the mode of every call of a MixStyle layer
+    real_forward = MixStyle.forward
+
+    def spy(self: MixStyle, x: torch.Tensor) -> torch.Tensor:
+        in_training.append(self.training)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(MixStyle, "forward", spy)
+    data = synthesize(tmp_path / "data", n=24, size=48, seed=1)
+    options = TrainOptions(model="crackfast-mixstyle", epochs=1, image_size=32, batch_size=8, patch_size=48, seed=0)
+    train(data, out=tmp_path / "run", options=options)
+    assert any(in_training)  # the layers ran in training mode
+
+    run = load_run(tmp_path / "run", device="cpu")
+    assert run.name == "crackfast-mixstyle"
+    in_training.clear()
+    images = [(torch.rand(40, 40, 3) * 255).to(torch.uint8).numpy() for _ in range(3)]
+    probabilities = run.predict_proba(images)
+    assert probabilities.shape == (3,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    explanation = explain(run.model.eval(), torch.rand(2, 3, 32, 32) * 255)
+    assert explanation.maps.shape[0] == 2
+    assert in_training and not any(in_training)  # predicting and explaining pass through them, never mixing
