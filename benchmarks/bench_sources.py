@@ -10,7 +10,8 @@ Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrac
 ``crackscope.training.train`` for at most ``--minutes`` (the sources sampled in balance when there are several;
 split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
 (chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
-part (``split="test"``), a source left out on all of it. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
+part (``split="test"``), a source left out on all of it; each row also gives the run's own validation score (from
+its ``metrics.json``), the part that may choose between configurations. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
 ``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
 the run that leaves NAME out). ``--synthetic N`` adds a fourth source trained on in every row: N synthetic
 128 px photos of ``crackscope.data.synth`` (half cracked; whole photos in class folders, written once under
@@ -123,7 +124,15 @@ def main() -> None:
                 "recall": round(float(report["recall"]), 4),
                 "ece": round(float(report["ece"]), 4),
             }
-        row = {"row": label, "trained_on": trained, "train_minutes": round(minutes, 2), "scores": scores}
+        val = json.loads((out / "metrics.json").read_text())["val"]  # the run's own validation part, at its threshold
+        validation = {"items": val["n"], "accuracy": round(float(val["accuracy"]), 4), "errors": val["fp"] + val["fn"]}
+        row = {
+            "row": label,
+            "trained_on": trained,
+            "train_minutes": round(minutes, 2),
+            "validation": validation,
+            "scores": scores,
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     context["load_1min_after"] = load_1min()
