@@ -11,8 +11,8 @@ Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrac
 split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
 (chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
 part (``split="test"``), a source left out on all of it; each row also gives the run's own validation score (from
-its ``metrics.json``), the part that may choose between configurations. Rows: ``ozgenel`` (Özgenel only), ``all`` (all three),
-``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
+its ``metrics.json``), the part that may choose between configurations. Rows: ``ozgenel`` (Özgenel only), ``all``
+(all three), ``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
 the run that leaves NAME out). ``--synthetic N`` adds a fourth source trained on in every row: N synthetic
 128 px photos of ``crackscope.data.synth`` (half cracked; whole photos in class folders, written once under
 ``--work``), never scored. No setting is chosen
