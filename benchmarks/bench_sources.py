@@ -5,19 +5,18 @@
         [--patch-size PX [--stride PX]] [--seed 0] [--synthetic N] [--weight-average SIGMA_REL]
     .venv/bin/python benchmarks/bench_sources.py --periods 60   # each source's texture period, nothing trained
 
-Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500
-(images + masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` (or ``--model``) with
+Sources (``../shared/datasets``): Özgenel 10k (class folders, 227 px), DeepCrack's training set and CRACK500 (images
++ masks, cut into labelled patches by the product's rule). Each row trains ``crackfast`` (or ``--model``) with
 ``crackscope.training.train`` for at most ``--minutes`` (the sources sampled in balance when there are several;
 split within each source, crops of one photo kept together), then ``evaluate`` scores it at the run's threshold
-(chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test
-part (``split="test"``), a source left out on all of it; each row also gives the run's own validation score (from
-its ``metrics.json``), the part that may choose between configurations. Rows: ``ozgenel`` (Özgenel only), ``all``
-(all three), ``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME`` (only
-the run that leaves NAME out). ``--synthetic N`` adds a fourth source trained on in every row: N synthetic
-128 px photos of ``crackscope.data.synth`` (half cracked; whole photos in class folders, written once under
-``--work``), never scored. No setting is chosen
-here: every row uses the same options. A line with date, commit, machine and load goes to
-``benchmarks/results/sources.jsonl``.
+(chosen on the pooled validation data of the trained sources) on every source: a trained source on its own test part
+(``split="test"``), a source left out on all of it; each row also gives the run's own validation score (from its
+``metrics.json``), the part that may choose between configurations. Rows: ``ozgenel`` (Özgenel only), ``all`` (all
+three), ``loso`` (three runs, each leaving one source out; its held-out score is the row's result), ``loso:NAME``
+(only the run that leaves NAME out). ``--synthetic N`` adds a fourth source trained on in every row: N synthetic 128
+px photos of ``crackscope.data.synth`` (half cracked; whole photos in class folders, written once under ``--work``),
+never scored. No setting is chosen here: every row uses the same options. A line with date, commit, machine and load
+goes to ``benchmarks/results/sources.jsonl``.
 """
 
 from __future__ import annotations
