@@ -1,4 +1,5 @@
-"""Fast crack classifiers of our own: ``crackfast`` (the package default) and ``crackfast-s``.
+"""Fast crack classifiers of our own: ``crackfast`` (the package default), ``crackfast-s`` and ``crackfast-mixstyle``
+(crackfast trained with MixStyle layers, :mod:`crackscope.models.style_mixing`; the same network afterwards).
 
 Designed for this job and this machine (a 2-core CPU):
 
