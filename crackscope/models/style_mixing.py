@@ -35,7 +35,8 @@ class MixStyle(nn.Module):
     Notes
     -----
     Random draws come from torch's global generator, so a seeded run repeats its mixing. The statistics are taken
-    in float32 (also under bf16 autocast) and without gradient, as in the paper.
+    in float32 (also under bf16 autocast) and without gradient, as in the paper. A batch of one photo, or feature
+    maps of one pixel (no spread to take), pass unchanged.
     """
 
     def __init__(self, *, p: float = 0.5, alpha: float = 0.1, eps: float = 1e-6) -> None:
@@ -52,7 +53,7 @@ class MixStyle(nn.Module):
         return f"p={self.p}, alpha={self.alpha}, eps={self.eps}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or x.shape[0] < 2 or float(torch.rand(())) >= self.p:
+        if not self.training or x.shape[0] < 2 or x.shape[2] * x.shape[3] < 2 or float(torch.rand(())) >= self.p:
             return x
         n = x.shape[0]
         xf = x.float()

@@ -15,11 +15,13 @@ def test_identity_outside_training() -> None:
     assert layer(x) is x
 
 
-def test_never_mixes_with_p_zero_or_one_photo() -> None:
+def test_never_mixes_with_p_zero_one_photo_or_one_pixel() -> None:
     x = torch.randn(4, 3, 5, 5)
     assert MixStyle(p=0.0).train()(x) is x
     one = torch.randn(1, 3, 5, 5)
     assert MixStyle(p=1.0).train()(one) is one
+    pixels = torch.randn(4, 3, 1, 1)  # no spread to take
+    assert MixStyle(p=1.0).train()(pixels) is pixels
 
 
 def test_two_photos_take_statistics_between_their_own() -> None:
