@@ -38,6 +38,7 @@ def pixel_rows(repeat: int) -> dict[str, object]:
     import torch
 
     import crackscope.maps.pixel_model as pixel_model
+    import crackscope.models.speed as speed
     from tests.models.helpers import randomize_batch_norms
 
     torch.manual_seed(0)
@@ -47,7 +48,7 @@ def pixel_rows(repeat: int) -> dict[str, object]:
     models = {"fused": pixel_model.PixelModel(net, {}), "two steps": pixel_model.PixelModel(net, {})}
 
     # each model makes its inference copy on its first call and keeps it: "two steps" makes it without the fusion
-    with mock.patch.object(pixel_model, "fuse_conv_relu", lambda n: n):
+    with mock.patch.object(speed, "fuse_conv_relu", lambda n: n):
         outputs = {"two steps": models["two steps"].predict(photo)}
     outputs["fused"] = models["fused"].predict(photo)
     times: dict[str, list[float]] = {name: [] for name in models}

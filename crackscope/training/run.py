@@ -118,17 +118,14 @@ class ClassifierRun:
         return self
 
     def inference_model(self) -> nn.Module:
-        """The network as predictions run it: a copy with its batch norms folded into their convolutions
-        (:func:`~crackscope.models.speed.fold_batch_norms`) and each convolution run with the ReLU after it as one
-        call where the device allows (:func:`~crackscope.models.speed.fuse_conv_relu`), channels_last, eval mode;
-        the same function up to float rounding (``benchmarks/bench_conv_relu.py --classifier``). Made once, on
-        the network's device."""
-        from crackscope.models.speed import fold_batch_norms, fuse_conv_relu
+        """The network as predictions run it (:func:`~crackscope.models.speed.inference_copy`): a copy with its
+        batch norms folded into their convolutions and each convolution run with the ReLU after it as one call where
+        the device allows, channels_last, eval mode; the same function up to float rounding
+        (``benchmarks/bench_conv_relu.py --classifier``). Made once, on the network's device."""
+        from crackscope.models.speed import inference_copy
 
         if self._inference is None:
-            fast = fuse_conv_relu(fold_batch_norms(self.model))
-            # torch's stubs lack the memory_format overload of Module.to (it is accepted at run time)
-            self._inference = fast.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            self._inference = inference_copy(self.model)
         return self._inference
 
     def _precision_here(self) -> str:

@@ -69,14 +69,14 @@ def test_half_max_sets_the_width_of_the_pixel_models_mask():
 def test_fused_inference_copy_computes_the_same_function():
     import torch
 
-    from crackscope.maps.pixel_model import fused_for_inference
+    from crackscope.models.speed import inference_copy
 
     torch.manual_seed(0)
     net = make_pixel_net(4)
     randomize_batch_norms(net)  # non-trivial batch-norm statistics, so the folding is exercised
     net.eval()
     x = torch.rand(1, 3, 32, 40) * 255
-    fused = fused_for_inference(net)
+    fused = inference_copy(net)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())  # the original is untouched
     with torch.no_grad():
@@ -200,7 +200,7 @@ def test_a_trained_like_network_predicts_the_same_with_torchs_pooling(monkeypatc
 
 def test_a_network_predicts_the_same_with_its_convolutions_and_relus_fused(monkeypatch):
     """Running each convolution with its ReLU as one call changes no probability (bf16 where the CPU runs it)."""
-    import crackscope.maps.pixel_model as pixel_model
+    import crackscope.models.speed as speed
     from crackscope.models.speed import ConvReLU
 
     net = make_pixel_net(4)
@@ -209,5 +209,7 @@ def test_a_network_predicts_the_same_with_its_convolutions_and_relus_fused(monke
     model = PixelModel(net, {})
     fast = model.predict(image, tile=64, margin=8)
     assert sum(isinstance(m, ConvReLU) for m in model._fast.modules()) == 14  # two in each of the seven blocks
-    monkeypatch.setattr(pixel_model, "fuse_conv_relu", lambda net: net)
-    assert np.array_equal(PixelModel(net, {}).predict(image, tile=64, margin=8), fast)
+    monkeypatch.setattr(speed, "fuse_conv_relu", lambda net: net)
+    two_steps = PixelModel(net, {})
+    assert np.array_equal(two_steps.predict(image, tile=64, margin=8), fast)
+    assert not any(isinstance(m, ConvReLU) for m in two_steps._fast.modules())  # the copy really ran unfused
