@@ -60,9 +60,9 @@ class MixStyle(nn.Module):
         with torch.no_grad():
             mean = xf.mean(dim=(2, 3), keepdim=True)
             std = (xf.var(dim=(2, 3), keepdim=True) + self.eps).sqrt()
-            concentration = torch.tensor(self.alpha)
+            concentration = torch.tensor(self.alpha, device=x.device)  # draws on the batch's device (a GPU too)
             weight = torch.distributions.Beta(concentration, concentration).sample((n, 1, 1, 1))
-            other = torch.randperm(n)
+            other = torch.randperm(n, device=x.device)
             mixed_mean = weight * mean + (1 - weight) * mean[other]
             mixed_std = weight * std + (1 - weight) * std[other]
         out = (xf - mean) / std * mixed_std + mixed_mean
